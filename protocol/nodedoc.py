@@ -1,0 +1,93 @@
+"""The node document served at ``/.well-known/troc``.
+
+It tells who a node is: its id (public key), fingerprint, name, public URL,
+area and protocol version. The node signs the exact JSON text of the document;
+the response carries that text as a string, so a reader verifies the bytes it
+received and only then parses them::
+
+    {"document": "<JSON text>", "signature": "<base64url Ed25519 signature>"}
+
+The signature covers ``NODEDOC_DOMAIN + document.encode("utf-8")``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from protocol import limits
+from protocol.errors import DecodeError, SignatureError, TooLargeError, ValidationError
+from protocol.identity import (
+    NodeKey,
+    b64url_decode,
+    b64url_encode,
+    fingerprint,
+    parse_node_id,
+    verify_signature,
+)
+
+NODEDOC_DOMAIN = b"troc-node-v1\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDocument:
+    id: str
+    fingerprint: str
+    name: str
+    url: str
+    area: str
+    protocol: int
+    software: str
+    issued: int
+
+    @property
+    def node_id(self) -> bytes:
+        return parse_node_id(self.id)
+
+
+def sign_node_document(key: NodeKey, doc: NodeDocument) -> dict[str, str]:
+    """The JSON object to serve: the document's text and its signature."""
+    if doc.id != key.node_id_text:
+        raise SignatureError("a node signs only its own document")
+    text = json.dumps(asdict(doc), ensure_ascii=False, sort_keys=True)
+    signature = key.sign(NODEDOC_DOMAIN + text.encode("utf-8"))
+    return {"document": text, "signature": b64url_encode(signature)}
+
+
+def open_node_document(served: object) -> NodeDocument:
+    """Verify a served node document, then parse it; ProtocolError on any fault."""
+    if not isinstance(served, dict):
+        raise DecodeError("a node document is a JSON object")
+    text, signature = served.get("document"), served.get("signature")
+    if not isinstance(text, str) or not isinstance(signature, str):
+        raise DecodeError("document and signature must be strings")
+    if len(text) > limits.MAX_NODEDOC_CHARS:
+        raise TooLargeError("node document too large")
+    try:
+        fields = json.loads(text)
+    except ValueError as exc:
+        raise DecodeError("document is not JSON") from exc
+    if not isinstance(fields, dict) or not isinstance(fields.get("id"), str):
+        raise DecodeError("document has no id")
+    node_id = parse_node_id(fields["id"])
+    verify_signature(node_id, b64url_decode(signature),
+                     NODEDOC_DOMAIN + text.encode("utf-8"))  # fmt: skip
+    return _node_document(fields, node_id)
+
+
+def _node_document(fields: dict, node_id: bytes) -> NodeDocument:
+    expected = {f: t for f, t in NodeDocument.__annotations__.items()}
+    if set(fields) != set(expected):
+        raise DecodeError("document fields differ from the specification")
+    for name, kind in expected.items():
+        value = fields[name]
+        if type(value).__name__ != kind:
+            raise DecodeError(f"must be of type {kind}", field=name)
+    doc = NodeDocument(**fields)
+    if doc.fingerprint != fingerprint(node_id):
+        raise ValidationError("fingerprint does not match the id", field="fingerprint")
+    if doc.protocol != limits.PROTOCOL_VERSION:
+        raise ValidationError("unsupported protocol version", field="protocol")
+    if not doc.url.startswith(("http://", "https://")):
+        raise ValidationError("must be an http(s) URL", field="url")
+    return doc

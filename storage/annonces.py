@@ -1,0 +1,279 @@
+"""Annonces in the database: ingest of verified revisions, and reads.
+
+``store_revisions`` is the one write path, for annonces from residents and from
+peers alike. It takes revisions already verified by ``protocol.envelope`` and
+keeps, per annonce ``(origin, uid)``, only the revision that
+``protocol.annonce.revision_key`` ranks highest. A whole batch costs a fixed
+handful of round trips: blocked origins, current revisions, one upsert. The
+upsert repeats the ordering rule in SQL, so two writers racing (several web
+workers on PostgreSQL) still keep the right revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from protocol.annonce import Annonce, Category, Kind, Point, State, revision_key
+from protocol.envelope import SignedAnnonce
+from storage.db import Database
+from storage.schema import annonces, blocked_origins
+
+# Bound parameters per statement stay well below SQLite's and asyncpg's limits.
+QUERY_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: list[SignedAnnonce]
+    duplicates: int = 0
+    superseded: int = 0
+    blocked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnnonce:
+    """The current revision of an annonce as this node holds it."""
+
+    id: bytes
+    annonce: Annonce
+    envelope: bytes
+    received_at: int
+    source: bytes | None
+    hidden: bool
+
+
+def _chunks(items: Sequence, size: int = QUERY_CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _newest_per_annonce(batch: Iterable[SignedAnnonce]) -> dict[tuple, SignedAnnonce]:
+    newest: dict[tuple[bytes, bytes], SignedAnnonce] = {}
+    for signed in batch:
+        a = signed.annonce
+        key = (a.origin, a.uid)
+        held = newest.get(key)
+        if held is None or _rank(signed) > _rank(held):
+            newest[key] = signed
+    return newest
+
+
+def _rank(signed: SignedAnnonce) -> tuple[int, int, bytes]:
+    return revision_key(signed.annonce.rev, signed.annonce.updated, signed.id)
+
+
+def _row(signed: SignedAnnonce, now: int, source: bytes | None) -> dict:
+    a = signed.annonce
+    return {
+        "origin": a.origin,
+        "uid": a.uid,
+        "id": signed.id,
+        "rev": a.rev,
+        "created": a.created,
+        "updated": a.updated,
+        "expires": a.expires,
+        "state": a.state.value,
+        "kind": a.kind.value,
+        "category": a.category.value,
+        "title": a.title,
+        "text": a.text,
+        "lang": a.lang,
+        "commune": a.commune,
+        "lat": a.point.lat if a.point else None,
+        "lon": a.point.lon if a.point else None,
+        "author_handle": a.author_handle,
+        "author_name": a.author_name,
+        "sortie_at": a.sortie_at,
+        "envelope": signed.envelope,
+        "received_at": now,
+        "source": source,
+        "hidden": False,
+    }
+
+
+_REPLACED_COLUMNS = [
+    c.name for c in annonces.columns if c.name not in ("origin", "uid", "hidden")
+]
+
+
+def _upsert(dialect: str):
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(annonces)
+    incoming = tuple_(stmt.excluded.rev, stmt.excluded.updated, stmt.excluded.id)
+    held = tuple_(annonces.c.rev, annonces.c.updated, annonces.c.id)
+    return stmt.on_conflict_do_update(
+        index_elements=[annonces.c.origin, annonces.c.uid],
+        set_={name: stmt.excluded[name] for name in _REPLACED_COLUMNS},
+        where=incoming > held,
+    )
+
+
+async def store_revisions(
+    db: Database,
+    batch: Sequence[SignedAnnonce],
+    *,
+    now: int,
+    source: bytes | None = None,
+) -> IngestResult:
+    """Keep the newest revision of each annonce; say which revisions were new."""
+    newest = _newest_per_annonce(batch)
+    if not newest:
+        return IngestResult(accepted=[])
+    async with db.engine.begin() as conn:
+        origins = list({origin for origin, _ in newest})
+        blocked = set()
+        for chunk in _chunks(origins):
+            result = await conn.execute(
+                select(blocked_origins.c.origin).where(blocked_origins.c.origin.in_(chunk))
+            )
+            blocked.update(result.scalars())
+        held: dict[tuple[bytes, bytes], tuple] = {}
+        for chunk in _chunks([uid for _, uid in newest]):
+            result = await conn.execute(
+                select(
+                    annonces.c.origin, annonces.c.uid, annonces.c.rev,
+                    annonces.c.updated, annonces.c.id,
+                ).where(annonces.c.uid.in_(chunk))
+            )  # fmt: skip
+            for origin, uid, rev, updated, held_id in result:
+                held[(origin, uid)] = revision_key(rev, updated, held_id)
+        accepted, duplicates, superseded, refused = [], 0, 0, 0
+        for key, signed in newest.items():
+            if key[0] in blocked:
+                refused += 1
+            elif key not in held or _rank(signed) > held[key]:
+                accepted.append(signed)
+            elif _rank(signed) == held[key]:
+                duplicates += 1
+            else:
+                superseded += 1
+        if accepted:
+            await conn.execute(
+                _upsert(db.dialect), [_row(s, now, source) for s in accepted]
+            )
+    duplicates += len(batch) - len(newest)
+    return IngestResult(accepted, duplicates, superseded, refused)
+
+
+def _annonce_from_row(row) -> Annonce:
+    return Annonce(
+        origin=row.origin,
+        uid=row.uid,
+        rev=row.rev,
+        kind=Kind(row.kind),
+        category=Category(row.category),
+        title=row.title,
+        text=row.text,
+        lang=row.lang,
+        commune=row.commune,
+        point=Point(row.lat, row.lon) if row.lat is not None else None,
+        author_handle=row.author_handle,
+        author_name=row.author_name,
+        created=row.created,
+        updated=row.updated,
+        expires=row.expires,
+        state=State(row.state),
+        sortie_at=row.sortie_at,
+    )
+
+
+def _stored(row) -> StoredAnnonce:
+    return StoredAnnonce(
+        id=row.id,
+        annonce=_annonce_from_row(row),
+        envelope=row.envelope,
+        received_at=row.received_at,
+        source=row.source,
+        hidden=bool(row.hidden),
+    )
+
+
+async def get_annonce(db: Database, origin: bytes, uid: bytes) -> StoredAnnonce | None:
+    async with db.engine.connect() as conn:
+        result = await conn.execute(
+            select(annonces).where(and_(annonces.c.origin == origin, annonces.c.uid == uid))
+        )
+        row = result.first()
+    return _stored(row) if row else None
+
+
+async def get_by_id(db: Database, annonce_id: bytes) -> StoredAnnonce | None:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(annonces).where(annonces.c.id == annonce_id))).first()
+    return _stored(row) if row else None
+
+
+async def envelopes_by_id(db: Database, ids: Sequence[bytes]) -> dict[bytes, bytes]:
+    """The signed envelopes this node holds among ``ids``."""
+    found: dict[bytes, bytes] = {}
+    async with db.engine.connect() as conn:
+        for chunk in _chunks(list(ids)):
+            result = await conn.execute(
+                select(annonces.c.id, annonces.c.envelope).where(annonces.c.id.in_(chunk))
+            )
+            found.update((row.id, row.envelope) for row in result)
+    return found
+
+
+async def known_ids(db: Database, ids: Sequence[bytes]) -> set[bytes]:
+    """Which of ``ids`` are current revisions held here."""
+    known: set[bytes] = set()
+    async with db.engine.connect() as conn:
+        for chunk in _chunks(list(ids)):
+            result = await conn.execute(select(annonces.c.id).where(annonces.c.id.in_(chunk)))
+            known.update(result.scalars())
+    return known
+
+
+async def list_annonces(
+    db: Database,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    origin: bytes | None = None,
+    include_withdrawn: bool = True,
+) -> list[StoredAnnonce]:
+    """Current revisions, newest update first."""
+    query = select(annonces).order_by(annonces.c.updated.desc(), annonces.c.id)
+    if origin is not None:
+        query = query.where(annonces.c.origin == origin)
+    if not include_withdrawn:
+        query = query.where(annonces.c.state != State.WITHDRAWN.value)
+    async with db.engine.connect() as conn:
+        result = await conn.execute(query.limit(limit).offset(offset))
+        return [_stored(row) for row in result]
+
+
+async def reconcile_items(db: Database) -> list[tuple[int, bytes]]:
+    """The reconciled set: (updated, id) of every current revision, in order."""
+    async with db.engine.connect() as conn:
+        result = await conn.execute(
+            select(annonces.c.updated, annonces.c.id).order_by(
+                annonces.c.updated, annonces.c.id
+            )
+        )
+        return [(updated, annonce_id) for updated, annonce_id in result]
+
+
+async def purge_expired(db: Database, now: int) -> int:
+    """Delete every revision (live or tombstone) whose expiry has passed."""
+    async with db.engine.begin() as conn:
+        result = await conn.execute(delete(annonces).where(annonces.c.expires <= now))
+    return result.rowcount or 0
+
+
+async def counts_by_origin(db: Database) -> dict[bytes, dict[str, int]]:
+    """Per origin: how many live annonces and tombstones this node holds."""
+    query = select(annonces.c.origin, annonces.c.state, func.count()).group_by(
+        annonces.c.origin, annonces.c.state
+    )
+    counts: dict[bytes, dict[str, int]] = {}
+    async with db.engine.connect() as conn:
+        for origin, state, count in await conn.execute(query):
+            per_origin = counts.setdefault(origin, {"live": 0, "withdrawn": 0})
+            per_origin["withdrawn" if state == State.WITHDRAWN.value else "live"] += count
+    return counts

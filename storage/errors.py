@@ -1,0 +1,35 @@
+"""Storage errors: what an operator can fix, said in one line."""
+
+from __future__ import annotations
+
+from protocol.errors import TrocError
+
+
+class StorageError(TrocError):
+    """The database cannot be used."""
+
+    code = "storage-error"
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached or opened."""
+
+    code = "database-unavailable"
+
+
+class WrongNodeError(StorageError):
+    """The database belongs to another node's key."""
+
+    code = "wrong-node"
+
+
+class NotFound(StorageError):
+    """No such record."""
+
+    code = "not-found"
+
+
+class Conflict(StorageError):
+    """The record exists already."""
+
+    code = "conflict"

@@ -1,0 +1,112 @@
+"""Peers this node federates with, and origins it refuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.errors import Conflict, NotFound
+from storage.schema import annonces, blocked_origins, peers
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    node_id: bytes
+    url: str
+    name: str
+    added_at: int
+    state: str
+    last_contact: int | None
+    last_error: str | None
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedOrigin:
+    origin: bytes
+    reason: str
+    blocked_at: int
+
+
+def _peer(row) -> Peer:
+    return Peer(
+        row.node_id, row.url, row.name, row.added_at, row.state,
+        row.last_contact, row.last_error, row.failures,
+    )  # fmt: skip
+
+
+async def add_peer(db: Database, node_id: bytes, url: str, name: str, now: int) -> Peer:
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                peers.insert().values(node_id=node_id, url=url, name=name, added_at=now)
+            )
+    except IntegrityError as exc:
+        raise Conflict("this node is already a peer") from exc
+    peer = await get_peer(db, node_id)
+    assert peer is not None
+    return peer
+
+
+async def get_peer(db: Database, node_id: bytes) -> Peer | None:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(peers).where(peers.c.node_id == node_id))).first()
+    return _peer(row) if row else None
+
+
+async def list_peers(db: Database) -> list[Peer]:
+    async with db.engine.connect() as conn:
+        result = await conn.execute(select(peers).order_by(peers.c.added_at, peers.c.node_id))
+        return [_peer(row) for row in result]
+
+
+async def remove_peer(db: Database, node_id: bytes) -> None:
+    async with db.engine.begin() as conn:
+        result = await conn.execute(delete(peers).where(peers.c.node_id == node_id))
+    if not result.rowcount:
+        raise NotFound("no such peer")
+
+
+async def record_contact(db: Database, node_id: bytes, now: int) -> None:
+    """A request to or from the peer succeeded."""
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(peers)
+            .where(peers.c.node_id == node_id)
+            .values(last_contact=now, last_error=None, failures=0, state="active")
+        )
+
+
+async def block_origin(db: Database, origin: bytes, reason: str, now: int) -> int:
+    """Refuse an origin from now on and drop what is held of it; return how many."""
+    async with db.engine.begin() as conn:
+        exists = (
+            await conn.execute(
+                select(blocked_origins.c.origin).where(blocked_origins.c.origin == origin)
+            )
+        ).first()
+        if exists:
+            raise Conflict("this origin is already blocked")
+        await conn.execute(
+            blocked_origins.insert().values(origin=origin, reason=reason, blocked_at=now)
+        )
+        dropped = await conn.execute(delete(annonces).where(annonces.c.origin == origin))
+    return dropped.rowcount or 0
+
+
+async def unblock_origin(db: Database, origin: bytes) -> None:
+    async with db.engine.begin() as conn:
+        result = await conn.execute(
+            delete(blocked_origins).where(blocked_origins.c.origin == origin)
+        )
+    if not result.rowcount:
+        raise NotFound("this origin is not blocked")
+
+
+async def list_blocked(db: Database) -> list[BlockedOrigin]:
+    async with db.engine.connect() as conn:
+        result = await conn.execute(select(blocked_origins).order_by(blocked_origins.c.blocked_at))
+        return [BlockedOrigin(r.origin, r.reason, r.blocked_at) for r in result]
