@@ -1,0 +1,141 @@
+"""The ``troc`` command: operators' entry point, thin over node/ and storage/.
+
+Every command takes ``--data DIR``. Errors an operator can fix end as one
+line and a non-zero exit (click's ClickException), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from node.errors import ConfigError
+from node.keyfile import create_admin_token, create_node_key, load_node_key
+from node.logs import configure_logging
+from node.runner import prepare_database, serve
+from node.settings import Settings, check_settings, load_settings, render_toml
+from node.version import __version__
+from protocol.errors import TrocError
+
+EXIT_CONFIG = 2  # click's own code for usage errors, reused for bad configuration
+
+
+class TrocGroup(click.Group):
+    """A group whose commands turn our errors into one clear line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TrocError as error:
+            raise OperatorError(error.detail) from None
+
+
+class OperatorError(click.ClickException):
+    exit_code = 1
+
+    def format_message(self) -> str:
+        return self.message
+
+
+@click.group(cls=TrocGroup)
+@click.version_option(__version__, prog_name="troc")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    envvar="TROC_DATA",
+    help="The node's data directory.",
+)
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path) -> None:
+    """Troc: run and manage a node of the Troc exchange network."""
+    ctx.obj = data_dir
+
+
+def _settings(ctx: click.Context) -> Settings:
+    data_dir: Path = ctx.obj
+    if not data_dir.is_dir():
+        raise ConfigError(f"no node in {data_dir}: run `troc --data {data_dir} init` first")
+    return load_settings(data_dir)
+
+
+@cli.command()
+@click.option("--name", required=True, help="The association's name.")
+@click.option("--url", "public_url", required=True, help="Public URL of the node.")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT.")
+@click.option("--db", "database_url", default="", help="Database URL (default: SQLite).")
+@click.option("--area", default="Agglomération d'Agen", show_default=True)
+@click.pass_context
+def init(ctx, name, public_url, listen, database_url, area) -> None:
+    """Create a node: key pair, configuration, admin token, database."""
+    data_dir: Path = ctx.obj
+    values = dict(name=name, public_url=public_url, listen=listen, area=area,
+                  database_url=database_url)  # fmt: skip
+    check_settings(Settings(data_dir=data_dir, **values))
+    existed = data_dir.exists()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir, **values)
+    if settings.key_path.exists():
+        raise ConfigError(f"{settings.key_path} exists already: this directory holds a node")
+    created: list[Path] = []
+    try:
+        key = create_node_key(settings.key_path)
+        created.append(settings.key_path)
+        create_admin_token(settings.admin_token_path)
+        created.append(settings.admin_token_path)
+        settings.config_path.write_text(render_toml(values), encoding="utf-8")
+        created.append(settings.config_path)
+        asyncio.run(_init_database(settings, key))
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        if not existed:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    click.echo(f"Node created in {data_dir}")
+    click.echo(f"  id:          {key.node_id_text}")
+    click.echo(f"  fingerprint: {key.fingerprint}")
+    click.echo(f"Start it with: troc --data {data_dir} run")
+
+
+async def _init_database(settings: Settings, key) -> None:
+    db = await prepare_database(settings, key)
+    await db.close()
+
+
+@cli.command()
+@click.option("--listen", default=None, help="HOST:PORT, overriding the configuration.")
+@click.pass_context
+def run(ctx, listen) -> None:
+    """Serve the node until interrupted (Ctrl-C or SIGTERM)."""
+    settings = _settings(ctx)
+    if listen:
+        settings = load_settings(settings.data_dir, {"TROC_LISTEN": listen})
+    configure_logging(settings.log_level, settings.log_format)
+    key = load_node_key(settings.key_path)
+    asyncio.run(serve(settings, key))
+
+
+@cli.command()
+@click.pass_context
+def key(ctx) -> None:
+    """Show the node id and its fingerprint."""
+    settings = _settings(ctx)
+    node_key = load_node_key(settings.key_path)
+    click.echo(f"id:          {node_key.node_id_text}")
+    click.echo(f"fingerprint: {node_key.fingerprint}")
+
+
+def main() -> None:
+    cli(prog_name="troc")
+
+
+if __name__ == "__main__":
+    main()

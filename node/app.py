@@ -1,0 +1,37 @@
+"""The application factory: one node, no globals.
+
+``create_app`` receives everything the node depends on — settings, key,
+database, clock — so that tests can run several nodes in one process and
+swap the clock. Background work starts in cleanup contexts, never at import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from node import wellknown
+from node.keys import clock_key, db_key, node_document_key, node_key_key, settings_key
+from node.problems import problems_middleware
+from node.settings import Settings
+from protocol.identity import NodeKey
+from storage.db import Database
+
+
+def create_app(
+    settings: Settings,
+    *,
+    key: NodeKey,
+    db: Database,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    app = web.Application(middlewares=[problems_middleware])
+    app[settings_key] = settings
+    app[node_key_key] = key
+    app[db_key] = db
+    app[clock_key] = clock
+    app[node_document_key] = wellknown.build_node_document(app)
+    app.add_routes(wellknown.routes)
+    return app

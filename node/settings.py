@@ -1,0 +1,204 @@
+"""The node's settings: declared once, loaded in one place.
+
+Each setting has a name, a type, a default and a help text. Values come from
+``troc.toml`` in the data directory, then from ``TROC_<NAME>`` environment
+variables (which win). docs/operating.md documents every setting; a test
+checks it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from node.errors import ConfigError
+from protocol import limits
+
+CONFIG_FILE = "troc.toml"
+KEY_FILE = "node.key"
+ADMIN_TOKEN_FILE = "admin.token"
+ADMIN_SOCKET_FILE = "admin.sock"
+SQLITE_FILE = "troc.db"
+ENV_PREFIX = "TROC_"
+
+
+class Secret:
+    """A value that never shows in a repr, a log line or a traceback."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _setting(default, help_text: str, *, choices: tuple[str, ...] = ()):
+    return field(default=default, metadata={"help": help_text, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a node. ``data_dir`` is given on the command line."""
+
+    data_dir: Path = field(metadata={"help": "the node's data directory"})
+    name: str = _setting("Troc", "the association's name, shown to residents and peers")
+    public_url: str = _setting(
+        "http://127.0.0.1:8080", "the URL at which residents and peers reach this node"
+    )
+    listen: str = _setting("127.0.0.1:8080", "HOST:PORT the web server listens on")
+    area: str = _setting("Agglomération d'Agen", "the area the association serves")
+    database_url: str = _setting(
+        "", "SQLAlchemy URL of the database; empty for SQLite in the data directory"
+    )
+    log_level: str = _setting(
+        "INFO", "how much to log", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+    log_format: str = _setting("text", "log line format", choices=("text", "json"))
+    registration: str = _setting(
+        "open", "who may create an account", choices=("open", "approval")
+    )
+    federation: str = _setting(
+        "peers",
+        "which nodes may call the federation API: accepted peers only, or any node",
+        choices=("peers", "open"),
+    )
+    sync_interval_s: int = _setting(300, "seconds between two anti-entropy passes")
+    purge_interval_s: int = _setting(600, "seconds between two purges of expired annonces")
+
+    @property
+    def host(self) -> str:
+        return _split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return _split_listen(self.listen)[1]
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / SQLITE_FILE).resolve()}"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / KEY_FILE
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / ADMIN_TOKEN_FILE
+
+    @property
+    def admin_socket_path(self) -> Path:
+        return self.data_dir / ADMIN_SOCKET_FILE
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_FILE
+
+
+def setting_fields():
+    """The declared settings, without ``data_dir``."""
+    return [f for f in fields(Settings) if f.name != "data_dir"]
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"listen must be HOST:PORT, not {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def load_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read troc.toml (if present) and TROC_* overrides, and check every value."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    path = data_dir / CONFIG_FILE
+    if path.exists():
+        values.update(_read_toml(path))
+    for f in setting_fields():
+        env_name = ENV_PREFIX + f.name.upper()
+        if env_name in environ:
+            values[f.name] = _from_env(f, environ[env_name], env_name)
+    settings = Settings(data_dir=data_dir, **values)
+    check_settings(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    known = {f.name: f for f in setting_fields()}
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(f"{path}: unknown setting {name!r}")
+        expected = _type_of(known[name])
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise ConfigError(f"{path}: {name} must be {_TYPE_WORDS[expected]}")
+    return raw
+
+
+_TYPE_WORDS = {str: "a string", int: "a whole number"}
+
+
+def _type_of(f) -> type:
+    # Annotations are strings here (postponed evaluation).
+    return {"str": str, "int": int}[f.type]
+
+
+def _from_env(f, raw: str, env_name: str) -> object:
+    if _type_of(f) is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{env_name} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def check_settings(s: Settings) -> None:
+    for f in setting_fields():
+        choices = f.metadata.get("choices")
+        if choices and getattr(s, f.name) not in choices:
+            raise ConfigError(f"{f.name} must be one of {', '.join(choices)}")
+    _split_listen(s.listen)
+    if not s.public_url.startswith(("http://", "https://")):
+        raise ConfigError("public_url must start with http:// or https://")
+    if not s.name.strip() or len(s.name) > limits.MAX_NODE_NAME_CHARS:
+        raise ConfigError(f"name must have 1 to {limits.MAX_NODE_NAME_CHARS} characters")
+    for name in ("sync_interval_s", "purge_interval_s"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+
+
+def render_toml(values: Mapping[str, object]) -> str:
+    """The text of a troc.toml holding ``values``."""
+    lines = ["# Troc node configuration. TROC_<NAME> environment variables override it."]
+    for f in setting_fields():
+        if f.name in values:
+            lines.append(f"# {f.metadata['help']}")
+            lines.append(f"{f.name} = {_toml_value(values[f.name])}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

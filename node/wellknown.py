@@ -1,0 +1,52 @@
+"""Discovery and health: ``/.well-known/troc`` and ``/healthz``."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from node.keys import clock_key, db_key, node_document_key, node_key_key, settings_key
+from node.problems import problem_response
+from node.version import SOFTWARE
+from protocol import limits
+from protocol.nodedoc import NodeDocument, sign_node_document
+
+log = logging.getLogger("troc.node")
+routes = web.RouteTableDef()
+
+
+def build_node_document(app: web.Application) -> dict[str, str]:
+    settings, key = app[settings_key], app[node_key_key]
+    doc = NodeDocument(
+        id=key.node_id_text,
+        fingerprint=key.fingerprint,
+        name=settings.name,
+        url=settings.public_url,
+        area=settings.area,
+        protocol=limits.PROTOCOL_VERSION,
+        software=SOFTWARE,
+        issued=int(app[clock_key]()),
+    )
+    return sign_node_document(key, doc)
+
+
+@routes.get("/.well-known/troc")
+async def node_document(request: web.Request) -> web.Response:
+    return web.json_response(
+        request.app[node_document_key],
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[db_key].engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("health check failed", extra={"error": type(exc).__name__})
+        return problem_response(503, "database-unavailable", "the database does not answer")
+    return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
