@@ -13,7 +13,14 @@ from collections.abc import Callable
 from aiohttp import web
 
 from node import wellknown
-from node.keys import clock_key, db_key, node_document_key, node_key_key, settings_key
+from node.keys import (
+    clock_key,
+    db_key,
+    node_document_key,
+    node_key_key,
+    revision_listeners_key,
+    settings_key,
+)
 from node.problems import problems_middleware
 from node.settings import Settings
 from protocol.identity import NodeKey
@@ -32,6 +39,7 @@ def create_app(
     app[node_key_key] = key
     app[db_key] = db
     app[clock_key] = clock
+    app[revision_listeners_key] = []
     app[node_document_key] = wellknown.build_node_document(app)
     app.add_routes(wellknown.routes)
     return app
