@@ -31,3 +31,33 @@ POINT_SCALE = 100                     # coarse points are in hundredths of a deg
 MAX_SORTIE_AHEAD_S = 365 * 24 * 3600  # a sortie takes place within a year
 MAX_NODEDOC_CHARS = 4096              # the node document's JSON text
 MAX_NODE_NAME_CHARS = 80
+
+# --- Set reconciliation -----------------------------------------------------
+# Wire constants: both sides must agree on these.
+RECONCILE_VERSION = 1                      # first byte of every reconciliation message
+RECONCILE_ID_BYTES = 32                    # an item id: SHA-256 of a signed annonce
+RECONCILE_FINGERPRINT_BYTES = 16           # a range fingerprint: truncated SHA-256
+RECONCILE_INFINITY_TS = 2**64 - 1          # timestamp of the bound above every item
+RECONCILE_MAX_VARINT_BYTES = 10            # a LEB128 varint holds at most 64 bits
+RECONCILE_MAX_MESSAGE_BYTES = 1024 * 1024  # one message, whoever sends it
+RECONCILE_MAX_RANGES = 65_536              # ranges in one message
+# Local tuning: each side picks its own, within these bounds.
+RECONCILE_MIN_FRAME_BYTES = 4 * 1024       # smallest frame limit a side may choose
+RECONCILE_DEFAULT_FRAME_BYTES = 128 * 1024 # our messages stay at or under this
+RECONCILE_MIN_BUCKETS = 2
+RECONCILE_MAX_BUCKETS = 64
+RECONCILE_DEFAULT_BUCKETS = 16             # a differing range is split into this many
+RECONCILE_MAX_ID_LIST_THRESHOLD = 1024
+RECONCILE_DEFAULT_ID_LIST_THRESHOLD = 32   # under this many items: list them instead
+RECONCILE_MAX_ROUNDS = 10_000              # round trips an initiator allows, then gives up
+
+# --- Request signatures -----------------------------------------------------
+REQUEST_SIGNATURE_WINDOW_S = 5 * 60   # |now - created| at most this; replays remembered as long
+REQUEST_SIGNATURE_LIFETIME_S = 5 * 60 # expires - created, at most (signers use exactly this)
+MAX_SIGNATURE_FIELD_CHARS = 4096      # Signature-Input, and Signature, all lines combined
+MAX_CONTENT_DIGEST_CHARS = 1024       # Content-Digest, all lines combined
+MAX_TARGET_URI_CHARS = 8192           # the target URI a signature base is built from
+MAX_COVERED_COMPONENTS = 16           # components one signature may cover
+MIN_NONCE_CHARS = 16                  # a nonce is base64url text of this many characters...
+MAX_NONCE_CHARS = 64                  # ...to this many
+REPLAY_GUARD_CAPACITY = 50_000        # (key id, nonce) pairs a replay guard remembers at once
