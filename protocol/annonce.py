@@ -153,6 +153,18 @@ def encode_body(a: Annonce) -> bytes:
 
 def decode_body(body: bytes) -> Annonce:
     """Decode and validate a body; raise a ProtocolError naming what is wrong."""
+    annonce = parse_body(body)
+    validate(annonce)
+    return annonce
+
+
+def parse_body(body: bytes) -> Annonce:
+    """Decode a body and check its shape and types, but not the record's rules.
+
+    ``open_envelope`` compares the body's origin with the signer's between
+    this and :func:`validate`, so a forged origin is never reported as that
+    origin's invalid annonce.
+    """
     if len(body) > limits.MAX_ENVELOPE_BYTES:
         raise TooLargeError(f"body over {limits.MAX_ENVELOPE_BYTES} bytes")
     try:
@@ -198,7 +210,6 @@ def decode_body(body: bytes) -> Annonce:
         state=_enum(raw, "state", State),
         sortie_at=_optional(raw, "sortie_at", int),
     )
-    validate(annonce)
     return annonce
 
 
@@ -279,10 +290,12 @@ def _check_chars(value: str, field: str, maximum: int, *, allow_newlines: bool) 
         raise TooLargeError(f"at most {maximum} characters", field=field)
     if allow_newlines:
         value = value.replace("\n", " ")
-    if value.isprintable():  # the common case, checked in C
+    # The common case, checked in C: printable once the allowed spaces and
+    # joiner are set aside (isprintable() refuses every Zs space but U+0020).
+    if value.translate(_SET_ASIDE).isprintable():
         return
     for char in value:
-        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+        if char != ZERO_WIDTH_JOINER and unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
             raise ValidationError(
                 f"control character U+{ord(char):04X} not allowed", field=field
             )
@@ -291,7 +304,10 @@ def _check_chars(value: str, field: str, maximum: int, *, allow_newlines: bool) 
 # Controls, surrogates, unassigned and private-use characters, line and
 # paragraph separators, and the bidi and format characters that could disguise
 # a text (Cf). Spaces of every kind (Zs) are fine: French typography uses U+202F.
+# U+200D (Cf) is the one format character allowed: phones join emoji with it.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Cn", "Co", "Cf", "Zl", "Zp"})
+ZERO_WIDTH_JOINER = "\u200d"
+_SET_ASIDE = {ord(c): None for c in ("\u00a0", "\u202f", "\u2009", ZERO_WIDTH_JOINER)}
 
 
 def _check_place(a: Annonce) -> None:
@@ -325,7 +341,9 @@ def _check_times(a: Annonce) -> None:
     if a.category is not Category.SORTIE and a.sortie_at is not None:
         raise ValidationError("only a sortie has a date", field="sortie_at")
     if a.sortie_at is not None and not (
-        limits.MIN_TIMESTAMP <= a.sortie_at <= a.updated + limits.MAX_SORTIE_AHEAD_S
+        limits.MIN_TIMESTAMP
+        <= a.sortie_at
+        <= min(a.updated + limits.MAX_SORTIE_AHEAD_S, limits.MAX_TIMESTAMP)
     ):
         raise ValidationError("date out of range", field="sortie_at")
 

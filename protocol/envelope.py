@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import msgpack
 
 from protocol import limits
-from protocol.annonce import Annonce, check_timely, decode_body, encode_body, validate
+from protocol.annonce import Annonce, check_timely, encode_body, parse_body, validate
 from protocol.errors import DecodeError, SignatureError, TooLargeError
 from protocol.identity import NODE_ID_BYTES, SIGNATURE_BYTES, NodeKey, verify_signature
 
@@ -99,9 +99,10 @@ def open_envelope(data: bytes) -> SignedAnnonce:
     """Verify then decode an envelope; every rule but the clock is checked."""
     origin, body, signature = split_envelope(data)
     verify_signature(origin, signature, ANNONCE_DOMAIN + body)
-    annonce = decode_body(body)
+    annonce = parse_body(body)
     if annonce.origin != origin:
         raise SignatureError("body origin differs from the signing key")
+    validate(annonce)
     return SignedAnnonce(annonce_id(body), annonce, body, signature)
 
 

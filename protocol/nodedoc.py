@@ -64,15 +64,27 @@ def open_node_document(served: object) -> NodeDocument:
     if len(text) > limits.MAX_NODEDOC_CHARS:
         raise TooLargeError("node document too large")
     try:
-        fields = json.loads(text)
-    except ValueError as exc:
+        signed = NODEDOC_DOMAIN + text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape
+        raise DecodeError("document is not valid Unicode text") from exc
+    try:
+        fields = json.loads(text, object_pairs_hook=_unique_names)
+    except (ValueError, RecursionError) as exc:  # deep nesting: RecursionError
         raise DecodeError("document is not JSON") from exc
     if not isinstance(fields, dict) or not isinstance(fields.get("id"), str):
         raise DecodeError("document has no id")
     node_id = parse_node_id(fields["id"])
-    verify_signature(node_id, b64url_decode(signature),
-                     NODEDOC_DOMAIN + text.encode("utf-8"))  # fmt: skip
+    verify_signature(node_id, b64url_decode(signature), signed)
     return _node_document(fields, node_id)
+
+
+def _unique_names(pairs: list[tuple[str, object]]) -> dict:
+    # Readers that keep the first or the last of two equal names would disagree
+    # on what was signed, so a duplicate name makes the document malformed.
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate name in a JSON object")
+    return dict(pairs)
 
 
 def _node_document(fields: dict, node_id: bytes) -> NodeDocument:
@@ -84,6 +96,10 @@ def _node_document(fields: dict, node_id: bytes) -> NodeDocument:
         if type(value).__name__ != kind:
             raise DecodeError(f"must be of type {kind}", field=name)
     doc = NodeDocument(**fields)
+    if len(doc.name) > limits.MAX_NODE_NAME_CHARS:
+        raise TooLargeError(
+            f"at most {limits.MAX_NODE_NAME_CHARS} characters", field="name"
+        )
     if doc.fingerprint != fingerprint(node_id):
         raise ValidationError("fingerprint does not match the id", field="fingerprint")
     if doc.protocol != limits.PROTOCOL_VERSION:
