@@ -1,6 +1,7 @@
 # Troc — the two commands of the README, and a few helpers.
 #   make run    set up .venv, create a node in ./data on first start, serve it
 #   make test   set up .venv with the test extras, run the whole suite
+#   make demo   three peered demo nodes with French annonces; Ctrl-C stops them
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -36,6 +37,9 @@ run: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/troc demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from cli import annonces, demo, maintenance, peers
+from cli.client import TOKEN_ENV, remember_token
 from node.errors import ConfigError
 from node.keyfile import create_admin_token, create_node_key, load_node_key
 from node.logs import configure_logging
@@ -52,6 +54,13 @@ class OperatorError(click.ClickException):
     show_default=True,
     envvar="TROC_DATA",
     help="The node's data directory.",
+)
+@click.option(
+    "--token",
+    envvar=TOKEN_ENV,
+    expose_value=False,
+    callback=remember_token,
+    help="Admin token for a running node (default: the token file in DIR).",
 )
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path) -> None:
@@ -131,6 +140,12 @@ def key(ctx) -> None:
     node_key = load_node_key(settings.key_path)
     click.echo(f"id:          {node_key.node_id_text}")
     click.echo(f"fingerprint: {node_key.fingerprint}")
+
+
+for _command in (*maintenance.COMMANDS, demo.demo):
+    cli.add_command(_command)
+for _command in (*peers.COMMANDS, *annonces.COMMANDS):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from node import wellknown
+from node.federation import setup_federation
 from node.keys import (
     clock_key,
     db_key,
@@ -21,8 +22,10 @@ from node.keys import (
     revision_listeners_key,
     settings_key,
 )
+from node.peer_client import PeerTimeouts
 from node.problems import problems_middleware
 from node.settings import Settings
+from node.web import setup_web
 from protocol.identity import NodeKey
 from storage.db import Database
 
@@ -33,6 +36,8 @@ def create_app(
     key: NodeKey,
     db: Database,
     clock: Callable[[], float] = time.time,
+    peer_timeouts: PeerTimeouts | None = None,
+    background_tasks: bool = True,
 ) -> web.Application:
     app = web.Application(middlewares=[problems_middleware])
     app[settings_key] = settings
@@ -42,4 +47,6 @@ def create_app(
     app[revision_listeners_key] = []
     app[node_document_key] = wellknown.build_node_document(app)
     app.add_routes(wellknown.routes)
+    setup_federation(app, peer_timeouts=peer_timeouts, background_tasks=background_tasks)
+    setup_web(app)
     return app

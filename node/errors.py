@@ -3,7 +3,12 @@
     TrocError (protocol.errors)
     └── NodeError
         ├── ConfigError     the configuration or the key file is unusable
-        └── StartupError    the node cannot start (port in use, database down)
+        ├── StartupError    the node cannot start (port in use, database down)
+        └── PeerError       a peer cannot be reached or answers wrongly
+            ├── PeerUnreachable  no connection, or no answer in time
+            ├── PeerRefused      the peer answered with an error (status, code)
+            └── PeerBadAnswer    the answer breaks the protocol (not a Troc node,
+                                 too large, malformed, another key)
 """
 
 from __future__ import annotations
@@ -25,3 +30,37 @@ class StartupError(NodeError):
     """The node cannot start."""
 
     code = "cannot-start"
+
+
+class PeerError(NodeError):
+    """A peer cannot be reached or answers wrongly."""
+
+    code = "peer-error"
+
+
+class PeerUnreachable(PeerError):
+    """The peer cannot be reached, or did not answer in time."""
+
+    code = "peer-unreachable"
+
+
+class PeerRefused(PeerError):
+    """The peer answered with an error: its HTTP status and problem code."""
+
+    code = "peer-refused"
+
+    def __init__(self, detail: str = "", *, status: int, peer_code: str) -> None:
+        self.status = status
+        self.peer_code = peer_code
+        super().__init__(detail)
+
+    @property
+    def is_transient(self) -> bool:
+        """Worth trying again later: the peer is overloaded, failing, or does not know us yet."""
+        return self.status >= 500 or self.status in (401, 403, 408, 429)
+
+
+class PeerBadAnswer(PeerError):
+    """The peer's answer breaks the protocol."""
+
+    code = "peer-bad-answer"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
 
-from node.settings import Settings
+from node.federation_state import RecentIds, ReconcileSet, SyncTrigger, Traffic
+from node.peer_client import PeerClient, PeerTimeouts
+from node.settings import Secret, Settings
+from protocol.httpsig import ReplayGuard
 from protocol.identity import NodeKey
 from storage.db import Database
 
@@ -17,3 +21,23 @@ clock_key = web.AppKey("clock_key", Callable[[], float])
 node_document_key = web.AppKey("node_document_key", dict)
 # Coroutines told of every batch of newly accepted revisions (see node.publishing).
 revision_listeners_key = web.AppKey("revision_listeners_key", list)
+
+# --- Federation (node/federation, node/gossip.py, node/sync.py) ---------------
+# The node's own application, reached from its federation and admin sub-apps.
+main_app_key = web.AppKey("main_app_key", web.Application)
+# Set whenever rows are added to the outbox: wakes the gossip dispatcher.
+outbox_wakeup_key = web.AppKey("outbox_wakeup_key", asyncio.Event)
+peer_client_key = web.AppKey("peer_client_key", PeerClient)
+peer_timeouts_key = web.AppKey("peer_timeouts_key", PeerTimeouts)
+# Signatures already accepted by the federation API, to refuse replays.
+replay_guard_key = web.AppKey("replay_guard_key", ReplayGuard)
+sync_trigger_key = web.AppKey("sync_trigger_key", SyncTrigger)
+reconcile_set_key = web.AppKey("reconcile_set_key", ReconcileSet)
+# Ids we asked one peer for: not asked again of another while the push is on its way.
+promised_ids_key = web.AppKey("promised_ids_key", RecentIds)
+# Ids a peer offered that we refused (blocked origin, invalid): not fetched again soon.
+ignored_ids_key = web.AppKey("ignored_ids_key", RecentIds)
+traffic_key = web.AppKey("traffic_key", Traffic)
+
+# --- Admin API (node/admin) -------------------------------------------------------
+admin_token_key = web.AppKey("admin_token_key", Secret)

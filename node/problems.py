@@ -11,6 +11,8 @@ import logging
 
 from aiohttp import web
 
+import protocol.errors
+from node.errors import PeerBadAnswer, PeerError, PeerRefused, PeerUnreachable
 from protocol.errors import (
     DecodeError,
     ProtocolError,
@@ -40,6 +42,11 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (SignatureError, 422),
     (ValidationError, 422),
     (ProtocolError, 400),
+    # The admin API reports what a peer did when it asked one on our behalf.
+    (PeerUnreachable, 502),
+    (PeerRefused, 502),
+    (PeerBadAnswer, 502),
+    (PeerError, 502),
 )
 
 _TITLES = {
@@ -52,6 +59,7 @@ _TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    502: "Bad gateway",
     429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
@@ -85,7 +93,19 @@ def status_for(error: Exception) -> int:
     return 500
 
 
-def error_response(error: ProtocolError | NotFound | Conflict) -> web.Response:
+def status_for_code(code: str) -> int:
+    """The status of the protocol error whose code is ``code`` (400 if none is)."""
+    return _STATUS_BY_PROTOCOL_CODE.get(code, 400)
+
+
+_STATUS_BY_PROTOCOL_CODE = {
+    cls.code: status_for(cls())
+    for cls in vars(protocol.errors).values()
+    if isinstance(cls, type) and issubclass(cls, ProtocolError)
+}
+
+
+def error_response(error: ProtocolError | NotFound | Conflict | PeerError) -> web.Response:
     return problem_response(status_for(error), error.code, error.detail, field=error.field)
 
 
@@ -101,7 +121,7 @@ _HTTP_CODES = {
 async def problems_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (ProtocolError, NotFound, Conflict) as error:
+    except (ProtocolError, NotFound, Conflict, PeerError) as error:
         return error_response(error)
     except web.HTTPException as http_error:
         if http_error.status < 400:

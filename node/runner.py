@@ -1,17 +1,28 @@
-"""Running a node: open the database, serve, stop cleanly on SIGINT/SIGTERM."""
+"""Running a node: open the database, serve, stop cleanly on SIGINT/SIGTERM.
+
+Two sites serve one node: the public TCP site (the web view, discovery, the
+federation API) and the admin API on a Unix socket in the data directory,
+readable by the node's owner only (``node.admin``). The admin application
+holds the public one, so both share the same database, key and tasks.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import logging
+import os
 import signal
+import socket
 import time
+from pathlib import Path
 
 from aiohttp import web
 
+from node.admin import create_admin_app
 from node.app import create_app
 from node.errors import StartupError
+from node.keyfile import load_admin_token
 from node.settings import Settings
 from protocol.identity import NodeKey
 from storage.db import Database, migrate, open_database
@@ -34,11 +45,17 @@ async def prepare_database(settings: Settings, key: NodeKey) -> Database:
 
 async def serve(settings: Settings, key: NodeKey) -> None:
     """Serve the node until SIGINT or SIGTERM."""
+    token = load_admin_token(settings.admin_token_path)
+    check_admin_socket(settings.admin_socket_path)
     db = await prepare_database(settings, key)
-    runner = web.AppRunner(create_app(settings, key=key, db=db), handle_signals=False)
+    app = create_app(settings, key=key, db=db)
+    runner = web.AppRunner(app, handle_signals=False)
+    admin_runner = web.AppRunner(create_admin_app(app, token=token), handle_signals=False)
     try:
         await runner.setup()
         await _start_site(runner, settings)
+        await admin_runner.setup()
+        await _start_admin_site(admin_runner, settings.admin_socket_path)
         log.info(
             "node started",
             extra={"node": key.node_id_text, "listen": settings.listen, "url": settings.public_url},
@@ -46,8 +63,10 @@ async def serve(settings: Settings, key: NodeKey) -> None:
         await _until_signalled()
         log.info("node stopping")
     finally:
+        await admin_runner.cleanup()
         await runner.cleanup()
         await db.close()
+        settings.admin_socket_path.unlink(missing_ok=True)
     log.info("node stopped")
 
 
@@ -71,3 +90,36 @@ async def _until_signalled() -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+# sun_path holds 108 bytes on Linux, the final NUL included.
+MAX_SOCKET_PATH_BYTES = 107
+
+
+def check_admin_socket(path: Path) -> None:
+    """Refuse a path too long for a socket, or a socket another node still answers on."""
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        raise StartupError(
+            f"the admin socket path {path} is longer than {MAX_SOCKET_PATH_BYTES} bytes: "
+            "use a data directory with a shorter path"
+        )
+    if not path.exists():
+        return
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink(missing_ok=True)  # left over by a node that was killed
+            return
+    raise StartupError(f"another node is running on this data directory ({path} answers)")
+
+
+async def _start_admin_site(runner: web.AppRunner, path: Path) -> None:
+    site = web.UnixSite(runner, str(path))
+    try:
+        await site.start()
+    except OSError as exc:
+        raise StartupError(f"cannot open the admin socket {path}: {exc.strerror}") from exc
+    # The data directory is already owner-only; the socket is too.
+    os.chmod(path, 0o600)

@@ -61,3 +61,9 @@ MAX_COVERED_COMPONENTS = 16           # components one signature may cover
 MIN_NONCE_CHARS = 16                  # a nonce is base64url text of this many characters...
 MAX_NONCE_CHARS = 64                  # ...to this many
 REPLAY_GUARD_CAPACITY = 50_000        # (key id, nonce) pairs a replay guard remembers at once
+
+# --- Federation -------------------------------------------------------------
+FEDERATION_MAX_BODY_BYTES = 2 * 1024 * 1024  # a request or answer body of the federation API
+FEDERATION_MAX_IDS = 4096                    # ids in one announce request
+FEDERATION_MAX_ENVELOPES = 200               # envelopes in one push or fetch answer; ids in one fetch
+FEDERATION_MAX_DETAIL_CHARS = 200            # the detail of one refused item in a push answer

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from protocol.annonce import Annonce, Category, Kind, Point, State, revision_key
 from protocol.envelope import SignedAnnonce
+from storage import search
 from storage.db import Database
 from storage.schema import annonces, blocked_origins
 
@@ -195,9 +196,12 @@ async def store_revisions(
             else:
                 superseded += 1
         if accepted:
+            keys = [(s.annonce.origin, s.annonce.uid) for s in accepted]
+            await search.unindex_annonces(conn, [k for k in keys if k in held])
             await conn.exec_driver_sql(
                 _upsert_sql(conn.dialect), [_row(s, now, source) for s in accepted]
             )
+            await search.index_annonces(conn, keys)
     duplicates += len(batch) - len(newest)
     return IngestResult(accepted, duplicates, superseded, refused)
 
@@ -305,6 +309,7 @@ async def reconcile_items(db: Database) -> list[tuple[int, bytes]]:
 async def purge_expired(db: Database, now: int) -> int:
     """Delete every revision (live or tombstone) whose expiry has passed."""
     async with db.engine.begin() as conn:
+        await search.unindex_where(conn, annonces.c.expires <= now)
         result = await conn.execute(delete(annonces).where(annonces.c.expires <= now))
     return result.rowcount or 0
 

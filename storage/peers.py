@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from storage import search
 from storage.db import Database
 from storage.errors import Conflict, NotFound
 from storage.schema import annonces, blocked_origins, peers
+
+
+# A peer's states: reachable, or failing for a while (its circuit is open).
+ACTIVE = "active"
+UNAVAILABLE = "unavailable"
+MAX_ERROR_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +29,8 @@ class Peer:
     last_contact: int | None
     last_error: str | None
     failures: int
+    next_try: int | None = None
+    last_sync: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +43,7 @@ class BlockedOrigin:
 def _peer(row) -> Peer:
     return Peer(
         row.node_id, row.url, row.name, row.added_at, row.state,
-        row.last_contact, row.last_error, row.failures,
+        row.last_contact, row.last_error, row.failures, row.next_try, row.last_sync,
     )  # fmt: skip
 
 
@@ -76,8 +85,36 @@ async def record_contact(db: Database, node_id: bytes, now: int) -> None:
         await conn.execute(
             update(peers)
             .where(peers.c.node_id == node_id)
-            .values(last_contact=now, last_error=None, failures=0, state="active")
+            .values(last_contact=now, last_error=None, failures=0, state=ACTIVE, next_try=None)
         )
+
+
+async def record_failure(
+    db: Database, node_id: bytes, *, error: str, next_try: int, unavailable_after: int
+) -> None:
+    """A request to the peer failed: count it, and hold off until ``next_try``.
+
+    The peer turns unavailable once it has failed ``unavailable_after`` times
+    in a row; ``record_contact`` makes it active again.
+    """
+    failures = peers.c.failures + 1
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(peers)
+            .where(peers.c.node_id == node_id)
+            .values(
+                failures=failures,
+                last_error=f"{error}"[:MAX_ERROR_CHARS],
+                next_try=next_try,
+                state=case((failures >= unavailable_after, UNAVAILABLE), else_=peers.c.state),
+            )
+        )
+
+
+async def record_sync(db: Database, node_id: bytes, now: int) -> None:
+    """An anti-entropy pass with the peer completed."""
+    async with db.engine.begin() as conn:
+        await conn.execute(update(peers).where(peers.c.node_id == node_id).values(last_sync=now))
 
 
 async def block_origin(db: Database, origin: bytes, reason: str, now: int) -> int:
@@ -93,6 +130,7 @@ async def block_origin(db: Database, origin: bytes, reason: str, now: int) -> in
         await conn.execute(
             blocked_origins.insert().values(origin=origin, reason=reason, blocked_at=now)
         )
+        await search.unindex_where(conn, annonces.c.origin == origin)
         dropped = await conn.execute(delete(annonces).where(annonces.c.origin == origin))
     return dropped.rowcount or 0
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -79,6 +80,9 @@ peers = Table(
     Column("last_contact", BigInteger),
     Column("last_error", Text),
     Column("failures", Integer, nullable=False, server_default="0"),
+    # Added by migration 0002: delivery back-off and the last anti-entropy pass.
+    Column("next_try", BigInteger),
+    Column("last_sync", BigInteger),
 )
 
 blocked_origins = Table(
@@ -98,4 +102,147 @@ members = Table(
     Column("password_hash", Text, nullable=False),
     Column("state", String(16), nullable=False, server_default="active"),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# --- Residents (migration 0003) ---------------------------------------------
+
+# Searches by distance and by commune (see storage/search.py).
+Index("ix_annonces_lat_lon", annonces.c.lat, annonces.c.lon)
+Index("ix_annonces_commune_created", annonces.c.commune, annonces.c.created)
+
+# A member's profile; home and work are each a commune or a coarse point.
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("presentation", Text, nullable=False, server_default=""),
+    Column("skills", Text, nullable=False, server_default=""),
+    Column("home_commune", String(5)),
+    Column("home_lat", Integer),
+    Column("home_lon", Integer),
+    Column("work_commune", String(5)),
+    Column("work_lat", Integer),
+    Column("work_lon", Integer),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Web sessions: only a hash of the cookie's token is stored.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_web_sessions_member", "member_id"),
+)
+
+# Failed logins per account and per address, in a fixed window.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+)
+
+# Which member wrote which of this node's annonces.
+member_annonces = Table(
+    "member_annonces",
+    metadata,
+    Column("uid", LargeBinary(16), primary_key=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_member_annonces_member", "member_id", "created_at"),
+)
+
+# A private conversation about one annonce, between its author and a replier,
+# either of whom may be a member of another node (then *_member_id is NULL).
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", LargeBinary(16), nullable=False, unique=True),
+    Column("annonce_origin", LargeBinary(32), nullable=False),
+    Column("annonce_uid", LargeBinary(16), nullable=False),
+    Column("annonce_title", Text, nullable=False),
+    Column("author_node", LargeBinary(32), nullable=False),
+    Column("author_handle", String(32), nullable=False),
+    Column("author_name", Text, nullable=False),
+    Column("author_member_id", Integer, ForeignKey("members.id", ondelete="CASCADE")),
+    Column("replier_node", LargeBinary(32), nullable=False),
+    Column("replier_handle", String(32), nullable=False),
+    Column("replier_name", Text, nullable=False),
+    Column("replier_member_id", Integer, ForeignKey("members.id", ondelete="CASCADE")),
+    Column("author_read", Integer, nullable=False, server_default="0"),
+    Column("replier_read", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("annonce_origin", "annonce_uid", "replier_node", "replier_handle",
+                     name="uq_conversations_annonce_replier"),
+    Index("ix_conversations_author", "author_member_id", "updated_at"),
+    Index("ix_conversations_replier", "replier_member_id", "updated_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", LargeBinary(16), nullable=False, unique=True),
+    Column("conversation_id", Integer, ForeignKey("conversations.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("from_author", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("sent_at", BigInteger, nullable=False),
+    Index("ix_messages_conversation", "conversation_id", "id"),
+)
+
+# Messages for members of other nodes, delivered point to point with retries.
+message_outbox = Table(
+    "message_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("peer", LargeBinary(32), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("next_try", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Index("ix_message_outbox_next_try", "next_try"),
+)
+
+# Residents' reports of an annonce, for the node's moderators.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("annonce_origin", LargeBinary(32), nullable=False),
+    Column("annonce_uid", LargeBinary(16), nullable=False),
+    Column("annonce_title", Text, nullable=False),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="SET NULL")),
+    Column("reason", String(32), nullable=False),
+    Column("details", Text, nullable=False, server_default=""),
+    Column("state", String(16), nullable=False, server_default="open"),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_reports_state_created", "state", "created_at"),
+)
+
+# --- Federation (migration 0002) ---------------------------------------------
+
+# The durable per-peer outbox: revisions this node accepted and has yet to
+# offer to a peer. A row whose annonce id is no longer a current revision
+# (superseded, purged, blocked) is dropped unsent.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column(
+        "peer_id",
+        LargeBinary(32),
+        ForeignKey("peers.node_id", ondelete="CASCADE", name="fk_outbox_peer"),
+        primary_key=True,
+    ),
+    Column("annonce_id", LargeBinary(32), primary_key=True),
+    Column("enqueued_at", BigInteger, nullable=False),
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Index("ix_outbox_peer_enqueued", "peer_id", "enqueued_at"),
 )

@@ -1,0 +1,100 @@
+"""`troc annonces ...`: post, list, edit and withdraw on a running node.
+
+Thin: each command sends one admin request (cli.client) and prints the answer,
+as text for people or JSON with ``--json``. The rules live in node.publishing.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from cli.client import admin_client
+from cli.output import print_json, show, table, when
+
+CATEGORIES = ("service", "savoir-faire", "objet", "sortie", "coup-de-main")
+DEFAULT_COMMUNE = "47001"  # Agen
+
+
+# --- annonces -------------------------------------------------------------------------
+
+
+@click.group()
+def annonces() -> None:
+    """Annonces held by the node; post, edit and withdraw this node's own."""
+
+
+@annonces.command("post")
+@click.option("--kind", type=click.Choice(["offer", "request"]), required=True)
+@click.option("--category", type=click.Choice(CATEGORIES), required=True)
+@click.option("--title", required=True)
+@click.option("--text", required=True)
+@click.option("--commune", default=DEFAULT_COMMUNE, show_default=True, help="INSEE code.")
+@click.option("--days", type=int, default=30, show_default=True, help="Days until it expires.")
+@click.option("--sortie-at", type=int, default=None, help="A sortie's date (Unix time).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def annonces_post(ctx, kind, category, title, text, commune, days, sortie_at, as_json) -> None:
+    """Publish an annonce signed by this node; print its ref and id."""
+    body = {"kind": kind, "category": category, "title": title, "text": text,
+            "commune": commune, "days": days}  # fmt: skip
+    if sortie_at is not None:
+        body["sortie_at"] = sortie_at
+    _print_revision(admin_client(ctx).call("POST", "/v1/annonces", body), as_json, "Published")
+
+
+def _print_revision(revision: dict, as_json: bool, verb: str) -> None:
+    if as_json:
+        click.echo(json.dumps(revision))
+        return
+    click.echo(f"{verb}: ref {revision['ref']}")
+    click.echo(f"  id {revision['id']} (rev {revision['rev']})")
+
+
+@annonces.command("list")
+@click.option("--limit", type=int, default=10_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def annonces_list(ctx, limit: int, as_json: bool) -> None:
+    """Current revisions held by the node, live and withdrawn, newest first."""
+    listed = admin_client(ctx).call("GET", f"/v1/annonces?limit={limit}")
+    if as_json:
+        print_json(listed)
+        return
+    if not listed:
+        click.echo("No annonces.")
+        return
+    rows = table("updated", "state", "kind", "category", "title", "rev", "ref")
+    for a in listed:
+        rows.add_row(when(a["updated"]), a["state"], a["kind"], a["category"], a["title"],
+                      str(a["rev"]), a["ref"])  # fmt: skip
+    show(rows)
+
+
+@annonces.command("edit")
+@click.argument("ref")
+@click.option("--title", default=None)
+@click.option("--text", default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def annonces_edit(ctx, ref: str, title, text, as_json: bool) -> None:
+    """Publish a new revision of this node's annonce REF."""
+    changes = {name: value for name, value in (("title", title), ("text", text)) if value}
+    if not changes:
+        raise click.ClickException("nothing to change: give --title or --text")
+    revision = admin_client(ctx).call("PATCH", f"/v1/annonces/{ref}", changes)
+    _print_revision(revision, as_json, "Edited")
+
+
+@annonces.command("withdraw")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def annonces_withdraw(ctx, ref: str, as_json: bool) -> None:
+    """Withdraw this node's annonce REF everywhere (a signed tombstone)."""
+    revision = admin_client(ctx).call("POST", f"/v1/annonces/{ref}/withdraw")
+    _print_revision(revision, as_json, "Withdrawn")
+
+
+COMMANDS = (annonces,)

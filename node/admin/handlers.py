@@ -1,0 +1,292 @@
+"""The admin API's endpoints: thin over node.peering, node.publishing and node.sync.
+
+    GET    /v1/status                     the node, its counts, its traffic
+    GET    /v1/peers                      every peer, with state and counts
+    POST   /v1/peers/preview  {url}       the node document a URL serves
+    POST   /v1/peers          {url, node_id?}   store it (node_id: the key confirmed)
+    DELETE /v1/peers/{node_id}
+    GET    /v1/blocked
+    POST   /v1/blocked        {origin, reason?}
+    DELETE /v1/blocked/{origin}
+    GET    /v1/annonces?limit=N           current revisions, newest first
+    POST   /v1/annonces       {kind, category, title, text, commune?, days?, sortie_at?}
+    PATCH  /v1/annonces/{ref} {title?, text?}   a new revision of one of ours
+    POST   /v1/annonces/{ref}/withdraw
+    POST   /v1/sync           {node_id?}  an anti-entropy pass now; waits for it
+
+Bodies and answers are JSON; node ids are unpadded base64url, annonce ids hex.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from node import peering, publishing
+from node.keys import (
+    db_key,
+    main_app_key,
+    node_key_key,
+    settings_key,
+    traffic_key,
+)
+from node.sync import sync_with_peers
+from node.version import __version__
+from protocol.annonce import Category, Kind, parse_annonce_ref
+from protocol.errors import DecodeError, ValidationError
+from protocol.identity import node_id_text, parse_node_id
+from storage import annonces as annonce_store
+from storage import outbox as outbox_store
+from storage import peers as peer_store
+from storage.annonces import StoredAnnonce
+from storage.errors import NotFound
+
+routes = web.RouteTableDef()
+
+OPERATOR_HANDLE = "operateur"
+DEFAULT_LIST_LIMIT = 10_000
+MAX_LIST_LIMIT = 100_000
+
+
+def _main(request: web.Request) -> web.Application:
+    return request.app[main_app_key]
+
+
+async def _json_body(request: web.Request) -> dict:
+    try:
+        body = await request.json(loads=lambda text: json.loads(text))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DecodeError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise DecodeError("the body is a JSON object")
+    return body
+
+
+def _text(body: dict, name: str, *, required: bool = True, default: str | None = None):
+    value = body.get(name, default)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("must be text", field=name)
+    return value
+
+
+def _node_id(text: object, field: str) -> bytes:
+    try:
+        return parse_node_id(text if isinstance(text, str) else "")
+    except DecodeError:
+        raise ValidationError("must be a node id: 43 base64url characters", field=field) from None
+
+
+def annonce_json(stored: StoredAnnonce) -> dict:
+    a = stored.annonce
+    return {
+        "ref": a.ref,
+        "id": stored.id.hex(),
+        "origin": node_id_text(a.origin),
+        "rev": a.rev,
+        "kind": a.kind.value,
+        "category": a.category.value,
+        "state": a.state.value,
+        "title": a.title,
+        "text": a.text,
+        "lang": a.lang,
+        "commune": a.commune,
+        "author_handle": a.author_handle,
+        "author_name": a.author_name,
+        "created": a.created,
+        "updated": a.updated,
+        "expires": a.expires,
+        "sortie_at": a.sortie_at,
+        "hidden": stored.hidden,
+        "source": node_id_text(stored.source) if stored.source else None,
+        "received_at": stored.received_at,
+    }
+
+
+def _revision_json(signed) -> dict:
+    return {"ref": signed.annonce.ref, "id": signed.id.hex(), "rev": signed.annonce.rev}
+
+
+# --- Status ---------------------------------------------------------------------------
+
+
+@routes.get("/v1/status")
+async def status(request: web.Request) -> web.Response:
+    app = _main(request)
+    key, settings, db = app[node_key_key], app[settings_key], app[db_key]
+    counts = await annonce_store.counts_by_origin(db)
+    peers = await peer_store.list_peers(db)
+    return web.json_response({
+        "node_id": key.node_id_text,
+        "fingerprint": key.fingerprint,
+        "name": settings.name,
+        "url": settings.public_url,
+        "version": __version__,
+        "annonces": {
+            "live": sum(c["live"] for c in counts.values()),
+            "withdrawn": sum(c["withdrawn"] for c in counts.values()),
+            "own": counts.get(key.node_id, {}).get("live", 0),
+        },
+        "peers": {"total": len(peers),
+                  "unavailable": sum(p.state == peer_store.UNAVAILABLE for p in peers)},
+        "outbox": sum((await outbox_store.pending_counts(db)).values()),
+        "traffic": app[traffic_key].as_dict(),
+    })  # fmt: skip
+
+
+# --- Peers ----------------------------------------------------------------------------
+
+
+@routes.get("/v1/peers")
+async def list_peers(request: web.Request) -> web.Response:
+    return web.json_response(await peering.peer_summaries(_main(request)))
+
+
+@routes.post("/v1/peers/preview")
+async def preview_peer(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    doc = await peering.preview_peer(_main(request), _text(body, "url"))
+    return web.json_response({"node_id": doc.id, "name": doc.name, "url": doc.url,
+                              "fingerprint": doc.fingerprint, "area": doc.area})  # fmt: skip
+
+
+@routes.post("/v1/peers")
+async def add_peer(request: web.Request) -> web.Response:
+    app, body = _main(request), await _json_body(request)
+    expected = body.get("node_id")
+    peer = await peering.add_peer(
+        app, _text(body, "url"), None if expected is None else _node_id(expected, "node_id")
+    )
+    node_id = node_id_text(peer.node_id)
+    summary = next(s for s in await peering.peer_summaries(app) if s["node_id"] == node_id)
+    summary["accepts_us"] = await peering.accepts_us(app, peer)
+    return web.json_response(summary, status=201)
+
+
+@routes.delete("/v1/peers/{node_id}")
+async def remove_peer(request: web.Request) -> web.Response:
+    await peering.remove_peer(_main(request), _node_id(request.match_info["node_id"], "node_id"))
+    return web.Response(status=204)
+
+
+@routes.get("/v1/blocked")
+async def list_blocked(request: web.Request) -> web.Response:
+    blocked = await peer_store.list_blocked(_main(request)[db_key])
+    return web.json_response([
+        {"origin": node_id_text(b.origin), "reason": b.reason, "blocked_at": b.blocked_at}
+        for b in blocked
+    ])  # fmt: skip
+
+
+@routes.post("/v1/blocked")
+async def block_origin(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    origin = _node_id(body.get("origin"), "origin")
+    dropped = await peering.block_origin(
+        _main(request), origin, _text(body, "reason", default="")
+    )
+    return web.json_response({"origin": node_id_text(origin), "dropped": dropped}, status=201)
+
+
+@routes.delete("/v1/blocked/{origin}")
+async def unblock_origin(request: web.Request) -> web.Response:
+    await peering.unblock_origin(_main(request), _node_id(request.match_info["origin"], "origin"))
+    return web.Response(status=204)
+
+
+# --- Annonces -------------------------------------------------------------------------
+
+
+@routes.get("/v1/annonces")
+async def list_annonces(request: web.Request) -> web.Response:
+    raw = request.query.get("limit", str(DEFAULT_LIST_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+        raise ValidationError(f"must be 1 to {MAX_LIST_LIMIT}", field="limit")
+    held = await annonce_store.list_annonces(_main(request)[db_key], limit=int(raw))
+    return web.json_response([annonce_json(stored) for stored in held])
+
+
+@routes.post("/v1/annonces")
+async def post_annonce(request: web.Request) -> web.Response:
+    app, body = _main(request), await _json_body(request)
+    draft = publishing.Draft(
+        kind=_choice(body, "kind", Kind),
+        category=_choice(body, "category", Category),
+        title=_text(body, "title"),
+        text=_text(body, "text"),
+        commune=_text(body, "commune", required=False),
+        days=_integer(body, "days", 30),
+        sortie_at=_integer(body, "sortie_at", None),
+    )
+    author = publishing.Author(
+        _text(body, "handle", default=OPERATOR_HANDLE),
+        _text(body, "name", default=app[settings_key].name[:64]),
+    )
+    signed = await publishing.publish(app, author, draft)
+    return web.json_response(_revision_json(signed), status=201)
+
+
+def _choice(body: dict, name: str, enum):
+    value = _text(body, name)
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise ValidationError(f"must be one of {choices}", field=name) from None
+
+
+def _integer(body: dict, name: str, default):
+    value = body.get(name, default)
+    if value is default:
+        return value
+    if type(value) is not int:
+        raise ValidationError("must be a whole number", field=name)
+    return value
+
+
+def _own_uid(app: web.Application, ref: str) -> bytes:
+    try:
+        origin, uid = parse_annonce_ref(ref)
+    except DecodeError:
+        raise NotFound(f"no annonce {ref!r}") from None
+    if origin != app[node_key_key].node_id:
+        raise ValidationError("only this node's own annonces can be changed here", field="ref")
+    return uid
+
+
+@routes.patch("/v1/annonces/{ref}")
+async def edit_annonce(request: web.Request) -> web.Response:
+    app, body = _main(request), await _json_body(request)
+    changes = {name: _text(body, name) for name in ("title", "text") if name in body}
+    if not changes:
+        raise ValidationError("nothing to change: give a title or a text", field="title")
+    signed = await publishing.revise(app, _own_uid(app, request.match_info["ref"]), **changes)
+    return web.json_response(_revision_json(signed))
+
+
+@routes.post("/v1/annonces/{ref}/withdraw")
+async def withdraw_annonce(request: web.Request) -> web.Response:
+    app = _main(request)
+    signed = await publishing.withdraw(app, _own_uid(app, request.match_info["ref"]))
+    return web.json_response(_revision_json(signed))
+
+
+# --- Sync -----------------------------------------------------------------------------
+
+
+@routes.post("/v1/sync")
+async def sync_now(request: web.Request) -> web.Response:
+    app, body = _main(request), await _json_body(request)
+    peers = await peer_store.list_peers(app[db_key])
+    if body.get("node_id") is not None:
+        wanted = _node_id(body["node_id"], "node_id")
+        peers = [p for p in peers if p.node_id == wanted]
+        if not peers:
+            raise NotFound("no such peer")
+    reports = await sync_with_peers(app, peers)
+    names = {p.node_id: p.name for p in peers}
+    return web.json_response(
+        {"results": [{**r.as_dict(), "name": names[r.peer_id]} for r in reports]}
+    )

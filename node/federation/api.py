@@ -1,0 +1,109 @@
+"""The federation API's handlers: each gets a checked peer id and a bounded body.
+
+Requests are authenticated by node.federation.auth before any of these run.
+Each handler decodes its message strictly (protocol.federation), lets
+node/ and storage/ decide, and answers a msgpack map. The shapes, statuses
+and problem codes are specified in docs/protocol-federation.md.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node import publishing
+from node.federation.auth import body_key, peer_id_key
+from node.keys import (
+    clock_key,
+    db_key,
+    ignored_ids_key,
+    main_app_key,
+    node_document_key,
+    promised_ids_key,
+    reconcile_set_key,
+)
+from node.problems import problem_response, status_for_code
+from protocol import federation as messages
+from protocol.reconcile import respond
+from storage import annonces as annonce_store
+
+routes = web.RouteTableDef()
+
+
+def msgpack_response(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type=messages.CONTENT_TYPE)
+
+
+def _main(request: web.Request) -> web.Application:
+    return request.app[main_app_key]
+
+
+@routes.post("/announce")
+async def announce(request: web.Request) -> web.Response:
+    """The peer offers ids; we answer the ones we want pushed."""
+    app = _main(request)
+    ids = messages.decode_announce(request[body_key])
+    held = await annonce_store.known_ids(app[db_key], ids)
+    ignored, promised = app[ignored_ids_key], app[promised_ids_key]
+    peer_id = request[peer_id_key]
+    # An id already asked of another peer is not asked again: its push is on the way.
+    want = [
+        annonce_id for annonce_id in ids
+        if annonce_id not in held and annonce_id not in ignored
+        and promised.claim(annonce_id, peer_id)
+    ]  # fmt: skip
+    return msgpack_response(messages.encode_want(want))
+
+
+@routes.post("/push")
+async def push(request: web.Request) -> web.Response:
+    """The peer sends envelopes; each is verified, stored if new, and forwarded."""
+    app = _main(request)
+    envelopes = messages.decode_push(request[body_key])
+    report = await publishing.receive(app, envelopes, source=request[peer_id_key])
+    refused = tuple(
+        messages.ItemRefusal(r.index, r.code, r.detail, r.field) for r in report.refused
+    )
+    if envelopes and len(refused) == len(envelopes):
+        return _all_refused(refused)
+    outcome = messages.PushOutcome(
+        len(report.accepted), report.duplicates, report.superseded, report.blocked, refused
+    )
+    return msgpack_response(messages.encode_push_outcome(outcome))
+
+
+def _all_refused(refused: tuple[messages.ItemRefusal, ...]) -> web.Response:
+    """Nothing of the batch was usable: the first refusal's problem, and the list."""
+    first = refused[0]
+    return problem_response(
+        status_for_code(first.code),
+        first.code,
+        first.detail,
+        field=first.field,
+        refused=[
+            {"index": r.index, "code": r.code, "detail": r.detail, "field": r.field}
+            for r in refused
+        ],
+    )
+
+
+@routes.post("/fetch")
+async def fetch(request: web.Request) -> web.Response:
+    """The peer asks for envelopes by id; we answer those we hold, in its order."""
+    ids = messages.decode_fetch(request[body_key])
+    held = await annonce_store.envelopes_by_id(_main(request)[db_key], ids)
+    return msgpack_response(messages.encode_envelopes(held[i] for i in ids if i in held))
+
+
+@routes.post("/reconcile")
+async def reconcile(request: web.Request) -> web.Response:
+    """One round of set reconciliation; we keep no state between rounds."""
+    app = _main(request)
+    message = messages.decode_reconcile(request[body_key])
+    items = await app[reconcile_set_key].get(app[db_key], int(app[clock_key]()))
+    return msgpack_response(messages.encode_reconcile(respond(items, message)))
+
+
+@routes.get("/node")
+async def node_document(request: web.Request) -> web.Response:
+    """Our signed node document: tells a peer it is accepted, and who we are."""
+    return msgpack_response(messages.encode_node_document(_main(request)[node_document_key]))

@@ -1,0 +1,142 @@
+"""Authentication of the federation API: it runs before any handler does.
+
+``federation_auth_middleware``, on every request of the federation sub-app:
+
+1. refuses a body over ``FEDERATION_MAX_BODY_BYTES`` with 413 from its
+   ``Content-Length`` alone, then reads the body with a cap (a body sent
+   without a length is cut off at the limit): no oversized body is ever held
+   whole, and the connection is closed rather than drained;
+2. refuses a body that is not ``application/msgpack`` with 415;
+3. verifies the request signature (``protocol.httpsig.verify_request``) over
+   the target URI as the sender addressed it (this node's public scheme and
+   authority, and the raw path and query received), with the app's replay
+   guard, and with the signing key looked up among the accepted peers (or
+   any well-formed node id when ``settings.federation`` is ``open``);
+4. hands the handler the checked peer id (``request[peer_id_key]``), the
+   stored peer if any (``request[peer_key]``) and the body (``request[body_key]``).
+
+Refusals are RFC 9457 problem documents (node.problems): 401 for an unsigned
+request, a bad or stale signature, a wrong digest or a replay; 403 for a key
+that is not an accepted peer; 413; 415.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from yarl import URL
+
+from node.federation_state import header_bytes
+from node.gossip import note_success
+from node.keys import (
+    clock_key,
+    db_key,
+    main_app_key,
+    replay_guard_key,
+    settings_key,
+    traffic_key,
+)
+from node.problems import error_response, problem_response
+from protocol.errors import DecodeError, RequestAuthError, TooLargeError
+from protocol.federation import CONTENT_TYPE
+from protocol.httpsig import TROC_LABEL, read_signature, verify_request
+from protocol.identity import parse_node_id
+from protocol.limits import FEDERATION_MAX_BODY_BYTES
+from storage import peers as peer_store
+from storage.peers import Peer
+
+READ_CHUNK_BYTES = 64 * 1024
+
+peer_id_key = web.RequestKey("peer_id_key", bytes)
+peer_key = web.RequestKey("peer_key", Peer | None)
+body_key = web.RequestKey("body_key", bytes)
+
+
+@web.middleware
+async def federation_auth_middleware(request: web.Request, handler) -> web.StreamResponse:
+    app = request.app[main_app_key]
+    traffic = app[traffic_key]
+    traffic.requests_received += 1
+    traffic.bytes_received += header_bytes(request.headers)
+    try:
+        body = await read_bounded_body(request, FEDERATION_MAX_BODY_BYTES)
+    except TooLargeError as error:
+        response = error_response(error)
+        response.force_close()  # do not drain the rest of an oversized body
+        return response
+    traffic.bytes_received += len(body)
+    if body and request.content_type != CONTENT_TYPE:
+        return problem_response(
+            415, "unsupported-media-type", f"federation bodies are {CONTENT_TYPE}"
+        )
+    peer = await _signing_peer(app, request)
+    verified = verify_request(
+        request.method,
+        _target_uri(app, request),
+        request.headers,
+        body,
+        now=int(app[clock_key]()),
+        lookup_key=_key_lookup(app, peer),
+        replay_guard=app[replay_guard_key],
+    )
+    request[peer_id_key] = verified.node_id
+    request[peer_key] = peer
+    request[body_key] = body
+    response = await handler(request)
+    if peer is not None and response.status < 400:
+        await note_success(app, peer)
+    if response.body_length:
+        traffic.bytes_sent += response.body_length
+    return response
+
+
+async def read_bounded_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or TooLargeError as soon as it is known to exceed ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLargeError(f"request body over {limit} bytes", field="body")
+    chunks, size = [], 0
+    while chunk := await request.content.read(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError(f"request body over {limit} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _target_uri(app: web.Application, request: web.Request) -> str:
+    """The URI the sender signed: our public origin and the raw target received."""
+    public = URL(app[settings_key].public_url)
+    return str(public.origin()) + request.raw_path
+
+
+async def _signing_peer(app: web.Application, request: web.Request) -> Peer | None:
+    """The stored peer whose key id the signature names, if any.
+
+    Read before verifying because the key lookup of verify_request is not a
+    coroutine; verify_request still decides everything.
+    """
+    try:
+        key_id = read_signature(request.headers, TROC_LABEL).params.keyid
+        node_id = parse_node_id(key_id or "")
+    except (RequestAuthError, DecodeError):
+        return None
+    return await peer_store.get_peer(app[db_key], node_id)
+
+
+def _key_lookup(app: web.Application, peer: Peer | None):
+    open_federation = app[settings_key].federation == "open"
+
+    def lookup_key(key_id: str) -> bytes | None:
+        if peer is not None and peer.node_id == _node_id_or_none(key_id):
+            return peer.node_id
+        if open_federation:
+            return _node_id_or_none(key_id)
+        return None
+
+    return lookup_key
+
+
+def _node_id_or_none(key_id: str) -> bytes | None:
+    try:
+        return parse_node_id(key_id)
+    except DecodeError:
+        return None

@@ -1,0 +1,178 @@
+"""The federation's in-memory state, held by the app under typed keys.
+
+Nothing here is durable: the outbox and each peer's delivery state live in
+the database. These are signals and caches that make the durable parts cheap:
+
+- ``SyncTrigger``: requests for an anti-entropy pass, with one peer or all;
+- ``RecentIds``: a bounded set of ids that expire (ids a peer promised to
+  push, ids not worth fetching again);
+- ``ReconcileSet``: the reconciled set as ``SortedItems``, rebuilt only after
+  it changed, so a reconciliation round does not re-read the whole table;
+- ``Traffic``: bytes and requests in and out over the federation API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from protocol.reconcile import SortedItems
+from storage import annonces as annonce_store
+from storage.db import Database
+
+# Sets larger than this are sorted in a worker thread.
+RECONCILE_SET_INLINE_MAX = 20_000
+# How stale the cached reconciled set may be when another process writes the database.
+RECONCILE_SET_MAX_AGE_S = 30.0
+# An id we asked one peer for is not asked of another for this long: its push
+# is on the way. If it never comes, anti-entropy fetches it later.
+PROMISED_IDS_TTL_S = 10.0
+# An id offered to us and refused (blocked origin, invalid, superseded) is not
+# fetched again for this long.
+IGNORED_IDS_TTL_S = 3600.0
+RECENT_IDS_CAPACITY = 100_000
+
+
+class SyncTrigger:
+    """Pending requests for anti-entropy passes: with some peers, or with all."""
+
+    def __init__(self) -> None:
+        self._peers: set[bytes] = set()
+        self._all = False
+        self._event = asyncio.Event()
+
+    def request(self, peer_id: bytes | None = None) -> None:
+        """Ask for a pass with ``peer_id`` soon, or with every peer if None."""
+        if peer_id is None:
+            self._all = True
+        else:
+            self._peers.add(peer_id)
+        self._event.set()
+
+    async def wait(self, timeout: float) -> tuple[bool, set[bytes]]:
+        """Wait for requests up to ``timeout``; return (all peers?, these peers) and reset."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+        everyone, peers = self._all, self._peers
+        self._all, self._peers = False, set()
+        self._event.clear()
+        return everyone, peers
+
+
+class RecentIds:
+    """Ids remembered for ``ttl`` seconds, each with who it is held for.
+
+    At most ``capacity`` are kept; the oldest go first. Used for the ids a
+    peer promised to push (held for that peer) and for ids not worth fetching
+    again (held for nobody in particular).
+    """
+
+    def __init__(
+        self, *, ttl: float, capacity: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._capacity = capacity
+        self._clock = clock
+        self._held: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+
+    def __contains__(self, item: object) -> bool:
+        return self._holder(item) is not None
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def add(self, item: bytes, holder: bytes = b"") -> None:
+        self._held.pop(item, None)
+        self._held[item] = (self._clock() + self._ttl, holder)
+        self._forget_old()
+
+    def claim(self, item: bytes, holder: bytes) -> bool:
+        """Hold ``item`` for ``holder`` and say True, unless another holds it already."""
+        current = self._holder(item)
+        if current is not None and current != holder:
+            return False
+        self.add(item, holder)
+        return True
+
+    def discard(self, item: bytes) -> None:
+        self._held.pop(item, None)
+
+    def clear(self) -> None:
+        self._held.clear()
+
+    def _holder(self, item: object) -> bytes | None:
+        found = self._held.get(item)  # type: ignore[arg-type]
+        if found is None or found[0] <= self._clock():
+            return None
+        return found[1]
+
+    def _forget_old(self) -> None:
+        now = self._clock()
+        while self._held:
+            oldest, (deadline, _) = next(iter(self._held.items()))
+            if deadline > now and len(self._held) <= self._capacity:
+                return
+            del self._held[oldest]
+
+
+class ReconcileSet:
+    """The reconciled set (``storage.annonces.reconcile_items``), cached until it changes.
+
+    The revision listener, the purge and blocking an origin call
+    ``invalidate``; ``max_age`` bounds how stale it can be when another process
+    (a second web worker on PostgreSQL) writes the same database. Expired
+    revisions are purged before each build, so the set holds only what a
+    receiver would still accept.
+    """
+
+    def __init__(self, *, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._max_age = max_age
+        self._clock = clock
+        self._items: SortedItems | None = None
+        self._built_at = 0.0
+        self._dirty = True
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._dirty = True
+
+    async def get(self, db: Database, now: int) -> SortedItems:
+        async with self._lock:
+            stale = self._clock() - self._built_at > self._max_age
+            if self._items is None or self._dirty or stale:
+                # Cleared before reading: a change during the build marks it again.
+                self._dirty = False
+                self._items = await self._build(db, now)
+                self._built_at = self._clock()
+            return self._items
+
+    @staticmethod
+    async def _build(db: Database, now: int) -> SortedItems:
+        await annonce_store.purge_expired(db, now)
+        rows = await annonce_store.reconcile_items(db)
+        if len(rows) <= RECONCILE_SET_INLINE_MAX:
+            return SortedItems(rows)
+        return await asyncio.get_running_loop().run_in_executor(None, SortedItems, rows)
+
+
+@dataclass
+class Traffic:
+    """Federation traffic of this node, headers included, since it started."""
+
+    requests_received: int = 0
+    bytes_received: int = 0
+    requests_sent: int = 0
+    bytes_sent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def header_bytes(headers) -> int:
+    """About what a header block costs on the wire: ``name: value\\r\\n`` each."""
+    return sum(len(name) + len(value) + 4 for name, value in headers.items())

@@ -1,0 +1,223 @@
+"""Operators' offline jobs on a node's data: exporting annonces, moving the
+database to PostgreSQL, replacing a lost or stolen key.
+
+Moving and replacing work on a stopped node (``running_node`` tells whether
+it still answers); exporting only reads, so it works while the node runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from node.backup import BackupError
+from node.errors import ConfigError
+from node.keyfile import create_admin_token, create_node_key, load_node_key
+from node.settings import Settings, render_toml
+from protocol.annonce import Annonce
+from protocol.envelope import sign_annonce
+from protocol.identity import NodeKey, b64url_encode, node_id_text
+from storage import maintenance
+from storage.annonces import StoredAnnonce, list_annonces, store_revisions
+from storage.db import Database, migrate
+from storage.errors import Conflict
+from storage.peers import block_origin
+
+PENDING_KEY_SUFFIX = ".new"
+REPLACED_KEY_SUFFIX = ".replaced-{now}"
+_PAGE = 500
+
+
+def running_node(settings: Settings) -> str | None:
+    """Say what answers if the node seems to run, else None."""
+    sock_path = settings.admin_socket_path
+    if sock_path.exists():
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(0.5)
+            try:
+                sock.connect(str(sock_path))
+                return f"its admin socket {sock_path} answers"
+            except OSError:
+                pass
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    try:
+        with socket.create_connection((host, settings.port), timeout=0.5):
+            return f"something listens on {host}:{settings.port}"
+    except OSError:
+        return None
+
+
+# --- Export -----------------------------------------------------------------
+
+
+def _iso(timestamp: int | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def export_record(stored: StoredAnnonce) -> dict[str, object]:
+    """One annonce as a JSON object: readable fields, then the signed envelope."""
+    a = stored.annonce
+    point = a.point.degrees if a.point else None
+    return {
+        "ref": a.ref,
+        "id": b64url_encode(stored.id),
+        "origin": node_id_text(a.origin),
+        "rev": a.rev,
+        "state": a.state.value,
+        "kind": a.kind.value,
+        "category": a.category.value,
+        "title": a.title,
+        "text": a.text,
+        "lang": a.lang,
+        "commune": a.commune,
+        "point": {"lat": point[0], "lon": point[1]} if point else None,
+        "author_handle": a.author_handle,
+        "author_name": a.author_name,
+        "created": _iso(a.created),
+        "updated": _iso(a.updated),
+        "expires": _iso(a.expires),
+        "sortie_at": _iso(a.sortie_at),
+        "hidden": stored.hidden,
+        "received_at": _iso(stored.received_at),
+        "relayed_by": node_id_text(stored.source) if stored.source else None,
+        "envelope": b64url_encode(stored.envelope),
+    }
+
+
+async def export_records(db: Database) -> AsyncIterator[dict[str, object]]:
+    async for stored in maintenance.iter_annonces(db):
+        yield export_record(stored)
+
+
+# --- Moving to PostgreSQL -----------------------------------------------------
+
+
+async def move_database(settings: Settings, target_url: str) -> dict[str, int]:
+    """Copy the node's SQLite database into an empty PostgreSQL database and
+    point troc.toml at it. The SQLite file is left as it was."""
+    if maintenance.sqlite_file(settings.effective_database_url) is None:
+        raise BackupError("the node does not run on SQLite: nothing to move")
+    if maintenance.sqlite_file(target_url) is not None:
+        raise BackupError("the target must be a PostgreSQL URL (postgresql+asyncpg://…)")
+    source = maintenance.open_existing(settings.effective_database_url)
+    target = maintenance.open_existing(target_url)
+    try:
+        source_rev = await maintenance.current_revision(source)
+        if source_rev != await maintenance.head_revision(source):
+            raise BackupError("the database is not up to date: run `troc db upgrade` first")
+        await migrate(target)
+        counts = await maintenance.copy_database(source, target)
+    finally:
+        await source.close()
+        await target.close()
+    set_config(settings.config_path, database_url=target_url)
+    return counts
+
+
+def set_config(path: Path, **changes: object) -> None:
+    """Change settings in troc.toml, replacing the file in one step."""
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    values.update(changes)
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(render_toml(values))
+    os.replace(partial, path)
+
+
+# --- A new key ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewKeyReport:
+    old_id: str
+    new_key: NodeKey
+    republished: int
+    dropped: int
+    old_key_kept_as: Path | None
+
+
+async def replace_node_key(settings: Settings, *, now: int) -> NewKeyReport:
+    """Give the node a new key, hence a new identity, keeping its data.
+
+    The live annonces of the old identity are signed again by the new key
+    (same uid, so their authors keep them), the old identity is blocked here
+    (a thief's annonces are refused), and the admin token is replaced too.
+    The old key file, if any, is kept beside the new one.
+    """
+    pending = settings.key_path.with_name(settings.key_path.name + PENDING_KEY_SUFFIX)
+    db = maintenance.open_existing(settings.effective_database_url)
+    try:
+        await migrate(db)
+        old_id = await maintenance.database_owner(db)
+        if old_id is None:
+            raise BackupError("the database has no owner node: was it made by `troc init`?")
+        new_key = _pending_key(pending)
+        republished = 0
+        dropped = 0
+        if new_key.node_id != old_id:  # else an interrupted run had done the database part
+            own = await _live_annonces_of(db, old_id, now)
+            reissued = [sign_annonce(new_key, _reissue(a, new_key.node_id, now)) for a in own]
+            await store_revisions(db, reissued, now=now)
+            await maintenance.replace_owner(db, old_id, new_key.node_id)
+            republished = len(reissued)
+            try:
+                dropped = await block_origin(db, old_id, "replaced by a new node key", now)
+            except Conflict:
+                pass
+    finally:
+        await db.close()
+    kept = _swap_key_files(settings.key_path, pending, now)
+    _replace_admin_token(settings.admin_token_path)
+    return NewKeyReport(node_id_text(old_id), new_key, republished, dropped, kept)
+
+
+def _pending_key(pending: Path) -> NodeKey:
+    if pending.exists():
+        return load_node_key(pending)
+    return create_node_key(pending)
+
+
+async def _live_annonces_of(db: Database, origin: bytes, now: int) -> list[Annonce]:
+    found: list[Annonce] = []
+    offset = 0
+    while True:
+        page = await list_annonces(
+            db, origin=origin, include_withdrawn=False, limit=_PAGE, offset=offset
+        )
+        found.extend(s.annonce for s in page if s.annonce.expires > now)
+        if len(page) < _PAGE:
+            return found
+        offset += _PAGE
+
+
+def _reissue(a: Annonce, new_origin: bytes, now: int) -> Annonce:
+    return replace(a, origin=new_origin, rev=1, updated=max(now, a.updated))
+
+
+def _swap_key_files(key_path: Path, pending: Path, now: int) -> Path | None:
+    kept = None
+    if key_path.exists():
+        kept = key_path.with_name(key_path.name + REPLACED_KEY_SUFFIX.format(now=now))
+        os.rename(key_path, kept)
+    os.rename(pending, key_path)
+    return kept
+
+
+def _replace_admin_token(path: Path) -> None:
+    fresh = path.with_name(path.name + PENDING_KEY_SUFFIX)
+    fresh.unlink(missing_ok=True)
+    create_admin_token(fresh)
+    os.replace(fresh, path)
+

@@ -1,0 +1,221 @@
+"""Anti-entropy: reconcile sets with peers, then exchange what differs.
+
+``reconcile_with_peer(app, peer)`` is one pass with one peer. It drives the
+initiator's state machine (``protocol.reconcile.Reconciler``) over HTTP, one
+``POST /federation/v1/reconcile`` per round; the peer answers each round
+statelessly. Once the sets are compared, the revisions we lack are fetched
+and go through ``node.publishing.receive`` (so they are stored, and forwarded
+to our other peers like any revision), and the ones the peer lacks are pushed.
+
+The reconciled set is every current revision, live or tombstone, as
+``(updated, id)`` (``storage.annonces.reconcile_items``, cached by
+``node.federation_state.ReconcileSet``). Superseded revisions are not in it:
+two converged nodes hold equal sets, and a pass between them transfers one
+round of fingerprints and nothing else.
+
+When: ``sync_loop`` runs a pass with every peer on start, whatever their
+back-off (a node coming back catches up at once); then every
+``settings.sync_interval_s`` (with jitter) with the peers whose back-off has
+run out; and at once with a peer that comes back or is added
+(``SyncTrigger``). ``purge_loop`` deletes expired revisions every
+``settings.purge_interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from contextlib import suppress
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from node import publishing
+from node.errors import PeerBadAnswer, PeerError
+from node.gossip import note_failure, note_success, push_bodies
+from node.keys import (
+    clock_key,
+    db_key,
+    ignored_ids_key,
+    peer_client_key,
+    reconcile_set_key,
+    settings_key,
+    sync_trigger_key,
+)
+from protocol.envelope import annonce_id as id_of_body
+from protocol.envelope import split_envelope
+from protocol.errors import ProtocolError
+from protocol.federation import chunked
+from protocol.identity import node_id_text
+from protocol.limits import FEDERATION_MAX_ENVELOPES
+from protocol.reconcile import Reconciler
+from storage import annonces as annonce_store
+from storage import outbox as outbox_store
+from storage import peers as peer_store
+from storage.peers import Peer
+
+log = logging.getLogger("troc.sync")
+
+SYNC_JITTER = 0.1  # each interval is drawn within this fraction of the setting
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """One pass with one peer: round trips, revisions received and sent, or the error."""
+
+    peer_id: bytes
+    rounds: int = 0
+    received: int = 0
+    sent: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "node_id": node_id_text(self.peer_id),
+            "rounds": self.rounds,
+            "received": self.received,
+            "sent": self.sent,
+            "error": self.error,
+        }
+
+
+def _now(app: web.Application) -> int:
+    return int(app[clock_key]())
+
+
+async def reconcile_with_peer(app: web.Application, peer: Peer) -> SyncReport:
+    """One anti-entropy pass with ``peer``; failures are recorded and reported, not raised."""
+    try:
+        rounds, have, need = await _compare_sets(app, peer)
+        received = await fetch_missing(app, peer, need)
+        sent = await push_bodies(app, peer, have)
+    except PeerError as error:
+        await note_failure(app, peer, error)
+        return SyncReport(peer.node_id, error=error.detail)
+    await note_success(app, peer)
+    await peer_store.record_sync(app[db_key], peer.node_id, _now(app))
+    log.info(
+        "sync done",
+        extra={"peer": node_id_text(peer.node_id), "rounds": rounds,
+               "received": received, "sent": sent},
+    )  # fmt: skip
+    return SyncReport(peer.node_id, rounds, received, sent)
+
+
+async def _compare_sets(
+    app: web.Application, peer: Peer
+) -> tuple[int, list[bytes], list[bytes]]:
+    """Run the reconciliation; (rounds, ids the peer lacks, ids we lack)."""
+    items = await app[reconcile_set_key].get(app[db_key], _now(app))
+    reconciler = Reconciler(items)
+    message: bytes | None = reconciler.initiate()
+    have: list[bytes] = []
+    need: list[bytes] = []
+    client = app[peer_client_key]
+    while message is not None:
+        reply = await client.reconcile(peer.url, message)
+        try:
+            step = reconciler.reconcile(reply)
+        except ProtocolError as exc:  # a reply out of protocol, or no agreement in time
+            raise PeerBadAnswer(f"{peer.url}: reconciliation failed ({exc.detail})") from None
+        have.extend(step.have_ids)
+        need.extend(step.need_ids)
+        message = step.next_message
+    return reconciler.rounds, have, need
+
+
+async def fetch_missing(app: web.Application, peer: Peer, ids: list[bytes]) -> int:
+    """Fetch the revisions ``ids`` from the peer and receive them; how many were new."""
+    ignored = app[ignored_ids_key]
+    wanted_ids = [annonce_id for annonce_id in ids if annonce_id not in ignored]
+    accepted = 0
+    for chunk in chunked(wanted_ids, FEDERATION_MAX_ENVELOPES):
+        envelopes = _only_asked(await app[peer_client_key].fetch(peer.url, list(chunk)), chunk)
+        report = await publishing.receive(app, list(envelopes.values()), source=peer.node_id)
+        accepted += len(report.accepted)
+        new = {signed.id for signed in report.accepted}
+        for annonce_id in envelopes:
+            if annonce_id not in new:  # refused, blocked or superseded: not worth asking again
+                ignored.add(annonce_id)
+    return accepted
+
+
+def _only_asked(envelopes: list[bytes], asked) -> dict[bytes, bytes]:
+    """The envelopes we asked for, by id; a peer cannot slip in others."""
+    asked = set(asked)
+    found: dict[bytes, bytes] = {}
+    for envelope in envelopes:
+        try:
+            _, body, _ = split_envelope(envelope)
+        except ProtocolError:
+            continue
+        key = id_of_body(body)
+        if key in asked:
+            found[key] = envelope
+    return found
+
+
+async def sync_with_peers(app: web.Application, peers: list[Peer]) -> list[SyncReport]:
+    """A pass with each of ``peers``, all at once."""
+    return list(await asyncio.gather(*(reconcile_with_peer(app, peer) for peer in peers)))
+
+
+def _interval(app: web.Application) -> float:
+    base = app[settings_key].sync_interval_s
+    return base * random.uniform(1 - SYNC_JITTER, 1 + SYNC_JITTER)
+
+
+async def sync_loop(app: web.Application) -> None:
+    trigger = app[sync_trigger_key]
+    trigger.request()  # on start: every peer at once
+    loop = asyncio.get_running_loop()
+    next_periodic = loop.time() + _interval(app)
+    while True:
+        everyone, asked = await trigger.wait(max(0.0, next_periodic - loop.time()))
+        periodic = loop.time() >= next_periodic
+        if periodic:
+            next_periodic = loop.time() + _interval(app)
+        try:
+            peers = await peer_store.list_peers(app[db_key])
+            now = _now(app)
+            chosen = [
+                peer for peer in peers
+                if everyone or peer.node_id in asked
+                or (periodic and (peer.next_try is None or peer.next_try <= now))
+            ]  # fmt: skip
+            if chosen:
+                await sync_with_peers(app, chosen)
+        except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
+            log.exception("anti-entropy pass failed")
+
+
+async def purge_once(app: web.Application) -> int:
+    """Delete expired revisions and the outbox rows left without an annonce."""
+    db = app[db_key]
+    purged = await annonce_store.purge_expired(db, _now(app))
+    await outbox_store.drop_dead(db)
+    app[reconcile_set_key].invalidate()
+    if purged:
+        log.info("expired annonces purged", extra={"count": purged})
+    return purged
+
+
+async def purge_loop(app: web.Application) -> None:
+    while True:
+        try:
+            await purge_once(app)
+        except Exception:  # noqa: BLE001 - try again next time
+            log.exception("purge failed")
+        await asyncio.sleep(app[settings_key].purge_interval_s)
+
+
+async def sync_ctx(app: web.Application):
+    """Cleanup context: anti-entropy and the purge run while the app does."""
+    tasks = [asyncio.create_task(sync_loop(app)), asyncio.create_task(purge_loop(app))]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task

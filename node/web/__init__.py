@@ -1,0 +1,57 @@
+"""The residents' web view: server-rendered pages, French first.
+
+``setup_web(app)`` adds the pages to a node application: templates, static
+files, the web middleware, and the cleanup context that opens the search
+reader and loads the communes and the translations when the app starts.
+Each area is a small module with its own routes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+from argon2 import PasswordHasher
+
+from node.i18n import load_catalogs
+from node.keys import db_key, node_key_key, revision_listeners_key
+from node.web import about, accounts, annonces, conversations, profile, reports, search
+from node.web.keys import (
+    communes_key,
+    csrf_secret_key,
+    page_cache_key,
+    password_hasher_key,
+    reader_key,
+    translators_key,
+)
+from node.web.middleware import web_middleware
+from node.web.page_cache import PageCache
+from node.web.places import load_communes
+from node.web.render import setup_templates
+from node.web.session import csrf_secret
+from storage.search import open_reader
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+AREAS = (search, annonces, accounts, profile, conversations, reports, about)
+
+
+def setup_web(app: web.Application, *, password_hasher: PasswordHasher | None = None) -> None:
+    setup_templates(app)
+    app[csrf_secret_key] = csrf_secret(app[node_key_key])
+    app[password_hasher_key] = password_hasher or PasswordHasher()
+    app[page_cache_key] = PageCache()
+    app[revision_listeners_key].append(app[page_cache_key].revisions_stored)
+    app.middlewares.append(web_middleware)
+    for area in AREAS:
+        app.add_routes(area.routes)
+    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
+    app.cleanup_ctx.append(web_ctx)
+
+
+async def web_ctx(app: web.Application):
+    app[communes_key] = load_communes()
+    app[translators_key] = load_catalogs()
+    reader = open_reader(app[db_key])
+    app[reader_key] = reader
+    yield
+    reader.close()

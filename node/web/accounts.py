@@ -1,0 +1,176 @@
+"""Accounts: sign up (open or with the association's approval), log in and out,
+change password, choose the language.
+
+A failed login always says the same thing, whether the handle exists or not,
+and attempts are limited per account and per address (node.web.session).
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from node.i18n import LANGUAGE_COOKIE, LANGUAGES, Msg
+from node.keys import db_key, settings_key
+from node.web.common import require_member
+from node.web.forms import Form
+from node.web.render import now_of, render
+from node.web.session import (
+    current_token_hash,
+    end_session,
+    hash_password,
+    login_blocked,
+    login_failed,
+    login_succeeded,
+    password_matches,
+    start_session,
+)
+from protocol import limits
+from storage import residents
+from storage.errors import Conflict
+
+routes = web.RouteTableDef()
+
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 200
+HANDLE = re.compile(r"[a-z0-9][a-z0-9_-]{2,31}")
+LOGIN_FAILED = Msg("Identifiant ou mot de passe incorrect.")
+LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site: never an address elsewhere."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+def _password(form: Form, name: str) -> str:
+    value = form.raw(name)
+    if not value:
+        form.error(name, Msg("Ce champ est obligatoire."))
+    elif len(value) < MIN_PASSWORD_CHARS:
+        form.error(name, Msg("Choisissez un mot de passe d'au moins %(n)s caractères.",
+                             n=MIN_PASSWORD_CHARS))  # fmt: skip
+    elif len(value) > MAX_PASSWORD_CHARS:
+        form.error(name, Msg("%(n)s caractères au plus.", n=MAX_PASSWORD_CHARS))
+    return value
+
+
+@routes.get("/inscription")
+async def signup_form(request: web.Request) -> web.Response:
+    return await render(request, "signup.html", {"form": Form(), "nav": "signup",
+                        "policy": request.app[settings_key].registration})  # fmt: skip
+
+
+@routes.post("/inscription")
+async def signup(request: web.Request) -> web.Response:
+    form = Form(await request.post())
+    name = form.text("nom", required=True, max_chars=limits.MAX_DISPLAY_NAME_CHARS)
+    handle = form.text("identifiant", required=True, max_chars=limits.MAX_HANDLE_CHARS).lower()
+    form.values["identifiant"] = handle
+    if handle and not HANDLE.fullmatch(handle):
+        form.error("identifiant", Msg("De 3 à 32 caractères : lettres minuscules sans accent, chiffres, tiret ou tiret bas."))
+    password = _password(form, "mot_de_passe")
+    if password and form.raw("confirmation") != password:
+        form.error("confirmation", Msg("Les deux mots de passe ne sont pas identiques."))
+    if form.raw("charte") != "oui":
+        form.error("charte", Msg("Acceptez la charte pour créer votre compte."))
+    policy = request.app[settings_key].registration
+    context = {"form": form, "nav": "signup", "policy": policy}
+    if not form.ok:
+        return await render(request, "signup.html", context, status=422)
+    state = residents.ACTIVE if policy == "open" else residents.PENDING
+    try:
+        member = await residents.create_member(
+            request.app[db_key], handle=handle, display_name=name,
+            password_hash=await hash_password(request, password), state=state,
+            now=now_of(request),
+        )  # fmt: skip
+    except Conflict:
+        form.error("identifiant", Msg("Cet identifiant est déjà pris : choisissez-en un autre."))
+        return await render(request, "signup.html", context, status=422)
+    if state == residents.PENDING:
+        return await render(request, "signup_pending.html", {"nav": "signup"})
+    response = web.HTTPSeeOther("/profil?bienvenue=1")
+    await start_session(request, response, member.id)
+    raise response
+
+
+@routes.get("/connexion")
+async def login_form(request: web.Request) -> web.Response:
+    form = Form()
+    form.values["suite"] = _safe_next(request.query.get("suite"))
+    return await render(request, "login.html", {"form": form, "nav": "login"})
+
+
+@routes.post("/connexion")
+async def login(request: web.Request) -> web.Response:
+    form = Form(await request.post())
+    handle = form.raw("identifiant").strip().lower()[: limits.MAX_HANDLE_CHARS + 1]
+    password = form.raw("mot_de_passe")[:MAX_PASSWORD_CHARS]
+    form.values.update(identifiant=handle, suite=_safe_next(form.raw("suite")))
+    context = {"form": form, "nav": "login"}
+    if await login_blocked(request, handle):
+        context["failure"] = Msg("Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.")
+        return await render(request, "login.html", context, status=429)
+    found = await residents.credentials(request.app[db_key], handle) if handle else None
+    if found is None:
+        await hash_password(request, password)  # as long as a check: no account oracle
+    if found is None or not await password_matches(request, found[1], password):
+        await login_failed(request, handle)
+        context["failure"] = LOGIN_FAILED
+        return await render(request, "login.html", context, status=401)
+    member = found[0]
+    await login_succeeded(request, handle)
+    if member.state == residents.PENDING:
+        context["failure"] = Msg("Votre inscription attend encore la validation de l'association.")
+        return await render(request, "login.html", context, status=403)
+    response = web.HTTPSeeOther(form.values["suite"])
+    await start_session(request, response, member.id)
+    raise response
+
+
+@routes.post("/deconnexion")
+async def logout(request: web.Request) -> web.Response:
+    response = web.HTTPSeeOther("/")
+    await end_session(request, response)
+    raise response
+
+
+@routes.get("/mot-de-passe")
+async def password_form(request: web.Request) -> web.Response:
+    require_member(request)
+    return await render(request, "password.html", {"form": Form(), "nav": "profile"})
+
+
+@routes.post("/mot-de-passe")
+async def change_password(request: web.Request) -> web.Response:
+    member = require_member(request)
+    form = Form(await request.post())
+    current = form.raw("actuel")
+    new = _password(form, "nouveau")
+    if new and form.raw("confirmation") != new:
+        form.error("confirmation", Msg("Les deux mots de passe ne sont pas identiques."))
+    db = request.app[db_key]
+    if not current:
+        form.error("actuel", Msg("Ce champ est obligatoire."))
+    elif not await password_matches(request, await residents.password_hash_of(db, member.id), current):
+        form.error("actuel", Msg("Ce n'est pas votre mot de passe actuel."))
+    if not form.ok:
+        return await render(request, "password.html", {"form": form, "nav": "profile"}, status=422)
+    await residents.set_password_hash(db, member.id, await hash_password(request, new))
+    await residents.end_other_sessions(db, member.id, keep=current_token_hash(request))
+    return await render(request, "password.html", {"form": Form(), "nav": "profile", "changed": True})
+
+
+@routes.get("/langue/{lang}")
+async def choose_language(request: web.Request) -> web.Response:
+    lang = request.match_info["lang"]
+    if lang not in LANGUAGES:
+        raise web.HTTPNotFound()
+    response = web.HTTPSeeOther(_safe_next(request.query.get("suite")))
+    response.set_cookie(LANGUAGE_COOKIE, lang, max_age=LANGUAGE_COOKIE_MAX_AGE, samesite="Lax",
+                        httponly=True, path="/")  # fmt: skip
+    raise response

@@ -1,0 +1,72 @@
+"""Helpers shared by the web areas: who may act, names of places and associations."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from node.keys import node_key_key, settings_key
+from node.web.keys import communes_key, member_rkey
+from protocol.annonce import parse_annonce_ref
+from protocol.errors import DecodeError
+from protocol.identity import fingerprint
+from storage.residents import Member, Place
+from storage.schema import peers
+from storage.search import Origin
+
+
+def require_member(request: web.Request) -> Member:
+    """The member making the request, or a redirect to the login page."""
+    member = request.get(member_rkey)
+    if member is None:
+        raise web.HTTPSeeOther(f"/connexion?suite={request.path_qs}" if request.method == "GET"
+                               else "/connexion")  # fmt: skip
+    return member
+
+
+def require_active(request: web.Request) -> Member:
+    """A member allowed to post and answer: suspended members are refused."""
+    member = require_member(request)
+    if not member.active:
+        raise web.HTTPForbidden(reason="suspended member")
+    return member
+
+
+def parse_ref(ref: str) -> tuple[bytes, bytes]:
+    try:
+        return parse_annonce_ref(ref)
+    except DecodeError:
+        raise web.HTTPNotFound() from None
+
+
+def place_origin(request: web.Request, place: Place) -> Origin | None:
+    if place.lat is not None and place.lon is not None:
+        return Origin(place.lat, place.lon)
+    centre = request.app[communes_key].centres.get(place.commune)
+    return Origin(*centre) if centre else None
+
+
+def place_label(request: web.Request, place: Place):
+    if place.commune:
+        return request.app[communes_key].name(place.commune)
+    if place.lat is not None:
+        return f"{place.lat / 100:.2f}, {place.lon / 100:.2f}"
+    return None
+
+
+def peer_names(conn: Connection) -> dict[bytes, str]:
+    return {row.node_id: row.name for row in conn.execute(select(peers.c.node_id, peers.c.name))}
+
+
+def association_namer(request: web.Request, names: dict[bytes, str]):
+    """A function naming the association whose node published an annonce."""
+    own = request.app[node_key_key].node_id
+    own_name = request.app[settings_key].name
+
+    def name(origin: bytes) -> str:
+        if origin == own:
+            return own_name
+        return names.get(origin) or fingerprint(origin)[:9]
+
+    return name

@@ -1,0 +1,25 @@
+"""Typed keys of the residents' web view (the node's own are in node/keys.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from argon2 import PasswordHasher
+
+from node.i18n import Translator
+from node.web.page_cache import PageCache
+from node.web.places import Communes
+from storage.residents import Member
+from storage.search import Reader
+
+reader_key = web.AppKey("reader_key", Reader)
+communes_key = web.AppKey("communes_key", Communes)
+translators_key = web.AppKey("translators_key", dict)
+csrf_secret_key = web.AppKey("csrf_secret_key", bytes)
+password_hasher_key = web.AppKey("password_hasher_key", PasswordHasher)
+page_cache_key = web.AppKey("page_cache_key", PageCache)
+
+# What the web middleware learns about each request.
+translator_rkey = web.RequestKey("translator_rkey", Translator)
+member_rkey = web.RequestKey("member_rkey", Member | None)
+csrf_cookie_rkey = web.RequestKey("csrf_cookie_rkey", str)
+csrf_cookie_sent_rkey = web.RequestKey("csrf_cookie_sent_rkey", bool)

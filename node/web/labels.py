@@ -1,0 +1,46 @@
+"""Names shown to residents for the protocol's values (French message ids)."""
+
+from __future__ import annotations
+
+from protocol.annonce import Category, Kind, State
+
+CATEGORY_LABELS = {
+    Category.SERVICE.value: "Service",
+    Category.SAVOIR_FAIRE.value: "Savoir-faire",
+    Category.OBJET.value: "Objet à donner ou à prêter",
+    Category.SORTIE.value: "Sortie",
+    Category.COUP_DE_MAIN.value: "Coup de main",
+}
+KIND_LABELS = {Kind.OFFER.value: "Je propose", Kind.REQUEST.value: "Je cherche"}
+KIND_BADGES = {Kind.OFFER.value: "Offre", Kind.REQUEST.value: "Demande"}
+STATE_LABELS = {
+    State.OPEN.value: "En cours",
+    State.FULFILLED.value: "Pourvue",
+    State.WITHDRAWN.value: "Retirée",
+}
+REPORT_REASONS = {
+    "argent": "Demande d'argent ou vente",
+    "abus": "Propos injurieux, discriminatoires ou dangereux",
+    "arnaque": "Arnaque ou tentative de fraude",
+    "illegal": "Contenu illégal",
+    "autre": "Autre raison",
+}
+
+ERROR_TITLES = {
+    400: "La demande est incomplète",
+    403: "Action refusée",
+    404: "Page introuvable",
+    405: "Action impossible",
+    413: "Envoi trop volumineux",
+    429: "Trop de tentatives",
+    500: "Une erreur est survenue",
+}
+ERROR_TEXTS = {
+    400: "Le formulaire envoyé est incomplet. Revenez en arrière et réessayez.",
+    403: "Cette action ne vous est pas permise, ou le formulaire a expiré. Rechargez la page et réessayez.",
+    404: "Cette page n'existe pas ou plus. L'annonce a peut-être été retirée ou a expiré.",
+    405: "Cette action n'est pas possible ici.",
+    413: "Ce que vous avez envoyé est trop volumineux.",
+    429: "Trop de tentatives en peu de temps. Patientez quelques minutes avant de réessayer.",
+    500: "Le service n'a pas pu traiter votre demande. Réessayez dans un instant.",
+}  # fmt: skip

@@ -1,0 +1,93 @@
+"""The web view's middleware: language, identity, CSRF, HTML errors, security headers.
+
+It runs only for the residents' pages: the federation, admin and discovery
+APIs keep their own error shape (RFC 9457, node/problems.py). An unknown path
+is answered in HTML only to a browser (one that accepts text/html).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from node.keys import settings_key
+from node.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, negotiate
+from node.web.keys import member_rkey, translator_rkey, translators_key
+from node.web.labels import ERROR_TEXTS, ERROR_TITLES
+from node.web.render import render
+from node.web.session import CSRF_FIELD, csrf_valid, identify, set_cookies
+
+log = logging.getLogger("troc.web")
+
+API_PREFIXES = ("/federation", "/admin", "/.well-known", "/healthz", "/api")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+
+def is_web_path(path: str) -> bool:
+    return not path.startswith(API_PREFIXES)
+
+
+async def error_page(request: web.Request, status: int) -> web.Response:
+    known = status if status in ERROR_TITLES else (500 if status >= 500 else 400)
+    return await render(request, "error.html", {
+        "status": status, "title": ERROR_TITLES[known], "text": ERROR_TEXTS[known],
+    }, status=status)  # fmt: skip
+
+
+def _wants_html(request: web.Request) -> bool:
+    return "text/html" in request.headers.get("Accept", "")
+
+
+@web.middleware
+async def web_middleware(request: web.Request, handler) -> web.StreamResponse:
+    if not is_web_path(request.path):
+        return await handler(request)
+    lang = negotiate(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("Accept-Language"))
+    translators = request.app[translators_key]
+    request[translator_rkey] = translators.get(lang) or translators[DEFAULT_LANGUAGE]
+    await identify(request)
+    unmatched = request.match_info.http_exception is not None
+    try:
+        if request.method == "POST" and not unmatched:
+            form = await request.post()
+            if not csrf_valid(request, form.get(CSRF_FIELD)):
+                raise web.HTTPForbidden(reason="CSRF token missing or wrong")
+        response = await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            set_cookies(request, error)
+            _secure_headers(request, error)
+            raise
+        if unmatched and not _wants_html(request):
+            raise
+        response = await error_page(request, error.status)
+    except Exception:  # noqa: BLE001 - the resident sees a page, the operator a log line
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        response = await error_page(request, 500)
+    set_cookies(request, response)
+    _secure_headers(request, response)
+    return response
+
+
+def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if response.content_type == "text/html" or isinstance(response, web.HTTPException):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        private = request.get(member_rkey) is not None or request.method == "POST"
+        response.headers.setdefault("Cache-Control", "private, no-store" if private else "no-cache")
+    if request.app[settings_key].public_url.startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")

@@ -1,0 +1,148 @@
+"""Rendering pages: the template environment and the context every page shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from protocol.annonce import annonce_ref
+from node.i18n import LANGUAGES, Msg, Translator
+from node.keys import clock_key, settings_key
+from node.web.keys import communes_key, member_rkey, reader_key, translator_rkey
+from node.web.session import CSRF_FIELD, csrf_token
+from storage import conversations
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@jinja2.pass_context
+def _gettext(context, message, **params) -> str:
+    translator: Translator = context["t"]
+    return translator.gettext(message, **params)
+
+
+@jinja2.pass_context
+def _ngettext(context, singular: str, plural: str, n: int, **params) -> str:
+    return context["t"].ngettext(singular, plural, n, **params)
+
+
+def setup_templates(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.globals.update(
+        _=_gettext, ngettext=_ngettext, LANGUAGES=LANGUAGES, Msg=Msg, ref=_ref,
+        options=_options, commune_options=_commune_options, radius_options=_radius_options,
+        durations_options=_durations_options, ref_of=annonce_ref,
+    )
+    env.filters.update(km=format_km, date=format_date, datetime=format_datetime,
+                       query=lambda params: urlencode(params))  # fmt: skip
+
+
+def _ref(item) -> str:
+    return annonce_ref(item.origin, item.uid)
+
+
+def _options(labels: dict, t: Translator) -> list[tuple[str, str]]:
+    return [(code, t.gettext(label)) for code, label in labels.items()]
+
+
+def _commune_options(communes) -> list[tuple[str, str]]:
+    return [(c.insee, c.name) for c in communes.sorted]
+
+
+def _durations_options(days: tuple[int, ...], t: Translator) -> list[tuple[str, str]]:
+    return [(str(d), t.gettext("%(n)s jours", n=d)) for d in days]
+
+
+def _radius_options(radii) -> list[tuple[str, str]]:
+    return [(str(r), f"{r} km") for r in radii]
+
+
+def format_km(km: float | None, lang: str = "fr") -> str:
+    if km is None:
+        return ""
+    if km < 1:
+        return "< 1 km"
+    text = f"{km:.1f}" if km < 10 else f"{km:.0f}"
+    return (text.replace(".", ",") if lang == "fr" else text) + " km"
+
+
+def _local(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, PARIS)
+
+
+MONTHS = {
+    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+           "septembre", "octobre", "novembre", "décembre"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}  # fmt: skip
+
+
+def format_date(ts: int | None, lang: str = "fr") -> str:
+    if ts is None:
+        return ""
+    d = _local(ts)
+    month = MONTHS.get(lang, MONTHS["fr"])[d.month - 1]
+    return f"{d.day} {month} {d.year}" if lang == "fr" else f"{month} {d.day}, {d.year}"
+
+
+def format_datetime(ts: int | None, lang: str = "fr") -> str:
+    if ts is None:
+        return ""
+    d = _local(ts)
+    hour = f"{d.hour} h {d.minute:02d}" if lang == "fr" else f"{d.hour}:{d.minute:02d}"
+    return f"{format_date(ts, lang)}, {hour}" if lang != "fr" else f"{format_date(ts, lang)} à {hour}"
+
+
+def age(now: int, ts: int) -> Msg:
+    seconds = max(0, now - ts)
+    if seconds < 3600:
+        return Msg("il y a %(n)s min", n=max(1, seconds // 60))
+    if seconds < 86400:
+        return Msg("il y a %(n)s h", n=seconds // 3600)
+    days = seconds // 86400
+    return Msg("hier") if days == 1 else Msg("il y a %(n)s jours", n=days)
+
+
+def now_of(request: web.Request) -> int:
+    return int(request.app[clock_key]())
+
+
+async def render(
+    request: web.Request, template: str, context: dict | None = None, *, status: int = 200
+) -> web.Response:
+    member = request.get(member_rkey)
+    unread = 0
+    if member is not None:
+        unread = await request.app[reader_key].run(conversations.unread_total, member.id)
+    base = {
+        "request": request,
+        "t": request[translator_rkey],
+        "lang": request[translator_rkey].lang,
+        "member": member,
+        "unread": unread,
+        "node_name": request.app[settings_key].name,
+        "area": request.app[communes_key].area,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": csrf_token(request),
+        "now": now_of(request),
+        "age": lambda ts: age(now_of(request), ts),
+    }
+    base.update(context or {})
+    env = aiohttp_jinja2.get_env(request.app)
+    text = env.get_template(template).render(base)
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")

@@ -1,0 +1,41 @@
+"""Reporting an annonce to the node's moderators, with a reason."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.keys import db_key
+from node.web.annonces import visible_annonce
+from node.web.common import require_member
+from node.web.forms import Form
+from node.web.labels import REPORT_REASONS
+from node.web.render import now_of, render
+from storage import residents
+
+routes = web.RouteTableDef()
+MAX_DETAILS_CHARS = 1000
+
+
+@routes.get("/annonces/{ref}/signaler")
+async def report_form(request: web.Request) -> web.Response:
+    require_member(request)
+    annonce, _author, _names = await visible_annonce(request)
+    return await render(request, "report.html", {"annonce": annonce, "form": Form(),
+                                                  "reasons": REPORT_REASONS})  # fmt: skip
+
+
+@routes.post("/annonces/{ref}/signaler")
+async def report(request: web.Request) -> web.Response:
+    member = require_member(request)
+    annonce, _author, _names = await visible_annonce(request)
+    form = Form(await request.post())
+    reason = form.choice("raison", REPORT_REASONS)
+    details = form.text("details", max_chars=MAX_DETAILS_CHARS, multiline=True)
+    if not form.ok:
+        return await render(request, "report.html", {"annonce": annonce, "form": form,
+                            "reasons": REPORT_REASONS}, status=422)  # fmt: skip
+    await residents.add_report(
+        request.app[db_key], origin=annonce.origin, uid=annonce.uid, title=annonce.title,
+        member_id=member.id, reason=reason, details=details, now=now_of(request),
+    )  # fmt: skip
+    return await render(request, "report_sent.html", {"annonce": annonce})

@@ -1,0 +1,247 @@
+"""Private conversations about an annonce, between its author and one replier.
+
+Either party may be a member of another node: then that side's
+``*_member_id`` is NULL and the other node keeps its own copy of the
+conversation, under the same ``key``. Messages carry a random ``key`` too, so
+a message delivered twice (a retried federation request) is stored once.
+Each side's read mark is the id of the last message it has seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.schema import conversations, message_outbox, messages
+
+MAX_MESSAGE_CHARS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    node: bytes
+    handle: str
+    name: str
+    member_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    key: bytes
+    annonce_origin: bytes
+    annonce_uid: bytes
+    annonce_title: str
+    author: Party
+    replier: Party
+    author_read: int
+    replier_read: int
+    created_at: int
+    updated_at: int
+
+    def is_author(self, member_id: int) -> bool:
+        return self.author.member_id == member_id
+
+    def includes(self, member_id: int) -> bool:
+        return member_id in (self.author.member_id, self.replier.member_id)
+
+    def other(self, member_id: int) -> Party:
+        return self.replier if self.is_author(member_id) else self.author
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    key: bytes
+    from_author: bool
+    body: str
+    sent_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    conversation: Conversation
+    unread: int
+
+
+def _conversation(row) -> Conversation:
+    m = row._mapping
+    return Conversation(
+        id=m["id"], key=m["key"], annonce_origin=m["annonce_origin"],
+        annonce_uid=m["annonce_uid"], annonce_title=m["annonce_title"],
+        author=Party(m["author_node"], m["author_handle"], m["author_name"],
+                     m["author_member_id"]),
+        replier=Party(m["replier_node"], m["replier_handle"], m["replier_name"],
+                      m["replier_member_id"]),
+        author_read=m["author_read"], replier_read=m["replier_read"],
+        created_at=m["created_at"], updated_at=m["updated_at"],
+    )  # fmt: skip
+
+
+def _party_values(prefix: str, party: Party) -> dict:
+    return {f"{prefix}_node": party.node, f"{prefix}_handle": party.handle,
+            f"{prefix}_name": party.name, f"{prefix}_member_id": party.member_id}  # fmt: skip
+
+
+async def open_conversation(
+    db: Database, *, key: bytes, annonce_origin: bytes, annonce_uid: bytes, title: str,
+    author: Party, replier: Party, now: int,
+) -> Conversation:  # fmt: skip
+    """The conversation of this replier about this annonce, created if need be."""
+    same = and_(
+        conversations.c.annonce_origin == annonce_origin,
+        conversations.c.annonce_uid == annonce_uid,
+        conversations.c.replier_node == replier.node,
+        conversations.c.replier_handle == replier.handle,
+    )
+    query = select(conversations).where(or_(conversations.c.key == key, same))
+    async with db.engine.begin() as conn:
+        row = (await conn.execute(query)).first()
+        if row is None:
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(conversations.insert().values(
+                        key=key, annonce_origin=annonce_origin, annonce_uid=annonce_uid,
+                        annonce_title=title, created_at=now, updated_at=now,
+                        **_party_values("author", author), **_party_values("replier", replier),
+                    ))  # fmt: skip
+            except IntegrityError:
+                pass  # a concurrent request created it: read it below
+            row = (await conn.execute(query)).first()
+    return _conversation(row)
+
+
+async def add_message(
+    db: Database, conversation_id: int, *, key: bytes, from_author: bool, body: str, now: int
+) -> Message | None:
+    """Store a message; None if a message with this key is stored already."""
+    try:
+        async with db.engine.begin() as conn:
+            result = await conn.execute(
+                messages.insert().values(conversation_id=conversation_id, key=key,
+                                         from_author=from_author, body=body, sent_at=now)  # fmt: skip
+            )
+            await conn.execute(
+                update(conversations).where(conversations.c.id == conversation_id)
+                .values(updated_at=now)
+            )  # fmt: skip
+    except IntegrityError:
+        return None
+    return Message(result.inserted_primary_key[0], key, from_author, body, now)
+
+
+def get_conversation(conn: Connection, conversation_id: int) -> Conversation | None:
+    row = conn.execute(select(conversations).where(conversations.c.id == conversation_id)).first()
+    return _conversation(row) if row else None
+
+
+async def conversation_by_key(db: Database, key: bytes) -> Conversation | None:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(conversations).where(conversations.c.key == key))).first()
+    return _conversation(row) if row else None
+
+
+def conversation_messages(conn: Connection, conversation_id: int) -> list[Message]:
+    query = (
+        select(messages.c.id, messages.c.key, messages.c.from_author, messages.c.body,
+               messages.c.sent_at)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(messages.c.id)
+    )  # fmt: skip
+    return [Message(r.id, r.key, bool(r.from_author), r.body, r.sent_at) for r in conn.execute(query)]
+
+
+def _unread(as_author: bool):
+    read_mark = conversations.c.author_read if as_author else conversations.c.replier_read
+    return (
+        select(func.count())
+        .where(messages.c.conversation_id == conversations.c.id,
+               messages.c.id > read_mark,
+               messages.c.from_author == (not as_author))
+        .scalar_subquery()
+    )  # fmt: skip
+
+
+def inbox(conn: Connection, member_id: int) -> list[InboxEntry]:
+    """A member's conversations, latest activity first, with their unread counts."""
+    entries: list[InboxEntry] = []
+    for as_author in (True, False):
+        mine = conversations.c.author_member_id if as_author else conversations.c.replier_member_id
+        query = select(conversations, _unread(as_author).label("unread")).where(mine == member_id)
+        entries += [InboxEntry(_conversation(row), row.unread) for row in conn.execute(query)]
+    entries.sort(key=lambda e: (e.conversation.updated_at, e.conversation.id), reverse=True)
+    return entries
+
+
+def unread_total(conn: Connection, member_id: int) -> int:
+    total = 0
+    for as_author in (True, False):
+        mine = conversations.c.author_member_id if as_author else conversations.c.replier_member_id
+        query = select(func.coalesce(func.sum(_unread(as_author)), 0)).where(mine == member_id)
+        total += conn.execute(query).scalar_one()
+    return int(total)
+
+
+async def mark_read(db: Database, conversation: Conversation, member_id: int) -> None:
+    column = "author_read" if conversation.is_author(member_id) else "replier_read"
+    last = select(func.coalesce(func.max(messages.c.id), 0)).where(
+        messages.c.conversation_id == conversation.id
+    ).scalar_subquery()
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(conversations).where(conversations.c.id == conversation.id)
+            .values({column: last})
+        )  # fmt: skip
+
+
+# --- Delivery to other nodes -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    peer: bytes
+    payload: bytes
+    tries: int
+
+
+async def enqueue_delivery(db: Database, peer: bytes, payload: bytes, now: int) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            message_outbox.insert().values(peer=peer, payload=payload, created_at=now,
+                                           next_try=now)  # fmt: skip
+        )
+
+
+async def due_deliveries(db: Database, now: int, limit: int = 50) -> list[Delivery]:
+    query = (
+        select(message_outbox.c.id, message_outbox.c.peer, message_outbox.c.payload,
+               message_outbox.c.tries)
+        .where(message_outbox.c.next_try <= now)
+        .order_by(message_outbox.c.next_try, message_outbox.c.id)
+        .limit(limit)
+    )  # fmt: skip
+    async with db.engine.connect() as conn:
+        return [Delivery(*row) for row in await conn.execute(query)]
+
+
+async def delivered(db: Database, delivery_id: int) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(message_outbox.delete().where(message_outbox.c.id == delivery_id))
+
+
+async def delivery_failed(db: Database, delivery_id: int, error: str, next_try: int) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(message_outbox).where(message_outbox.c.id == delivery_id)
+            .values(tries=message_outbox.c.tries + 1, next_try=next_try, last_error=error[:500])
+        )  # fmt: skip
+
+
+async def pending_deliveries(db: Database) -> int:
+    async with db.engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(message_outbox))).scalar_one()

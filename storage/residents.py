@@ -1,0 +1,333 @@
+"""Residents: members, sessions, login throttle, profiles, authorship, reports.
+
+Writes are async functions over the engine. The few reads made on every page
+(the session's member, unread messages) are plain functions of a sync
+Connection, run through ``storage.search.Reader`` like the searches.
+Conversations live in ``storage.conversations``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.errors import Conflict, NotFound
+from storage.schema import (
+    annonces,
+    login_throttle,
+    member_annonces,
+    members,
+    profiles,
+    reports,
+    web_sessions,
+)
+
+ACTIVE, PENDING, SUSPENDED = "active", "pending", "suspended"
+MEMBER_STATES = (ACTIVE, PENDING, SUSPENDED)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    handle: str
+    display_name: str
+    state: str
+    created_at: int
+
+    @property
+    def active(self) -> bool:
+        return self.state == ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A commune of the agglomeration, or a coarse point (hundredths of a degree)."""
+
+    commune: str | None = None
+    lat: int | None = None
+    lon: int | None = None
+
+    @property
+    def is_set(self) -> bool:
+        return self.commune is not None or self.lat is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    presentation: str = ""
+    skills: str = ""
+    home: Place = Place()
+    work: Place = Place()
+
+
+_MEMBER_COLUMNS = (members.c.id, members.c.handle, members.c.display_name,
+                   members.c.state, members.c.created_at)  # fmt: skip
+
+
+def _member(row) -> Member:
+    return Member(row.id, row.handle, row.display_name, row.state, row.created_at)
+
+
+# --- Members -----------------------------------------------------------------
+
+
+async def create_member(
+    db: Database, *, handle: str, display_name: str, password_hash: str, state: str, now: int
+) -> Member:
+    try:
+        async with db.engine.begin() as conn:
+            result = await conn.execute(
+                members.insert().values(handle=handle, display_name=display_name,
+                                        password_hash=password_hash, state=state,
+                                        created_at=now)  # fmt: skip
+            )
+            member_id = result.inserted_primary_key[0]
+            await conn.execute(profiles.insert().values(member_id=member_id, updated_at=now))
+    except IntegrityError as exc:
+        raise Conflict("this handle is taken") from exc
+    return Member(member_id, handle, display_name, state, now)
+
+
+async def member_by_id(db: Database, member_id: int) -> Member | None:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(*_MEMBER_COLUMNS).where(members.c.id == member_id))).first()
+    return _member(row) if row else None
+
+
+async def credentials(db: Database, handle: str) -> tuple[Member, str] | None:
+    """The member with this handle and its password hash, for logging in."""
+    query = select(*_MEMBER_COLUMNS, members.c.password_hash).where(members.c.handle == handle)
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    return (_member(row), row.password_hash) if row else None
+
+
+async def password_hash_of(db: Database, member_id: int) -> str:
+    async with db.engine.connect() as conn:
+        value = (
+            await conn.execute(select(members.c.password_hash).where(members.c.id == member_id))
+        ).scalar_one_or_none()
+    if value is None:
+        raise NotFound("no such member")
+    return value
+
+
+async def set_password_hash(db: Database, member_id: int, password_hash: str) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(members).where(members.c.id == member_id).values(password_hash=password_hash)
+        )
+
+
+async def set_member_state(db: Database, handle: str, state: str) -> None:
+    if state not in MEMBER_STATES:
+        raise ValueError(f"unknown member state {state!r}")
+    async with db.engine.begin() as conn:
+        result = await conn.execute(
+            update(members).where(members.c.handle == handle).values(state=state)
+        )
+    if not result.rowcount:
+        raise NotFound("no such member")
+
+
+async def list_members(db: Database, state: str | None = None) -> list[Member]:
+    query = select(*_MEMBER_COLUMNS).order_by(members.c.created_at, members.c.id)
+    if state is not None:
+        query = query.where(members.c.state == state)
+    async with db.engine.connect() as conn:
+        return [_member(row) for row in await conn.execute(query)]
+
+
+def count_members(conn: Connection) -> int:
+    query = select(func.count()).select_from(members).where(members.c.state == ACTIVE)
+    return conn.execute(query).scalar_one()
+
+
+# --- Profiles ----------------------------------------------------------------
+
+
+def _place(row, prefix: str) -> Place:
+    return Place(row[f"{prefix}_commune"], row[f"{prefix}_lat"], row[f"{prefix}_lon"])
+
+
+def get_profile(conn: Connection, member_id: int) -> Profile:
+    row = conn.execute(select(profiles).where(profiles.c.member_id == member_id)).mappings().first()
+    if row is None:
+        return Profile()
+    return Profile(row["presentation"], row["skills"], _place(row, "home"), _place(row, "work"))
+
+
+async def save_profile(
+    db: Database, member_id: int, *, display_name: str, profile: Profile, now: int
+) -> None:
+    values = dict(presentation=profile.presentation, skills=profile.skills, updated_at=now)
+    for prefix, place in (("home", profile.home), ("work", profile.work)):
+        values.update({f"{prefix}_commune": place.commune, f"{prefix}_lat": place.lat,
+                       f"{prefix}_lon": place.lon})  # fmt: skip
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(members).where(members.c.id == member_id).values(display_name=display_name)
+        )
+        result = await conn.execute(
+            update(profiles).where(profiles.c.member_id == member_id).values(**values)
+        )
+        if not result.rowcount:
+            await conn.execute(profiles.insert().values(member_id=member_id, **values))
+
+
+# --- Sessions ----------------------------------------------------------------
+
+
+async def create_session(
+    db: Database, member_id: int, token_hash: bytes, *, now: int, lifetime_s: int
+) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= now))
+        await conn.execute(
+            web_sessions.insert().values(token_hash=token_hash, member_id=member_id,
+                                         created_at=now, expires_at=now + lifetime_s)  # fmt: skip
+        )
+
+
+def session_member(conn: Connection, token_hash: bytes, now: int) -> Member | None:
+    """The member a live session belongs to (any state: the caller decides)."""
+    query = (
+        select(*_MEMBER_COLUMNS)
+        .select_from(web_sessions.join(members, members.c.id == web_sessions.c.member_id))
+        .where(web_sessions.c.token_hash == token_hash, web_sessions.c.expires_at > now)
+    )
+    row = conn.execute(query).first()
+    return _member(row) if row else None
+
+
+async def end_session(db: Database, token_hash: bytes) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == token_hash))
+
+
+async def end_other_sessions(db: Database, member_id: int, keep: bytes) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            delete(web_sessions).where(
+                web_sessions.c.member_id == member_id, web_sessions.c.token_hash != keep
+            )
+        )
+
+
+# --- Login throttle ----------------------------------------------------------
+
+
+async def recent_failures(db: Database, keys: list[str], *, now: int, window_s: int) -> dict:
+    """Failed logins per key within the current window."""
+    query = select(login_throttle).where(
+        login_throttle.c.key.in_(keys), login_throttle.c.window_start > now - window_s
+    )
+    async with db.engine.connect() as conn:
+        return {row.key: row.failures for row in await conn.execute(query)}
+
+
+async def record_failure(db: Database, keys: list[str], *, now: int, window_s: int) -> None:
+    async with db.engine.begin() as conn:
+        for key in keys:
+            row = (
+                await conn.execute(select(login_throttle).where(login_throttle.c.key == key))
+            ).first()
+            if row is None:
+                await conn.execute(
+                    login_throttle.insert().values(key=key, failures=1, window_start=now)
+                )
+            elif row.window_start <= now - window_s:
+                await conn.execute(
+                    update(login_throttle).where(login_throttle.c.key == key)
+                    .values(failures=1, window_start=now)
+                )  # fmt: skip
+            else:
+                await conn.execute(
+                    update(login_throttle).where(login_throttle.c.key == key)
+                    .values(failures=login_throttle.c.failures + 1)
+                )  # fmt: skip
+
+
+async def clear_failures(db: Database, keys: list[str]) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(delete(login_throttle).where(login_throttle.c.key.in_(keys)))
+
+
+# --- Authorship of this node's annonces ----------------------------------------
+
+
+async def record_authorship(db: Database, uid: bytes, member_id: int, now: int) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            member_annonces.insert().values(uid=uid, member_id=member_id, created_at=now)
+        )
+
+
+def author_of(conn: Connection, uid: bytes) -> int | None:
+    query = select(member_annonces.c.member_id).where(member_annonces.c.uid == uid)
+    return conn.execute(query).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class OwnAnnonce:
+    uid: bytes
+    title: str
+    state: str
+    category: str
+    kind: str
+    created: int
+    expires: int
+
+
+def own_annonces(conn: Connection, member_id: int, origin: bytes) -> list[OwnAnnonce]:
+    """A member's annonces still held (withdrawn ones excepted), newest first."""
+    query = (
+        select(annonces.c.uid, annonces.c.title, annonces.c.state, annonces.c.category,
+               annonces.c.kind, annonces.c.created, annonces.c.expires)
+        .select_from(member_annonces.join(annonces, and_(
+            annonces.c.origin == origin, annonces.c.uid == member_annonces.c.uid)))
+        .where(member_annonces.c.member_id == member_id, annonces.c.state != "withdrawn")
+        .order_by(annonces.c.created.desc())
+    )  # fmt: skip
+    return [OwnAnnonce(*row) for row in conn.execute(query)]
+
+
+# --- Reports -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    id: int
+    annonce_origin: bytes
+    annonce_uid: bytes
+    annonce_title: str
+    member_id: int | None
+    reason: str
+    details: str
+    state: str
+    created_at: int
+
+
+async def add_report(
+    db: Database, *, origin: bytes, uid: bytes, title: str, member_id: int | None,
+    reason: str, details: str, now: int,
+) -> int:  # fmt: skip
+    async with db.engine.begin() as conn:
+        result = await conn.execute(
+            reports.insert().values(annonce_origin=origin, annonce_uid=uid, annonce_title=title,
+                                    member_id=member_id, reason=reason, details=details,
+                                    created_at=now)  # fmt: skip
+        )
+    return result.inserted_primary_key[0]
+
+
+async def list_reports(db: Database, state: str | None = "open") -> list[Report]:
+    query = select(reports).order_by(reports.c.created_at, reports.c.id)
+    if state is not None:
+        query = query.where(reports.c.state == state)
+    async with db.engine.connect() as conn:
+        return [Report(**row._mapping) for row in await conn.execute(query)]

@@ -1,0 +1,110 @@
+"""The federation API's answers, endpoint by endpoint, as docs/protocol-federation.md says."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol import federation as messages
+from protocol.identity import NodeKey
+from protocol.nodedoc import open_node_document
+from protocol.reconcile import Reconciler, SortedItems
+from storage import annonces as annonce_store
+from storage import peers as peer_store
+from tests.factories import NOW, make_signed
+from tests.node.harness import Clock, make_nodes, send, signed_call
+
+PEER = NodeKey.from_seed(b"\x71" * 32)
+SECOND_PEER = NodeKey.from_seed(b"\x72" * 32)
+STRANGER = NodeKey.from_seed(b"\x73" * 32)
+
+
+@pytest.fixture
+async def node(db, spare_db, tmp_path):
+    (node,) = await make_nodes(db, spare_db, tmp_path, ["Nœud"], Clock())
+    for key in (PEER, SECOND_PEER):
+        await peer_store.add_peer(node.db, key.node_id, "http://127.0.0.1:9", "Pair", NOW)
+    await node.start(background_tasks=False)
+    yield node
+    await node.stop()
+
+
+async def test_announce_answers_the_ids_we_lack(node):
+    held = await node.post()
+    unknown = b"\x05" * 32
+    answer = await signed_call(PEER, node, messages.ANNOUNCE_PATH,
+                               messages.encode_announce([held.id, unknown, unknown]))  # fmt: skip
+    assert answer.status == 200 and answer.content_type == messages.CONTENT_TYPE
+    assert messages.decode_want(answer.body) == [unknown]
+
+
+async def test_an_id_promised_by_one_peer_is_not_asked_of_another_meanwhile(node):
+    unknown = b"\x06" * 32
+    body = messages.encode_announce([unknown])
+    first = await signed_call(PEER, node, messages.ANNOUNCE_PATH, body)
+    second = await signed_call(SECOND_PEER, node, messages.ANNOUNCE_PATH, body)
+    again = await signed_call(PEER, node, messages.ANNOUNCE_PATH, body)
+    assert messages.decode_want(first.body) == [unknown]
+    assert messages.decode_want(second.body) == []
+    assert messages.decode_want(again.body) == [unknown]  # the same peer retrying
+
+
+async def test_push_stores_new_revisions_and_counts_the_rest(node):
+    fresh, known = make_signed(PEER), make_signed(PEER)
+    await annonce_store.store_revisions(node.db, [known], now=NOW)
+    answer = await signed_call(PEER, node, messages.PUSH_PATH,
+                               messages.encode_push([fresh.envelope, known.envelope]))  # fmt: skip
+    assert answer.status == 200
+    assert messages.decode_push_outcome(answer.body) == messages.PushOutcome(1, 1, 0, 0, ())
+    stored = await annonce_store.get_by_id(node.db, fresh.id)
+    assert stored.source == PEER.node_id and stored.envelope == fresh.envelope
+
+
+async def test_fetch_answers_the_envelopes_held_in_the_order_asked(node):
+    first, second = await node.post("Premier"), await node.post("Second")
+    body = messages.encode_fetch([second.id, b"\x07" * 32, first.id])
+    answer = await signed_call(PEER, node, messages.FETCH_PATH, body)
+    assert messages.decode_envelopes(answer.body) == [second.envelope, first.envelope]
+
+
+async def test_reconcile_rounds_through_the_api_find_the_difference(node):
+    posted = [await node.post(f"Annonce {i}") for i in range(50)]
+    ours = SortedItems((s.annonce.updated, s.id) for s in posted[:45])
+    reconciler = Reconciler(ours)
+    message, need = reconciler.initiate(), []
+    while message is not None:
+        answer = await signed_call(PEER, node, messages.RECONCILE_PATH,
+                                   messages.encode_reconcile(message))  # fmt: skip
+        assert answer.status == 200
+        step = reconciler.reconcile(messages.decode_reconcile(answer.body))
+        need += step.need_ids
+        message = step.next_message
+    assert sorted(need) == sorted(s.id for s in posted[45:])
+
+
+async def test_node_answers_our_signed_node_document(node):
+    answer = await signed_call(PEER, node, messages.NODE_PATH)
+    assert answer.status == 200
+    doc = open_node_document(messages.decode_node_document(answer.body))
+    assert doc.node_id == node.node_id and doc.url == node.url
+
+
+async def test_open_federation_accepts_any_well_signed_node(db, spare_db, tmp_path):
+    (node,) = await make_nodes(db, spare_db, tmp_path, ["Ouvert"], Clock())
+    node.options = {"federation": "open"}
+    await node.start(background_tasks=False)
+    try:
+        signed = make_signed(STRANGER)
+        answer = await signed_call(STRANGER, node, messages.PUSH_PATH,
+                                   messages.encode_push([signed.envelope]))  # fmt: skip
+        assert answer.status == 200 and await node.holds(signed.id)
+    finally:
+        await node.stop()
+
+
+async def test_unknown_paths_and_methods_are_problem_documents(node):
+    missing = await signed_call(PEER, node, "/federation/v1/nothing-here")
+    assert (missing.status, missing.json()["code"]) == (404, "not-found")
+    wrong = await signed_call(PEER, node, messages.PUSH_PATH)  # a GET
+    assert (wrong.status, wrong.json()["code"]) == (405, "method-not-allowed")
+    unsigned = await send("GET", node.url + messages.PUSH_PATH)
+    assert (unsigned.status, unsigned.json()["code"]) == (401, "unauthenticated")

@@ -1,0 +1,193 @@
+"""Push gossip between real nodes over loopback HTTP: hops, dedupe, outbox, back-off."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from node.gossip import (
+    BACKOFF_MAX_S,
+    UNAVAILABLE_AFTER_FAILURES,
+    deliver_outbox_batch,
+    retry_delay,
+)
+from node.keys import sync_trigger_key, traffic_key
+from node.peer_client import PeerTimeouts
+from storage import annonces as annonce_store
+from storage import outbox as outbox_store
+from storage import peers as peer_store
+from tests.node.harness import Clock, eventually, make_nodes, peer
+
+
+async def test_a_revision_posted_on_a_crosses_b_and_reaches_c(db, spare_db, tmp_path):
+    """A–B–C in a line: posted on A, seen on C, relayed by B."""
+    a, b, c = await make_nodes(db, spare_db, tmp_path, ["A", "B", "C"], Clock())
+    await peer(a, b)
+    await peer(b, c)
+    for node in (a, b, c):
+        await node.start()
+    try:
+        signed = await a.post()
+        await eventually(lambda: c.holds(signed.id))
+        held = await annonce_store.get_by_id(c.db, signed.id)
+        assert held.envelope == signed.envelope
+        assert held.source == b.node_id
+        await eventually(lambda: _outboxes_empty(a, b, c))
+    finally:
+        for node in (a, b, c):
+            await node.stop()
+
+
+async def _outboxes_empty(*nodes) -> bool:
+    for node in nodes:
+        if await outbox_store.pending_counts(node.db):
+            return False
+    return True
+
+
+async def test_in_a_triangle_each_node_gets_each_body_once_and_gossip_stops(
+    db, spare_db, tmp_path
+):
+    """Dedupe by id ends loops: a ring settles with empty outboxes and one copy each."""
+    a, b, c = await make_nodes(db, spare_db, tmp_path, ["A", "B", "C"], Clock())
+    await peer(a, b)
+    await peer(b, c)
+    await peer(c, a)
+    for node in (a, b, c):
+        await node.start()
+    try:
+        posted = [await a.post(f"Annonce {i}") for i in range(5)]
+        posted += [await b.post(f"Annonce B{i}") for i in range(5)]
+        ids = {s.id for s in posted}
+        for node in (a, b, c):
+            await eventually(lambda node=node: _holds_all(node, ids))
+        await eventually(lambda: _outboxes_empty(a, b, c))
+        for node in (a, b, c):
+            assert await node.current_ids() == ids
+    finally:
+        for node in (a, b, c):
+            await node.stop()
+
+
+async def _holds_all(node, ids) -> bool:
+    return ids <= await node.current_ids()
+
+
+async def test_ids_go_first_and_a_peer_that_holds_them_gets_no_body(db, spare_db, tmp_path):
+    clock = Clock()
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], clock)
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    await b.start(background_tasks=False)
+    try:
+        signed = await a.post()
+        first = await deliver_outbox_batch(a.app, b.node_id)
+        assert (first.offered, first.pushed, first.error) == (1, 1, None)
+        assert await b.holds(signed.id)
+        # Queued again (as a relay would after a loop): offered, not pushed.
+        await outbox_store.enqueue(a.db, [(signed.id, signed.annonce.origin)], source=None,
+                                   now=int(clock()))  # fmt: skip
+        requests_before = b.app[traffic_key].requests_received
+        again = await deliver_outbox_batch(a.app, b.node_id)
+        assert (again.offered, again.pushed) == (1, 0)
+        assert b.app[traffic_key].requests_received == requests_before + 1  # the announce only
+        assert await outbox_store.pending_counts(a.db) == {}
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_the_outbox_survives_a_restart_and_delivers_afterwards(db, spare_db, tmp_path):
+    """Accepted while the peer was down, delivered once it is up, after our own restart."""
+    clock = Clock()
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], clock)
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    signed = await a.post()
+    failed = await deliver_outbox_batch(a.app, b.node_id)  # B is not running
+    assert failed.error is not None
+    await a.stop()  # "restart": a new application on the same database
+    assert await outbox_store.next_batch(a.db, b.node_id, 10) == [signed.id]
+    await b.start(background_tasks=False)
+    await a.start()  # with its background tasks this time
+    try:
+        await eventually(lambda: b.holds(signed.id))
+        await eventually(lambda: _outboxes_empty(a))
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_failing_peer_backs_off_turns_unavailable_and_comes_back(db, spare_db, tmp_path):
+    clock = Clock()
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], clock)
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    try:
+        signed = await a.post()
+        delays = []
+        for attempt in range(1, UNAVAILABLE_AFTER_FAILURES + 1):
+            delivery = await deliver_outbox_batch(a.app, b.node_id)
+            assert delivery.error and "cannot reach" in delivery.error
+            held = await peer_store.get_peer(a.db, b.node_id)
+            assert held.failures == attempt
+            assert held.state == ("unavailable" if attempt == UNAVAILABLE_AFTER_FAILURES
+                                  else "active")  # fmt: skip
+            delays.append(held.next_try - int(clock()))
+            assert await outbox_store.due_peers(a.db, int(clock())) == []
+            clock.advance(delays[-1])
+            assert await outbox_store.due_peers(a.db, int(clock())) == [b.node_id]
+        assert delays == sorted(delays) and delays[-1] > delays[0]
+        await b.start(background_tasks=False)
+        delivery = await deliver_outbox_batch(a.app, b.node_id)
+        assert delivery.error is None and delivery.pushed == 1
+        held = await peer_store.get_peer(a.db, b.node_id)
+        assert (held.state, held.failures, held.next_try) == ("active", 0, None)
+        assert await b.holds(signed.id)
+        everyone, asked = await a.app[sync_trigger_key].wait(0)
+        assert asked == {b.node_id}  # back from unavailable: anti-entropy at once
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+def test_retry_delays_grow_exponentially_with_jitter_and_are_capped():
+    assert [retry_delay(n, lambda: 0.0) for n in range(1, 6)] == [2, 4, 8, 16, 32]
+    assert retry_delay(40, lambda: 0.0) == BACKOFF_MAX_S
+    assert retry_delay(3, lambda: 1.0) == 6  # up to a quarter taken off at random
+    assert retry_delay(40, lambda: 0.999) >= BACKOFF_MAX_S * 0.75
+
+
+async def test_a_peer_that_never_answers_times_out_while_we_keep_serving(
+    db, spare_db, tmp_path, aiohttp_client
+):
+    """Our client gives up after its timeout and marks the peer; /healthz answers meanwhile."""
+    clock = Clock()
+    a, silent = await make_nodes(db, spare_db, tmp_path, ["A", "Silent"], clock)
+    await peer(a, silent)
+    stalled = web.Application()
+
+    async def never(request):
+        await request.read()
+        await asyncio.sleep(3600)
+
+    stalled.router.add_route("*", "/{tail:.*}", never)
+    fake = TestServer(stalled, host="127.0.0.1", port=silent.port)
+    await fake.start_server()
+    await a.start(background_tasks=False, peer_timeouts=PeerTimeouts(connect=1, total=0.5))
+    try:
+        await a.post()
+        health = await aiohttp_client(a.server)
+        delivery_task = asyncio.create_task(deliver_outbox_batch(a.app, silent.node_id))
+        await asyncio.sleep(0.1)
+        response = await health.get("/healthz")
+        assert response.status == 200 and not delivery_task.done()
+        delivery = await delivery_task
+        assert "no answer within 0.5 s" in delivery.error
+        held = await peer_store.get_peer(a.db, silent.node_id)
+        assert held.failures == 1 and "no answer" in held.last_error
+    finally:
+        await a.stop()
+        await fake.close()

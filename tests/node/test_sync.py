@@ -1,0 +1,194 @@
+"""Anti-entropy between real nodes: reconcile, fetch and push what differs, purge."""
+
+from __future__ import annotations
+
+from node import publishing
+from node.gossip import UNAVAILABLE_AFTER_FAILURES, deliver_outbox_batch
+from node.keys import ignored_ids_key
+from node.sync import purge_once, reconcile_with_peer
+from protocol.identity import NodeKey
+from storage import annonces as annonce_store
+from storage import outbox as outbox_store
+from storage import peers as peer_store
+from tests.factories import NOW, make_signed, next_revision
+from tests.node.harness import Clock, eventually, make_nodes, peer
+
+ELSEWHERE = NodeKey.from_seed(b"\x5e" * 32)  # an origin that is no peer of anyone here
+
+
+async def stored_peer(node, other):
+    return await peer_store.get_peer(node.db, other.node_id)
+
+
+async def test_one_pass_makes_two_sets_equal_and_a_second_pass_transfers_nothing(
+    db, spare_db, tmp_path
+):
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], Clock())
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    await b.start(background_tasks=False)
+    try:
+        only_a = [await a.post(f"Sur A {i}") for i in range(40)]
+        only_b = [await b.post(f"Sur B {i}") for i in range(7)]
+        shared = make_signed(ELSEWHERE, now=NOW)
+        older = make_signed(ELSEWHERE, now=NOW)
+        newer = next_revision(ELSEWHERE, older)
+        await annonce_store.store_revisions(a.db, [shared, newer], now=NOW)
+        await annonce_store.store_revisions(b.db, [shared, older], now=NOW)
+
+        report = await reconcile_with_peer(a.app, await stored_peer(a, b))
+        assert report.error is None
+        assert report.received == len(only_b)
+        assert report.sent == len(only_a) + 1  # and the newer revision
+        assert await a.current_ids() == await b.current_ids()
+        assert newer.id in await b.current_ids() and older.id not in await b.current_ids()
+
+        again = await reconcile_with_peer(a.app, await stored_peer(a, b))
+        assert (again.rounds, again.received, again.sent, again.error) == (1, 0, 0, None)
+        assert (await stored_peer(a, b)).last_sync == NOW
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_revisions_fetched_by_a_pass_are_forwarded_to_other_peers(db, spare_db, tmp_path):
+    a, b, c = await make_nodes(db, spare_db, tmp_path, ["A", "B", "C"], Clock())
+    await peer(a, b)
+    await peer(b, c)
+    for node in (a, b, c):
+        await node.start(background_tasks=False)
+    try:
+        signed = make_signed(ELSEWHERE, now=NOW)
+        await annonce_store.store_revisions(a.db, [signed], now=NOW)
+        await reconcile_with_peer(b.app, await stored_peer(b, a))
+        assert await b.holds(signed.id)
+        assert await outbox_store.next_batch(b.db, a.node_id, 10) == []  # not back to its source
+        delivery = await deliver_outbox_batch(b.app, c.node_id)
+        assert delivery.pushed == 1 and await c.holds(signed.id)
+    finally:
+        for node in (a, b, c):
+            await node.stop()
+
+
+async def test_a_node_catches_up_with_its_peers_as_soon_as_it_starts(db, spare_db, tmp_path):
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], Clock())
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    try:
+        posted = {(await a.post(f"Pendant l'absence {i}")).id for i in range(5)}
+        await outbox_store.remove(a.db, b.node_id, list(posted))  # no gossip: only anti-entropy
+        await b.start()
+        await eventually(lambda: _holds(b, posted))
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _holds(node, ids) -> bool:
+    return ids <= await node.current_ids()
+
+
+async def test_a_peer_coming_back_is_synced_and_its_outbox_drained_at_once(
+    db, spare_db, tmp_path
+):
+    clock = Clock()
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], clock)
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    signed = await a.post()
+    for _ in range(UNAVAILABLE_AFTER_FAILURES):
+        await deliver_outbox_batch(a.app, b.node_id)
+    assert (await stored_peer(a, b)).state == "unavailable"
+    await a.stop()
+    await a.start()  # its back-off for B has hours to run
+    clock.advance(1)
+    await b.start()  # B's start-up pass calls A: A learns B is back
+    try:
+        await eventually(lambda: _state_is(a, b, "active"))
+        await eventually(lambda: _outbox_empty(a))
+        assert await b.holds(signed.id)
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _state_is(node, other, state) -> bool:
+    return (await stored_peer(node, other)).state == state
+
+
+async def _outbox_empty(node) -> bool:
+    return not await outbox_store.pending_counts(node.db)
+
+
+async def test_a_blocked_origin_is_neither_stored_nor_forwarded_nor_fetched_again(
+    db, spare_db, tmp_path
+):
+    a, b, c = await make_nodes(db, spare_db, tmp_path, ["A", "B", "C"], Clock())
+    await peer(a, b)
+    await peer(b, c)
+    for node in (a, b, c):
+        await node.start(background_tasks=False)
+    try:
+        blocked = make_signed(ELSEWHERE, now=NOW)
+        await annonce_store.store_revisions(a.db, [blocked], now=NOW)
+        await peer_store.block_origin(b.db, ELSEWHERE.node_id, "spam", NOW)
+        first = await reconcile_with_peer(b.app, await stored_peer(b, a))
+        assert first.error is None and first.received == 0
+        assert not await b.holds(blocked.id)
+        assert blocked.id in b.app[ignored_ids_key]
+        assert await outbox_store.pending_counts(b.db) == {}
+        await reconcile_with_peer(c.app, await stored_peer(c, b))
+        assert not await c.holds(blocked.id)
+    finally:
+        for node in (a, b, c):
+            await node.stop()
+
+
+async def test_a_pass_with_an_unreachable_peer_reports_and_records_the_failure(
+    db, spare_db, tmp_path
+):
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], Clock())
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    try:
+        report = await reconcile_with_peer(a.app, await stored_peer(a, b))
+        assert "cannot reach" in report.error
+        assert (await stored_peer(a, b)).failures == 1
+    finally:
+        await a.stop()
+
+
+async def test_the_purge_drops_expired_annonces_and_their_outbox_rows(db, spare_db, tmp_path):
+    clock = Clock()
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], clock)
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    try:
+        short = await a.post("Bientôt expirée", days=1)
+        lasting = await a.post("Encore là", days=30)
+        clock.advance(2 * 86400)
+        assert await purge_once(a.app) == 1
+        assert await a.current_ids() == {lasting.id}
+        assert await outbox_store.next_batch(a.db, b.node_id, 10) == [lasting.id]
+        assert short.id not in await a.current_ids()
+    finally:
+        await a.stop()
+
+
+async def test_an_edit_published_while_apart_wins_on_both_sides(db, spare_db, tmp_path):
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], Clock())
+    await peer(a, b)
+    await a.start(background_tasks=False)
+    await b.start(background_tasks=False)
+    try:
+        first = await a.post()
+        await deliver_outbox_batch(a.app, b.node_id)
+        edited = await publishing.revise(a.app, first.annonce.uid, title="Aide au jardin (haie)")
+        await outbox_store.remove(a.db, b.node_id, [edited.id])
+        await reconcile_with_peer(b.app, await stored_peer(b, a))
+        held = await annonce_store.get_by_id(b.db, edited.id)
+        assert held is not None and held.annonce.title == "Aide au jardin (haie)"
+        assert not await b.holds(first.id)
+    finally:
+        await a.stop()
+        await b.stop()

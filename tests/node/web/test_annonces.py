@@ -1,0 +1,253 @@
+"""Posting and managing annonces, answering, reporting, through the real app."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import zoneinfo
+
+import pytest
+
+from protocol.annonce import State
+from storage import annonces as store
+from storage import residents
+from storage.search import Query, open_reader, run_search
+from tests.factories import NOW, make_signed
+from tests.node.web.conftest import NODE_KEY, log_out, post_form, sign_up
+
+GOOD = {"type": "offer", "categorie": "service", "titre": "Aide au jardin",
+        "texte": "Je taille les haies le samedi.", "lieu": "commune", "commune": "47001",
+        "duree": "30"}  # fmt: skip
+REF = re.compile(r"/annonces/([A-Za-z0-9_-]{64})")
+
+
+async def held(db):
+    return [s.annonce for s in await store.list_annonces(db)]
+
+
+async def publish(client, **change) -> str:
+    response = await post_form(client, "/annonces/nouvelle", {**GOOD, **change, "action": "publier"},
+                               page="/annonces/nouvelle")  # fmt: skip
+    assert response.status == 303, await response.text()
+    return REF.search(response.headers["Location"]).group(1)
+
+
+async def test_preview_then_publish_signs_a_revision(web_client, db):
+    await sign_up(web_client)
+    preview = await post_form(web_client, "/annonces/nouvelle", {**GOOD, "action": "apercu"},
+                              page="/annonces/nouvelle")  # fmt: skip
+    assert preview.status == 200 and "Aperçu de votre annonce" in await preview.text()
+    assert await held(db) == []
+    ref = await publish(web_client)
+    [annonce] = await held(db)
+    assert (annonce.title, annonce.commune, annonce.author_handle) == ("Aide au jardin", "47001", "marie")
+    assert annonce.expires - annonce.created == 30 * 86400
+    page = await web_client.get(f"/annonces/{ref}")
+    assert page.status == 200 and "Gérer mon annonce" in await page.text()
+
+
+@pytest.mark.parametrize(("change", "field", "message"), [
+    ({"type": ""}, "type", "Choisissez une option."),
+    ({"type": "vente"}, "type", "Choisissez une option de la liste."),
+    ({"categorie": ""}, "categorie", "Choisissez une option."),
+    ({"categorie": "argent"}, "categorie", "Choisissez une option de la liste."),
+    ({"titre": ""}, "titre", "Ce champ est obligatoire."),
+    ({"titre": "ab"}, "titre", "3 caractères au moins."),
+    ({"titre": "x" * 121}, "titre", "120 caractères au plus"),
+    ({"texte": ""}, "texte", "Ce champ est obligatoire."),
+    ({"texte": "x" * 4001}, "texte", "4000 caractères au plus"),
+    ({"texte": "bonjour\u0007"}, "texte", "caractères invisibles"),
+    ({"lieu": ""}, "lieu", "Choisissez une option."),
+    ({"lieu": "domicile"}, "lieu", "pas indiqué dans votre profil"),
+    ({"commune": "75056"}, "commune", "Choisissez la commune dans la liste."),
+    ({"duree": "91"}, "duree", "entre 1 et 90"),
+    ({"duree": "trente"}, "duree", "nombre entier"),
+    ({"categorie": "sortie"}, "sortie_date", "Indiquez la date de la sortie."),
+    ({"categorie": "sortie", "sortie_date": "31/02/2026"}, "sortie_date", "date valide"),
+    ({"categorie": "sortie", "sortie_date": "2026-01-01"}, "sortie_date", "dans le futur"),
+    ({"categorie": "sortie", "sortie_date": "2030-01-01"}, "sortie_date", "l'année qui vient"),
+])  # fmt: skip
+async def test_annonce_errors_are_shown_next_to_the_field_and_nothing_is_published(
+    web_client, db, change, field, message
+):
+    await sign_up(web_client)
+    for action in ("apercu", "publier"):
+        response = await post_form(web_client, "/annonces/nouvelle",
+                                   {**GOOD, **change, "action": action}, page="/annonces/nouvelle")  # fmt: skip
+        assert response.status == 422
+        html = (await response.text()).replace("&#39;", "'")
+        error = html.split(f'id="{field}-error">', 1)
+        assert len(error) == 2 and message in error[1].split("</p>", 1)[0]
+    assert await held(db) == []
+
+
+async def test_a_sortie_gets_its_date(web_client, db):
+    await sign_up(web_client)
+    await publish(web_client, categorie="sortie", sortie_date="2026-10-03", sortie_heure="09:30")
+    [annonce] = await held(db)
+    paris = datetime.datetime(2026, 10, 3, 9, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+    assert annonce.sortie_at == int(paris.timestamp())
+
+
+async def test_home_place_comes_from_the_profile(web_client, db):
+    await sign_up(web_client)
+    response = await post_form(web_client, "/profil", {
+        "nom": "Marie D.", "domicile_type": "point", "domicile_lat": "44,2012",
+        "domicile_lon": "0.6163", "travail_type": "commune", "travail_commune": "47145"},
+        page="/profil")  # fmt: skip
+    assert response.status == 303
+    await publish(web_client, lieu="domicile")
+    await publish(web_client, lieu="travail")
+    places = {(a.commune, a.point.lat if a.point else None) for a in await held(db)}
+    assert places == {(None, 4420), ("47145", None)}
+
+
+async def test_profile_errors(web_client):
+    await sign_up(web_client)
+    response = await post_form(web_client, "/profil", {
+        "nom": "", "domicile_type": "point", "domicile_lat": "nord", "domicile_lon": "200",
+        "travail_type": "commune", "travail_commune": "99999"}, page="/profil")  # fmt: skip
+    assert response.status == 422
+    html = await response.text()
+    for field in ("nom", "domicile_lat", "domicile_lon", "travail_commune"):
+        assert f'id="{field}-error"' in html
+
+
+async def test_only_the_author_may_change_an_annonce(web_client, db):
+    await sign_up(web_client, "marie")
+    ref = await publish(web_client)
+    await log_out(web_client)
+    await sign_up(web_client, "paul", "Paul")
+    assert (await web_client.get(f"/annonces/{ref}/modifier")).status == 403
+    for action in ("modifier", "pourvue", "retirer", "renouveler"):
+        response = await post_form(web_client, f"/annonces/{ref}/{action}",
+                                   {**GOOD, "titre": "Piraté"}, page=f"/annonces/{ref}")  # fmt: skip
+        assert response.status == 403, action
+    [annonce] = await held(db)
+    assert annonce.rev == 1 and annonce.title == "Aide au jardin"
+
+
+async def test_author_edits_fulfils_renews_and_withdraws(web_client, db, clock):
+    await sign_up(web_client)
+    ref = await publish(web_client)
+    page = f"/annonces/{ref}"
+    assert (await post_form(web_client, f"{page}/modifier", {**GOOD, "titre": "Aide au potager"},
+                            page=page)).status == 303  # fmt: skip
+    assert (await held(db))[0].title == "Aide au potager"
+    assert (await post_form(web_client, f"{page}/pourvue", {}, page=page)).status == 303
+    assert (await held(db))[0].state is State.FULFILLED
+    clock.now += 86400
+    assert (await post_form(web_client, f"{page}/renouveler", {"duree": "60"}, page=page)).status == 303
+    assert (await held(db))[0].expires == clock.now + 60 * 86400
+    assert (await post_form(web_client, f"{page}/retirer", {}, page=page)).status == 303
+    [annonce] = await held(db)
+    assert annonce.state is State.WITHDRAWN and annonce.rev == 5
+    assert (await web_client.get(page)).status == 404
+
+
+async def test_suspended_members_cannot_post_or_answer(web_client, db):
+    await sign_up(web_client)
+    await residents.set_member_state(db, "marie", residents.SUSPENDED)
+    assert (await web_client.get("/annonces/nouvelle")).status == 403
+    response = await post_form(web_client, "/annonces/nouvelle", {**GOOD, "action": "publier"})
+    assert response.status == 403 and await held(db) == []
+
+
+async def test_anonymous_visitors_are_sent_to_the_login_page(web_client):
+    response = await web_client.get("/annonces/nouvelle", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"].startswith("/connexion?suite=")
+
+
+async def test_what_residents_type_is_escaped_everywhere(web_client, db):
+    await sign_up(web_client, "marie", '<img src=x onerror=alert(1)>')
+    payload = '"><script>alert(1)</script><a href="javascript:alert(2)">x</a>'
+    ref = await publish(web_client, titre=payload[:120], texte=payload)
+    for path in ("/", "/?q=script", f"/annonces/{ref}", "/mes-annonces"):
+        html = await (await web_client.get(path)).text()
+        assert "<script>alert" not in html and "<img src=x" not in html, path
+        assert 'href="javascript:' not in html, path
+
+
+async def test_hidden_and_unknown_annonces_are_not_found(web_client, db):
+    signed = make_signed(NODE_KEY, title="Cachée")
+    await store.store_revisions(db, [signed], now=NOW)
+    async with db.engine.begin() as conn:
+        await conn.execute(store.annonces.update().values(hidden=True))
+    assert (await web_client.get(f"/annonces/{signed.annonce.ref}")).status == 404
+    assert (await web_client.get("/annonces/pas-une-reference")).status == 404
+    assert "Cachée" not in await (await web_client.get("/")).text()
+
+
+async def test_search_page_filters_and_shows_the_association(web_client, db):
+    other = make_signed(NODE_KEY.__class__.from_seed(b"\x09" * 32), title="Vélo à prêter",
+                        commune="47145")  # fmt: skip
+    await store.store_revisions(db, [other, make_signed(NODE_KEY, title="Cours de couture")], now=NOW)
+    html = await (await web_client.get("/?q=velos&autour=47001&rayon=10")).text()
+    assert "Vélo à prêter" in html and "Cours de couture" not in html and "km" in html
+    html = await (await web_client.get("/?q=introuvable")).text()
+    assert "Aucune annonce ne correspond" in html
+    html = await (await web_client.get("/?page=abc&rayon=-3&tri=proche&type=x")).text()
+    assert "Cours de couture" in html and "Centre social de Montanou" in html
+
+
+async def test_conversation_only_between_the_two_members(web_client, db):
+    await sign_up(web_client, "marie")
+    ref = await publish(web_client)
+    own = await post_form(web_client, f"/annonces/{ref}/repondre", {"message": "moi ?"},
+                          page=f"/annonces/{ref}")  # fmt: skip
+    assert own.status == 403
+    await log_out(web_client)
+    await sign_up(web_client, "paul", "Paul")
+    empty = await post_form(web_client, f"/annonces/{ref}/repondre", {"message": " "},
+                            page=f"/annonces/{ref}")  # fmt: skip
+    assert empty.status == 422 and 'id="message-error"' in await empty.text()
+    sent = await post_form(web_client, f"/annonces/{ref}/repondre", {"message": "Bonjour <b>Marie</b>"},
+                           page=f"/annonces/{ref}")  # fmt: skip
+    assert sent.status == 303
+    conversation = sent.headers["Location"]
+    await log_out(web_client)
+    await sign_up(web_client, "eve", "Ève")
+    assert (await web_client.get(conversation)).status == 404
+    assert (await post_form(web_client, conversation, {"message": "coucou"}, page="/")).status == 404
+    await log_out(web_client)
+    login = await post_form(web_client, "/connexion", {"identifiant": "marie",
+                                                       "mot_de_passe": "un mot de passe solide"})  # fmt: skip
+    assert login.status == 303
+    inbox = await (await web_client.get("/messages")).text()
+    assert "1 nouveau message" in inbox and "Paul" in inbox
+    page = await (await web_client.get(conversation)).text()
+    assert "Bonjour &lt;b&gt;Marie&lt;/b&gt;" in page
+    assert "nouveau message" not in await (await web_client.get("/messages")).text()
+    reply = await post_form(web_client, conversation, {"message": "Avec plaisir"}, page=conversation)
+    assert reply.status == 303
+
+
+async def test_reports_reach_the_moderators(web_client, db):
+    await sign_up(web_client)
+    ref = await publish(web_client)
+    bad = await post_form(web_client, f"/annonces/{ref}/signaler", {"raison": "pourquoi"},
+                          page=f"/annonces/{ref}")  # fmt: skip
+    assert bad.status == 422 and await residents.list_reports(db) == []
+    ok = await post_form(web_client, f"/annonces/{ref}/signaler", {"raison": "argent",
+                         "details": "Il demande 20 €"}, page=f"/annonces/{ref}")  # fmt: skip
+    assert ok.status == 200
+    [report] = await residents.list_reports(db)
+    assert (report.reason, report.details, report.annonce_title) == ("argent", "Il demande 20 €", "Aide au jardin")
+
+
+async def test_about_page_tells_the_association_and_figures(web_client, db):
+    await store.store_revisions(db, [make_signed(NODE_KEY)], now=NOW)
+    html = await (await web_client.get("/a-propos")).text()
+    assert "Centre social de Montanou" in html and "Astaffort" in html
+    assert NODE_KEY.fingerprint in html
+
+
+async def test_search_index_sees_published_annonces(web_client, db):
+    await sign_up(web_client)
+    await publish(web_client, titre="Tondeuses à prêter")
+    reader = open_reader(db)
+    try:
+        page = await reader.run(run_search, Query(text="tondeuse"), now=NOW, communes={})
+    finally:
+        reader.close()
+    assert [h.title for h in page.hits] == ["Tondeuses à prêter"]
