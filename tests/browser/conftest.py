@@ -35,7 +35,9 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an event loop running in the
+# main thread while it is open, which would break every asyncio test after it.
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} is not installed")
