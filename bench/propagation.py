@@ -52,6 +52,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from node.settings import setting_fields
 from tests.integration.harness import Cluster, Node, wait_until
 
 NODES = 10
@@ -249,8 +250,11 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     edges = random_regular_graph(args.nodes, args.degree, rng)
-    env = {"TROC_LOG_LEVEL": args.log_level}
-    env["TROC_SYNC_INTERVAL_S"] = str(args.sync_interval) if args.sync_interval else ""
+    env = {  # the harness's quick test settings, except where asked: the nodes' defaults
+        "TROC_LOG_LEVEL": args.log_level,
+        "TROC_SYNC_INTERVAL_S": str(args.sync_interval) if args.sync_interval else None,
+        "TROC_PURGE_INTERVAL_S": None,
+    }
     print(f"Troc propagation benchmark: {args.nodes} nodes, degree {args.degree} "
           f"(seed {args.seed}, diameter {diameter(args.nodes, edges)}), "
           f"{args.annonces:,} annonces at {args.rate:g}/s"
@@ -258,10 +262,11 @@ def main() -> int:
     print(f"  load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         f"  Python {platform.python_version()}, {os.cpu_count()} CPUs, SQLite, "
-        f"anti-entropy every {args.sync_interval or 'default'} s, log level {args.log_level}"
+        f"anti-entropy every {args.sync_interval or _default_sync_interval()} s"
+        f"{'' if args.sync_interval else ' (node default)'}, log level {args.log_level}"
     )
 
-    cluster = Cluster(env=_clean(env), keep_dir=args.keep)
+    cluster = Cluster(env=env, keep_dir=args.keep)
     try:
         return run(cluster, edges, args, rng)
     finally:
@@ -270,8 +275,8 @@ def main() -> int:
             print(f"  nodes kept in {cluster.base}")
 
 
-def _clean(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if v}
+def _default_sync_interval() -> int:
+    return next(f.default for f in setting_fields() if f.name == "sync_interval_s")
 
 
 def run(cluster: Cluster, edges: list[tuple[int, int]], args, rng: random.Random) -> int:

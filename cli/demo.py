@@ -45,10 +45,14 @@ def demo(directory: Path | None, base_port: int) -> None:
     """Start three peered nodes with French demo annonces; Ctrl-C stops them all."""
     ports = _free_ports(3) if base_port == 0 else [base_port + i for i in range(3)]
     _check_ports(ports)
+    if directory is not None and directory.exists() and any(directory.iterdir()):
+        raise click.ClickException(f"{directory} is not empty: give the demo a new directory")
+    # Ctrl-C even when started where SIGINT is ignored (a background job of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with ExitStack() as stack:
         root = _demo_root(directory, stack)
         nodes = asyncio.run(create_demo_nodes(root, ports, now=int(time.time())))
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         processes = stack.enter_context(_NodeProcesses())
         try:
             for node in nodes:
@@ -69,8 +73,6 @@ def _demo_root(directory: Path | None, stack: ExitStack) -> Path:
         root = Path(tempfile.mkdtemp(prefix="troc-demo-"))
         stack.callback(shutil.rmtree, root, ignore_errors=True)
         return root
-    if directory.exists() and any(directory.iterdir()):
-        raise click.ClickException(f"{directory} is not empty: give the demo a new directory")
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 

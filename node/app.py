@@ -22,6 +22,7 @@ from node.keys import (
     revision_listeners_key,
     settings_key,
 )
+from node.message_delivery import setup_message_delivery
 from node.peer_client import PeerTimeouts
 from node.problems import problems_middleware
 from node.settings import Settings
@@ -48,5 +49,6 @@ def create_app(
     app[node_document_key] = wellknown.build_node_document(app)
     app.add_routes(wellknown.routes)
     setup_federation(app, peer_timeouts=peer_timeouts, background_tasks=background_tasks)
+    setup_message_delivery(app, background_tasks=background_tasks)
     setup_web(app)
     return app

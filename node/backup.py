@@ -34,13 +34,13 @@ import os
 import shutil
 import tarfile
 import tempfile
-import tomllib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from node.errors import ConfigError, NodeError
 from node.keyfile import load_admin_token, load_node_key
+from node.maintenance import set_config
 from node.settings import (
     ADMIN_TOKEN_FILE,
     CONFIG_FILE,
@@ -48,7 +48,6 @@ from node.settings import (
     SQLITE_FILE,
     Settings,
     load_settings,
-    render_toml,
 )
 from node.version import __version__
 from protocol.errors import DecodeError
@@ -109,17 +108,7 @@ async def create_backup(settings: Settings, dest: Path, *, now: int) -> BackupRe
         kind, schema = await _copy_database(settings, key, staging)
         for name in _NODE_FILES:
             _copy_private(settings.data_dir / name, staging / name)
-        manifest = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "created": now,
-            "software": f"troc/{__version__}",
-            "node_id": key.node_id_text,
-            "fingerprint": key.fingerprint,
-            "database": kind,
-            "schema": schema,
-            "files": {p.name: _describe(p) for p in sorted(staging.iterdir())},
-        }
+        manifest = _manifest(staging, key, kind, schema, now)
         _write_private(staging / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
         if is_archive(dest):
             _pack(staging, dest)
@@ -133,6 +122,20 @@ async def create_backup(settings: Settings, dest: Path, *, now: int) -> BackupRe
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return BackupReport(dest, key.node_id_text, key.fingerprint, kind, schema, _size(dest))
+
+
+def _manifest(staging: Path, key: NodeKey, kind: str, schema: str | None, now: int) -> dict:
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "created": now,
+        "software": f"troc/{__version__}",
+        "node_id": key.node_id_text,
+        "fingerprint": key.fingerprint,
+        "database": kind,
+        "schema": schema,
+        "files": {p.name: _describe(p) for p in sorted(staging.iterdir())},
+    }
 
 
 async def _copy_database(settings: Settings, key: NodeKey, staging: Path):
@@ -237,7 +240,7 @@ def _restore_sqlite(staging, settings, key, database_url) -> str | None:
     maintenance.use_wal(staging / SQLITE_FILE)
     if settings.database_url:
         # The copy is now the data directory's own troc.db, whatever path it had.
-        _rewrite_config(staging, database_url="")
+        set_config(staging / CONFIG_FILE, database_url="")
     return schema
 
 
@@ -260,7 +263,7 @@ async def _restore_postgresql(staging, settings, key, database_url) -> str | Non
         await db.close()
     dump.unlink()
     if database_url:
-        _rewrite_config(staging, database_url=database_url)
+        set_config(staging / CONFIG_FILE, database_url=database_url)
     return schema
 
 
@@ -337,15 +340,6 @@ def _backup_settings(staging: Path, src: Path) -> Settings:
     except ConfigError as exc:
         detail = exc.detail.replace(str(staging), str(src))
         raise BackupError(f"the backup's configuration is unusable: {detail}") from exc
-
-
-def _rewrite_config(data_dir: Path, **changes: object) -> None:
-    path = data_dir / CONFIG_FILE
-    values = tomllib.loads(path.read_text(encoding="utf-8"))
-    values.update(changes)
-    values = {name: value for name, value in values.items() if value != ""}
-    path.unlink()
-    _write_private(path, render_toml(values).encode("utf-8"))
 
 
 # --- Files ------------------------------------------------------------------

@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from protocol.envelope import annonce_id, split_envelope
+from protocol.errors import FutureError, ProtocolError
 from protocol.reconcile import SortedItems
 from storage import annonces as annonce_store
 from storage.db import Database
@@ -33,7 +35,34 @@ PROMISED_IDS_TTL_S = 10.0
 # An id offered to us and refused (blocked origin, invalid, superseded) is not
 # fetched again for this long.
 IGNORED_IDS_TTL_S = 3600.0
+# A peer that announced an id to us holds it: it is not offered to that peer
+# for this long (its row in the outbox is dropped unsent).
+PEER_HOLDS_TTL_S = 120.0
 RECENT_IDS_CAPACITY = 100_000
+FROM_THE_FUTURE = FutureError.code
+
+
+def envelope_id(envelope: bytes) -> bytes | None:
+    """The annonce id of an envelope's body, or None if it is not an envelope."""
+    try:
+        _, body, _ = split_envelope(envelope)
+    except ProtocolError:
+        return None
+    return annonce_id(body)
+
+
+def not_worth_asking_again(
+    ignored: RecentIds, envelopes: list[bytes], kept: set[bytes], future: set[int]
+) -> None:
+    """Remember the ids of ``envelopes`` not kept, except those refused as from the future.
+
+    A revision refused, superseded or of a blocked origin will fare no better
+    next time; one dated ahead of our clock may be accepted once it is due.
+    """
+    for index, envelope in enumerate(envelopes):
+        key = None if index in future else envelope_id(envelope)
+        if key is not None and key not in kept:
+            ignored.add(key)
 
 
 class SyncTrigger:

@@ -43,6 +43,7 @@ from node.keys import (
     db_key,
     outbox_wakeup_key,
     peer_client_key,
+    peer_holds_key,
     promised_ids_key,
     reconcile_set_key,
     sync_trigger_key,
@@ -60,6 +61,7 @@ log = logging.getLogger("troc.gossip")
 
 OUTBOX_BATCH_IDS = min(1000, FEDERATION_MAX_IDS)  # ids offered in one announce
 OUTBOX_LINGER_S = 0.2  # wait this long after a wake-up, so a burst travels as one batch
+OUTBOX_FIRST_LINGER_S = float(__import__("os").environ.get("XFIRST", "0.2"))
 OUTBOX_IDLE_POLL_S = 30.0  # look at the outbox at least this often (another process may fill it)
 OUTBOX_MIN_WAIT_S = 1.0  # never poll faster than this unless woken
 BACKOFF_BASE_S = 2
@@ -71,8 +73,12 @@ CONTACT_REFRESH_S = 60  # a healthy peer's last contact is written at most this 
 
 @dataclass(frozen=True)
 class Delivery:
-    """What one outbox batch did: ids offered, bodies pushed, or why it failed."""
+    """What one outbox batch did: rows taken, ids offered, bodies pushed, or why it failed.
 
+    Rows taken but not offered were of ids the peer had announced to us.
+    """
+
+    taken: int = 0
     offered: int = 0
     pushed: int = 0
     error: str | None = None
@@ -155,16 +161,36 @@ async def deliver_outbox_batch(app: web.Application, peer_id: bytes) -> Delivery
     ids = await outbox_store.next_batch(db, peer_id, OUTBOX_BATCH_IDS)
     if not ids:
         return Delivery()
+    held_there = app[peer_holds_key]
+    offer = [annonce_id for annonce_id in ids if peer_id + annonce_id not in held_there]
+    if not offer:  # it announced every one of them to us meanwhile
+        await outbox_store.remove(db, peer_id, ids)
+        return Delivery(taken=len(ids))
     try:
-        wanted = await app[peer_client_key].announce(peer.url, ids)
+        wanted = await app[peer_client_key].announce(peer.url, offer)
         pushed = await push_bodies(app, peer, wanted)
+    except PeerRefused as refused:
+        if refused.is_transient:
+            return await _failed(app, peer, ids, offer, refused)
+        # It is up but says no for good: the same batch would fare no better.
+        log.warning("peer refused an announce", extra={"peer": node_id_text(peer_id),
+                                                       "error": refused.detail})  # fmt: skip
+        await outbox_store.remove(db, peer_id, ids)
+        return Delivery(taken=len(ids), offered=len(offer), error=refused.detail)
     except PeerError as error:
-        await outbox_store.count_try(db, peer_id, ids)
-        await note_failure(app, peer, error)
-        return Delivery(offered=len(ids), error=error.detail)
+        return await _failed(app, peer, ids, offer, error)
     await outbox_store.remove(db, peer_id, ids)
     await note_success(app, peer)
-    return Delivery(offered=len(ids), pushed=pushed)
+    return Delivery(taken=len(ids), offered=len(offer), pushed=pushed)
+
+
+async def _failed(
+    app: web.Application, peer: Peer, ids: list[bytes], offer: list[bytes], error: PeerError
+) -> Delivery:
+    """Keep the rows, count the try, and back off."""
+    await outbox_store.count_try(app[db_key], peer.node_id, ids)
+    await note_failure(app, peer, error)
+    return Delivery(taken=len(ids), offered=len(offer), error=error.detail)
 
 
 async def push_bodies(app: web.Application, peer: Peer, ids: list[bytes]) -> int:
@@ -198,7 +224,7 @@ async def _courier(app: web.Application, peer_id: bytes) -> None:
     try:
         while True:
             delivery = await deliver_outbox_batch(app, peer_id)
-            if delivery.error or not delivery.offered:
+            if delivery.error or not delivery.taken:
                 return
             await asyncio.sleep(OUTBOX_LINGER_S)
     except Exception:  # noqa: BLE001 - a courier's fault must not stop the others
@@ -222,9 +248,13 @@ async def outbox_dispatcher(app: web.Application) -> None:
             with suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
             wake.clear()
-            await asyncio.sleep(OUTBOX_LINGER_S)
+            await asyncio.sleep(OUTBOX_FIRST_LINGER_S)
             try:
-                for peer_id in await outbox_store.due_peers(app[db_key], _now(app)):
+                now, later = _now(app), []
+                for peer_id, next_try in await outbox_store.waiting_peers(app[db_key]):
+                    if next_try is not None and next_try > now:
+                        later.append(next_try - now)
+                        continue
                     running = couriers.get(peer_id)
                     if running is not None and not running.done():
                         again.add(peer_id)
@@ -232,7 +262,8 @@ async def outbox_dispatcher(app: web.Application) -> None:
                     task = asyncio.create_task(_courier(app, peer_id))
                     task.add_done_callback(lambda _, p=peer_id: courier_done(p))
                     couriers[peer_id] = task
-                timeout = await _until_next_due(app)
+                timeout = min([OUTBOX_IDLE_POLL_S, *later])
+                timeout = max(OUTBOX_MIN_WAIT_S, timeout)
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
                 log.exception("outbox dispatcher failed; trying again")
                 timeout = OUTBOX_IDLE_POLL_S
@@ -240,13 +271,6 @@ async def outbox_dispatcher(app: web.Application) -> None:
         for task in couriers.values():
             task.cancel()
         await asyncio.gather(*couriers.values(), return_exceptions=True)
-
-
-async def _until_next_due(app: web.Application) -> float:
-    next_due = await outbox_store.next_due(app[db_key])
-    if next_due is None:
-        return OUTBOX_IDLE_POLL_S
-    return min(OUTBOX_IDLE_POLL_S, max(OUTBOX_MIN_WAIT_S, next_due - _now(app)))
 
 
 async def gossip_ctx(app: web.Application):

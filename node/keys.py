@@ -37,7 +37,13 @@ reconcile_set_key = web.AppKey("reconcile_set_key", ReconcileSet)
 promised_ids_key = web.AppKey("promised_ids_key", RecentIds)
 # Ids a peer offered that we refused (blocked origin, invalid): not fetched again soon.
 ignored_ids_key = web.AppKey("ignored_ids_key", RecentIds)
+# (peer id + annonce id) of ids a peer announced to us: it holds them, we need not offer them.
+peer_holds_key = web.AppKey("peer_holds_key", RecentIds)
 traffic_key = web.AppKey("traffic_key", Traffic)
+
+# --- Private messages to other nodes (node/message_delivery.py) ----------------
+# Set whenever a message is queued for another node: wakes the message courier.
+message_wakeup_key = web.AppKey("message_wakeup_key", asyncio.Event)
 
 # --- Admin API (node/admin) -------------------------------------------------------
 admin_token_key = web.AppKey("admin_token_key", Secret)

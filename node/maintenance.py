@@ -3,6 +3,9 @@ database to PostgreSQL, replacing a lost or stolen key.
 
 Moving and replacing work on a stopped node (``running_node`` tells whether
 it still answers); exporting only reads, so it works while the node runs.
+
+    NodeError (node.errors)
+    └── MaintenanceError    a move or a key replacement cannot be made
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from node.backup import BackupError
-from node.errors import ConfigError
+from node.errors import ConfigError, NodeError
 from node.keyfile import create_admin_token, create_node_key, load_node_key
 from node.settings import Settings, render_toml
 from protocol.annonce import Annonce
@@ -31,6 +33,12 @@ from storage.peers import block_origin
 PENDING_KEY_SUFFIX = ".new"
 REPLACED_KEY_SUFFIX = ".replaced-{now}"
 _PAGE = 500
+
+
+class MaintenanceError(NodeError):
+    """A move or a key replacement cannot be made."""
+
+    code = "maintenance-failed"
 
 
 def running_node(settings: Settings) -> str | None:
@@ -103,15 +111,15 @@ async def move_database(settings: Settings, target_url: str) -> dict[str, int]:
     """Copy the node's SQLite database into an empty PostgreSQL database and
     point troc.toml at it. The SQLite file is left as it was."""
     if maintenance.sqlite_file(settings.effective_database_url) is None:
-        raise BackupError("the node does not run on SQLite: nothing to move")
+        raise MaintenanceError("the node does not run on SQLite: nothing to move")
     if maintenance.sqlite_file(target_url) is not None:
-        raise BackupError("the target must be a PostgreSQL URL (postgresql+asyncpg://…)")
+        raise MaintenanceError("the target must be a PostgreSQL URL (postgresql+asyncpg://…)")
     source = maintenance.open_existing(settings.effective_database_url)
     target = maintenance.open_existing(target_url)
     try:
         source_rev = await maintenance.current_revision(source)
         if source_rev != await maintenance.head_revision(source):
-            raise BackupError("the database is not up to date: run `troc db upgrade` first")
+            raise MaintenanceError("the database is not up to date: run `troc db upgrade` first")
         await migrate(target)
         counts = await maintenance.copy_database(source, target)
     finally:
@@ -162,7 +170,7 @@ async def replace_node_key(settings: Settings, *, now: int) -> NewKeyReport:
         await migrate(db)
         old_id = await maintenance.database_owner(db)
         if old_id is None:
-            raise BackupError("the database has no owner node: was it made by `troc init`?")
+            raise MaintenanceError("the database has no owner node: was it made by `troc init`?")
         new_key = _pending_key(pending)
         republished = 0
         dropped = 0

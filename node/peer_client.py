@@ -254,7 +254,7 @@ async def open_peer_session(timeouts: PeerTimeouts) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect),
         headers={"User-Agent": SOFTWARE},
-        skip_auto_headers=("Accept-Encoding",),
+        skip_auto_headers=("Accept", "Accept-Encoding"),
         connector=aiohttp.TCPConnector(limit=100, limit_per_host=8),
         raise_for_status=False,
     )

@@ -33,6 +33,7 @@ from aiohttp import web
 
 from node import publishing
 from node.errors import PeerBadAnswer, PeerError
+from node.federation_state import FROM_THE_FUTURE, envelope_id, not_worth_asking_again
 from node.gossip import note_failure, note_success, push_bodies
 from node.keys import (
     clock_key,
@@ -43,8 +44,6 @@ from node.keys import (
     settings_key,
     sync_trigger_key,
 )
-from protocol.envelope import annonce_id as id_of_body
-from protocol.envelope import split_envelope
 from protocol.errors import ProtocolError
 from protocol.federation import chunked
 from protocol.identity import node_id_text
@@ -58,6 +57,9 @@ from storage.peers import Peer
 log = logging.getLogger("troc.sync")
 
 SYNC_JITTER = 0.1  # each interval is drawn within this fraction of the setting
+# The first pass waits this long after start-up: our own site is listening by
+# then, for the peers that call back at once.
+SYNC_START_DELAY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -131,29 +133,26 @@ async def fetch_missing(app: web.Application, peer: Peer, ids: list[bytes]) -> i
     wanted_ids = [annonce_id for annonce_id in ids if annonce_id not in ignored]
     accepted = 0
     for chunk in chunked(wanted_ids, FEDERATION_MAX_ENVELOPES):
-        envelopes = _only_asked(await app[peer_client_key].fetch(peer.url, list(chunk)), chunk)
-        report = await publishing.receive(app, list(envelopes.values()), source=peer.node_id)
+        fetched = _only_asked(await app[peer_client_key].fetch(peer.url, list(chunk)), chunk)
+        report = await publishing.receive(app, fetched, source=peer.node_id)
         accepted += len(report.accepted)
-        new = {signed.id for signed in report.accepted}
-        for annonce_id in envelopes:
-            if annonce_id not in new:  # refused, blocked or superseded: not worth asking again
-                ignored.add(annonce_id)
+        not_worth_asking_again(
+            ignored, fetched,
+            kept={signed.id for signed in report.accepted},
+            future={r.index for r in report.refused if r.code == FROM_THE_FUTURE},
+        )  # fmt: skip
     return accepted
 
 
-def _only_asked(envelopes: list[bytes], asked) -> dict[bytes, bytes]:
-    """The envelopes we asked for, by id; a peer cannot slip in others."""
+def _only_asked(envelopes: list[bytes], asked) -> list[bytes]:
+    """The envelopes we asked for, once each; a peer cannot slip in others."""
     asked = set(asked)
     found: dict[bytes, bytes] = {}
     for envelope in envelopes:
-        try:
-            _, body, _ = split_envelope(envelope)
-        except ProtocolError:
-            continue
-        key = id_of_body(body)
+        key = envelope_id(envelope)
         if key in asked:
             found[key] = envelope
-    return found
+    return list(found.values())
 
 
 async def sync_with_peers(app: web.Application, peers: list[Peer]) -> list[SyncReport]:
@@ -168,6 +167,7 @@ def _interval(app: web.Application) -> float:
 
 async def sync_loop(app: web.Application) -> None:
     trigger = app[sync_trigger_key]
+    await asyncio.sleep(SYNC_START_DELAY_S)
     trigger.request()  # on start: every peer at once
     loop = asyncio.get_running_loop()
     next_periodic = loop.time() + _interval(app)

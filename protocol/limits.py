@@ -67,3 +67,9 @@ FEDERATION_MAX_BODY_BYTES = 2 * 1024 * 1024  # a request or answer body of the f
 FEDERATION_MAX_IDS = 4096                    # ids in one announce request
 FEDERATION_MAX_ENVELOPES = 200               # envelopes in one push or fetch answer; ids in one fetch
 FEDERATION_MAX_DETAIL_CHARS = 200            # the detail of one refused item in a push answer
+
+# --- Conversations ----------------------------------------------------------
+CONVERSATION_KEY_BYTES = 16           # the id both nodes give one conversation
+MESSAGE_ID_BYTES = 16                 # a private message's id: a retried delivery is stored once
+MAX_MESSAGE_CHARS = 4000              # the longest private message text
+MAX_MESSAGE_BODY_BYTES = 32 * 1024    # a whole message request of the federation API

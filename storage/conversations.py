@@ -15,10 +15,11 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from protocol import limits
 from storage.db import Database
 from storage.schema import conversations, message_outbox, messages
 
-MAX_MESSAGE_CHARS = 4000
+MAX_MESSAGE_CHARS = limits.MAX_MESSAGE_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class Message:
     from_author: bool
     body: str
     sent_at: int
+    delivery: str | None = None  # for a message to another node: PENDING, DELIVERED, REFUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +150,12 @@ async def conversation_by_key(db: Database, key: bytes) -> Conversation | None:
 def conversation_messages(conn: Connection, conversation_id: int) -> list[Message]:
     query = (
         select(messages.c.id, messages.c.key, messages.c.from_author, messages.c.body,
-               messages.c.sent_at)
+               messages.c.sent_at, messages.c.delivery)
         .where(messages.c.conversation_id == conversation_id)
         .order_by(messages.c.id)
     )  # fmt: skip
-    return [Message(r.id, r.key, bool(r.from_author), r.body, r.sent_at) for r in conn.execute(query)]
+    return [Message(r.id, r.key, bool(r.from_author), r.body, r.sent_at, r.delivery)
+            for r in conn.execute(query)]  # fmt: skip
 
 
 def _unread(as_author: bool):
@@ -199,6 +202,11 @@ async def mark_read(db: Database, conversation: Conversation, member_id: int) ->
 
 
 # --- Delivery to other nodes -------------------------------------------------------
+# A message for a member of another node waits in the message outbox, addressed
+# to that node, until the node takes it (node.message_delivery); the message's
+# ``delivery`` tells its writer where it stands.
+
+PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,20 +217,30 @@ class Delivery:
     tries: int
 
 
-async def enqueue_delivery(db: Database, peer: bytes, payload: bytes, now: int) -> None:
+async def enqueue_delivery(
+    db: Database, peer: bytes, payload: bytes, now: int, *, message_key: bytes
+) -> None:
+    """Queue ``payload`` for the node ``peer``; the message is pending until it answers.
+
+    It goes no earlier than the messages queued before it for the same node,
+    so that a node gets a conversation in the order it was written.
+    """
+    latest = select(func.max(message_outbox.c.next_try)).where(message_outbox.c.peer == peer)
     async with db.engine.begin() as conn:
-        await conn.execute(
-            message_outbox.insert().values(peer=peer, payload=payload, created_at=now,
-                                           next_try=now)  # fmt: skip
-        )
+        waiting = (await conn.execute(latest)).scalar()
+        row = {"peer": peer, "payload": payload, "created_at": now,
+               "next_try": max(now, waiting or now), "message_key": message_key}  # fmt: skip
+        await conn.execute(message_outbox.insert().values(**row))
+        await _set_delivery(conn, message_key, PENDING)
 
 
 async def due_deliveries(db: Database, now: int, limit: int = 50) -> list[Delivery]:
+    """Deliveries whose time has come, oldest first (so a node gets its messages in order)."""
     query = (
         select(message_outbox.c.id, message_outbox.c.peer, message_outbox.c.payload,
                message_outbox.c.tries)
         .where(message_outbox.c.next_try <= now)
-        .order_by(message_outbox.c.next_try, message_outbox.c.id)
+        .order_by(message_outbox.c.id)
         .limit(limit)
     )  # fmt: skip
     async with db.engine.connect() as conn:
@@ -230,16 +248,45 @@ async def due_deliveries(db: Database, now: int, limit: int = 50) -> list[Delive
 
 
 async def delivered(db: Database, delivery_id: int) -> None:
+    await _settle(db, delivery_id, DELIVERED)
+
+
+async def delivery_refused(db: Database, delivery_id: int) -> None:
+    """The node refused the message for good: it stays here, marked refused."""
+    await _settle(db, delivery_id, REFUSED)
+
+
+async def _settle(db: Database, delivery_id: int, state: str) -> None:
+    row = message_outbox.c.id == delivery_id
     async with db.engine.begin() as conn:
-        await conn.execute(message_outbox.delete().where(message_outbox.c.id == delivery_id))
+        key = (await conn.execute(select(message_outbox.c.message_key).where(row))).scalar()
+        if key is not None:
+            await _set_delivery(conn, key, state)
+        await conn.execute(message_outbox.delete().where(row))
 
 
-async def delivery_failed(db: Database, delivery_id: int, error: str, next_try: int) -> None:
+async def _set_delivery(conn, message_key: bytes, state: str) -> None:
+    await conn.execute(update(messages).where(messages.c.key == message_key).values(delivery=state))
+
+
+async def delivery_failed(db: Database, delivery: Delivery, error: str, next_try: int) -> None:
+    """Try again at ``next_try``, and not earlier for the later messages to the same node."""
     async with db.engine.begin() as conn:
         await conn.execute(
-            update(message_outbox).where(message_outbox.c.id == delivery_id)
+            update(message_outbox).where(message_outbox.c.id == delivery.id)
             .values(tries=message_outbox.c.tries + 1, next_try=next_try, last_error=error[:500])
         )  # fmt: skip
+        await conn.execute(
+            update(message_outbox)
+            .where(message_outbox.c.peer == delivery.peer, message_outbox.c.id > delivery.id,
+                   message_outbox.c.next_try < next_try)
+            .values(next_try=next_try)
+        )  # fmt: skip
+
+
+async def next_delivery_due(db: Database) -> int | None:
+    async with db.engine.connect() as conn:
+        return (await conn.execute(select(func.min(message_outbox.c.next_try)))).scalar()
 
 
 async def pending_deliveries(db: Database) -> int:

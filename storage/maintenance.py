@@ -215,6 +215,10 @@ def _pg_tool(name: str) -> str:
     return path
 
 
+# asyncpg's ssl= values that libpq spells differently.
+_SSL_MODES = {"true": "require", "false": "disable"}
+
+
 def _libpq_env(url: str) -> dict[str, str]:
     """The libpq environment for a ``postgresql+asyncpg://`` URL (keeps the
     password out of the process list)."""
@@ -226,7 +230,7 @@ def _libpq_env(url: str) -> dict[str, str]:
         "PGUSER": parsed.username,
         "PGPASSWORD": parsed.password,
         "PGDATABASE": parsed.database,
-        "PGSSLMODE": parsed.query.get("sslmode") or parsed.query.get("ssl"),
+        "PGSSLMODE": _SSL_MODES.get(ssl, ssl) if (ssl := parsed.query.get("ssl")) else None,
     }
     env.update({name: str(value) for name, value in values.items() if value})
     return env

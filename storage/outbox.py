@@ -49,7 +49,7 @@ def _chunks(items: Sequence, size: int = _CHUNK):
         yield items[start : start + size]
 
 
-def _enqueue_statement(dialect: str):
+def _build_enqueue_statement(dialect: str):
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     each_peer = select(
         peers.c.node_id,
@@ -64,6 +64,9 @@ def _enqueue_statement(dialect: str):
         .from_select(["peer_id", "annonce_id", "enqueued_at"], each_peer)
         .on_conflict_do_nothing()
     )
+
+
+_ENQUEUE_STATEMENTS = {name: _build_enqueue_statement(name) for name in ("sqlite", "postgresql")}
 
 
 async def enqueue(
@@ -82,7 +85,7 @@ async def enqueue(
         for annonce_id, origin in revisions
     ]  # fmt: skip
     async with db.engine.begin() as conn:
-        await conn.execute(_enqueue_statement(db.dialect), rows)
+        await conn.execute(_ENQUEUE_STATEMENTS[db.dialect], rows)
 
 
 async def next_batch(db: Database, peer_id: bytes, limit: int) -> list[bytes]:
@@ -135,6 +138,13 @@ async def pending_counts(db: Database) -> dict[bytes, int]:
 
 def _has_work():
     return select(outbox.c.peer_id).where(outbox.c.peer_id == peers.c.node_id).exists()
+
+
+async def waiting_peers(db: Database) -> list[tuple[bytes, int | None]]:
+    """``(peer id, end of its back-off or None)`` of every peer with rows waiting."""
+    query = select(peers.c.node_id, peers.c.next_try).where(_has_work())
+    async with db.engine.connect() as conn:
+        return [(node_id, next_try) for node_id, next_try in await conn.execute(query)]
 
 
 async def due_peers(db: Database, now: int) -> list[bytes]:

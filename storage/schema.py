@@ -194,6 +194,9 @@ messages = Table(
     Column("from_author", Boolean, nullable=False),
     Column("body", Text, nullable=False),
     Column("sent_at", BigInteger, nullable=False),
+    # Added by migration 0005: NULL, or pending / delivered / refused for a
+    # message to a member of another node.
+    Column("delivery", String(16)),
     Index("ix_messages_conversation", "conversation_id", "id"),
 )
 
@@ -208,6 +211,8 @@ message_outbox = Table(
     Column("tries", Integer, nullable=False, server_default="0"),
     Column("next_try", BigInteger, nullable=False),
     Column("last_error", Text),
+    # Added by migration 0005: the message this delivery carries.
+    Column("message_key", LargeBinary(16)),
     Index("ix_message_outbox_next_try", "next_try"),
 )
 

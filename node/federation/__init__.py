@@ -23,8 +23,10 @@ from aiohttp import web
 
 from node.federation.api import routes
 from node.federation.auth import federation_auth_middleware
+from node.federation.conversations import routes as conversation_routes
 from node.federation_state import (
     IGNORED_IDS_TTL_S,
+    PEER_HOLDS_TTL_S,
     PROMISED_IDS_TTL_S,
     RECENT_IDS_CAPACITY,
     RECONCILE_SET_MAX_AGE_S,
@@ -41,6 +43,7 @@ from node.keys import (
     node_key_key,
     outbox_wakeup_key,
     peer_client_key,
+    peer_holds_key,
     peer_timeouts_key,
     promised_ids_key,
     reconcile_set_key,
@@ -64,6 +67,7 @@ def create_federation_app(main_app: web.Application) -> web.Application:
     federation = web.Application(middlewares=[federation_auth_middleware])
     federation[main_app_key] = main_app
     federation.add_routes(routes)
+    federation.add_routes(conversation_routes)
     return federation
 
 
@@ -80,6 +84,7 @@ def setup_federation(
     app[reconcile_set_key] = ReconcileSet(max_age=RECONCILE_SET_MAX_AGE_S)
     app[promised_ids_key] = RecentIds(ttl=PROMISED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[ignored_ids_key] = RecentIds(ttl=IGNORED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
+    app[peer_holds_key] = RecentIds(ttl=PEER_HOLDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[traffic_key] = Traffic()
     app[revision_listeners_key].append(revision_forwarder(app))
     app.add_subapp(PATH_PREFIX, create_federation_app(app))

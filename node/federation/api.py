@@ -12,12 +12,14 @@ from aiohttp import web
 
 from node import publishing
 from node.federation.auth import body_key, peer_id_key
+from node.federation_state import FROM_THE_FUTURE, not_worth_asking_again
 from node.keys import (
     clock_key,
     db_key,
     ignored_ids_key,
     main_app_key,
     node_document_key,
+    peer_holds_key,
     promised_ids_key,
     reconcile_set_key,
 )
@@ -45,6 +47,9 @@ async def announce(request: web.Request) -> web.Response:
     held = await annonce_store.known_ids(app[db_key], ids)
     ignored, promised = app[ignored_ids_key], app[promised_ids_key]
     peer_id = request[peer_id_key]
+    peer_holds = app[peer_holds_key]
+    for annonce_id in ids:  # the peer holds them: we need not offer them back
+        peer_holds.add(peer_id + annonce_id)
     # An id already asked of another peer is not asked again: its push is on the way.
     want = [
         annonce_id for annonce_id in ids
@@ -60,6 +65,11 @@ async def push(request: web.Request) -> web.Response:
     app = _main(request)
     envelopes = messages.decode_push(request[body_key])
     report = await publishing.receive(app, envelopes, source=request[peer_id_key])
+    not_worth_asking_again(
+        app[ignored_ids_key], envelopes,
+        kept={signed.id for signed in report.accepted},
+        future={r.index for r in report.refused if r.code == FROM_THE_FUTURE},
+    )  # fmt: skip
     refused = tuple(
         messages.ItemRefusal(r.index, r.code, r.detail, r.field) for r in report.refused
     )

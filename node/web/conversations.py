@@ -3,7 +3,9 @@
 Only the two members of a conversation can read it; to anyone else it does
 not exist (404). When the other member belongs to another node, each message
 also goes into the message outbox, delivered point to point to that node
-(node.web.conversations_federation), never gossiped.
+(node.web.delivery, node.message_delivery), never gossiped. That node must be
+a peer of this one: when it is not, the resident is told so before writing,
+and nothing is stored.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ async def answer_form(request: web.Request) -> web.Response:
     return await render(request, "answer.html", {
         "annonce": annonce, "form": Form(),
         "association": association_namer(request, names)(annonce.origin),
+        "unreachable": not await delivery.reachable(request.app, annonce.origin),
     })  # fmt: skip
 
 
@@ -69,11 +72,12 @@ async def answer(request: web.Request) -> web.Response:
     _check_may_answer(request, annonce, author_id)
     form = Form(await request.post())
     body = _read_message(form)
-    if not form.ok:
+    unreachable = not await delivery.reachable(request.app, annonce.origin)
+    if not form.ok or unreachable:
         return await render(request, "answer.html", {
-            "annonce": annonce, "form": form,
+            "annonce": annonce, "form": form, "unreachable": unreachable,
             "association": association_namer(request, names)(annonce.origin),
-        }, status=422)  # fmt: skip
+        }, status=409 if unreachable else 422)  # fmt: skip
     own_node = request.app[node_key_key].node_id
     conversation = await talk.open_conversation(
         request.app[db_key], key=os.urandom(KEY_BYTES), annonce_origin=annonce.origin,
@@ -104,12 +108,19 @@ async def _conversation(request: web.Request, member) -> talk.Conversation:
     return conversation
 
 
+async def _unreachable(request, conversation, member) -> bool:
+    """Whether the other member's node is one this node cannot send to (not a peer)."""
+    other = conversation.other(member.id)
+    return other.member_id is None and not await delivery.reachable(request.app, other.node)
+
+
 async def _conversation_page(request, member, conversation, form, *, status=200):
     messages = await request.app[reader_key].run(talk.conversation_messages, conversation.id)
     await talk.mark_read(request.app[db_key], conversation, member.id)
     return await render(request, "conversation.html", {
         "conversation": conversation, "messages": messages, "form": form, "nav": "messages",
         "me_author": conversation.is_author(member.id), "other": conversation.other(member.id),
+        "unreachable": await _unreachable(request, conversation, member),
     }, status=status)  # fmt: skip
 
 
@@ -126,6 +137,8 @@ async def reply(request: web.Request) -> web.Response:
     conversation = await _conversation(request, member)
     form = Form(await request.post())
     body = _read_message(form)
+    if await _unreachable(request, conversation, member):
+        return await _conversation_page(request, member, conversation, form, status=409)
     if not form.ok:
         return await _conversation_page(request, member, conversation, form, status=422)
     await _post_message(request, conversation, member, body)

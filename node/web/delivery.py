@@ -1,57 +1,49 @@
-"""Messages for members of other nodes: what is queued, and how it is encoded.
+"""Messages for members of other nodes: whether they can go, and queueing them.
 
-A message to another node's member is stored here and queued in the message
-outbox as one msgpack document per message, addressed to that node. The
-sending loop and the receiving endpoint live in
-node.web.conversations_federation, over the federation API's signed requests.
+A message to a member of another node is stored here like any other, then
+queued as the exact federation message (protocol.conversations) addressed to
+that member's node; node.message_delivery sends it, point to point, never
+gossiped. A node sends only to its peers, whose URLs it knows: ``reachable``
+tells the pages, before a resident writes, whether the other member's node
+is one, so that nobody's message waits in a queue for ever.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import msgpack
 from aiohttp import web
 
-from node.keys import clock_key, db_key, node_key_key
+from node.keys import clock_key, db_key, message_wakeup_key, node_key_key
+from protocol.conversations import PrivateMessage, encode_private_message
 from storage import conversations as talk
-
-PAYLOAD_VERSION = 1
-MAX_PAYLOAD_BYTES = 16 * 1024
+from storage import peers as peer_store
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A message from another node, as decoded (its sender is checked by the caller)."""
-
-    conversation_key: bytes
-    annonce_origin: bytes
-    annonce_uid: bytes
-    title: str
-    author: talk.Party
-    replier: talk.Party
-    message_key: bytes
-    from_author: bool
-    body: str
-    sent_at: int
+async def reachable(app: web.Application, node_id: bytes) -> bool:
+    """Whether messages can go to members of ``node_id``: this node, or one of its peers."""
+    if node_id == app[node_key_key].node_id:
+        return True
+    return await peer_store.get_peer(app[db_key], node_id) is not None
 
 
-def encode(conversation: talk.Conversation, message: talk.Message) -> bytes:
-    a, r = conversation.author, conversation.replier
-    return msgpack.packb({
-        "v": PAYLOAD_VERSION,
-        "conversation": conversation.key,
-        "annonce": [conversation.annonce_origin, conversation.annonce_uid],
-        "title": conversation.annonce_title,
-        "author": [a.node, a.handle, a.name],
-        "replier": [r.node, r.handle, r.name],
-        "message": [message.key, message.from_author, message.body, message.sent_at],
-    }, use_bin_type=True)  # fmt: skip
+def private_message(conversation: talk.Conversation, message: talk.Message) -> PrivateMessage:
+    sender, recipient = (
+        (conversation.author, conversation.replier) if message.from_author
+        else (conversation.replier, conversation.author)
+    )  # fmt: skip
+    return PrivateMessage(
+        conversation=conversation.key, annonce_origin=conversation.annonce_origin,
+        annonce_uid=conversation.annonce_uid, recipient=recipient.handle,
+        sender_handle=sender.handle, sender_name=sender.name, sender_node=sender.node,
+        message_id=message.key, text=message.body, sent_at=message.sent_at,
+    )  # fmt: skip
 
 
 async def enqueue(app: web.Application, conversation: talk.Conversation, message: talk.Message) -> None:
+    """Queue the message for the other member's node, if that is not this one."""
     other = conversation.replier if message.from_author else conversation.author
     if other.node == app[node_key_key].node_id:
         return
-    await talk.enqueue_delivery(app[db_key], other.node, encode(conversation, message),
-                                int(app[clock_key]()))  # fmt: skip
+    payload = encode_private_message(private_message(conversation, message))
+    await talk.enqueue_delivery(app[db_key], other.node, payload, int(app[clock_key]()),
+                                message_key=message.key)  # fmt: skip
+    app[message_wakeup_key].set()

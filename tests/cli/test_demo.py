@@ -30,6 +30,10 @@ def _lines_of(stream, into: queue.Queue) -> None:
     into.put(None)
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _children(pid: int) -> set[int]:
     found = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -59,10 +63,13 @@ def _relayed(data: Path, origin: str, relay: str) -> bool:
 
 @pytest.mark.integration
 def test_demo_starts_three_relaying_nodes_and_ctrl_c_stops_them_all(short_tmp):
+    """Started with SIGINT ignored, as a script's background job is: Ctrl-C
+    (SIGINT) must stop it all the same."""
     root = short_tmp / "demo"
     demo = subprocess.Popen(
         [TROC, "demo", "--dir", str(root), "--base-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_ignore_sigint,  # noqa: PLW1509 - the test starts no thread before
     )  # fmt: skip
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=_lines_of, args=(demo.stdout, lines), daemon=True).start()

@@ -497,3 +497,23 @@ def test_backup_and_restore_of_a_postgresql_node(tmp_path, postgres):
     assert "troc.pgdump" not in leftovers(restored)
     assert target_url.rsplit("/", 1)[1] in (restored / "troc.toml").read_text()
     assert export_lines(restored) == export_lines(data)
+
+
+@pytest.mark.postgres
+def test_backup_of_a_postgresql_node_without_pg_dump_says_so(tmp_path, postgres):
+    data = tmp_path / "pg"
+    init_node(data, None, "--db", postgres.create())
+    result = invoke("--data", str(data), "backup", str(tmp_path / "b.tar.gz"),
+                    env={"PATH": str(tmp_path / "no-programs-here")})  # fmt: skip
+    assert result.exit_code == 1
+    assert "pg_dump is not installed" in one_error_line(result)
+    assert leftovers(tmp_path) == ["pg"]
+
+
+def test_backup_of_a_postgresql_node_whose_server_is_down_is_one_line(node, tmp_path):
+    down = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    result = invoke("--data", str(node), "backup", str(tmp_path / "b"),
+                    env={"TROC_DATABASE_URL": down})  # fmt: skip
+    assert result.exit_code == 1
+    assert "cannot open the database" in one_error_line(result)
+    assert not (tmp_path / "b").exists()

@@ -99,7 +99,7 @@ class Server:
             replacements[DOC_PG_URL] = self.pg_url
         if self.reachable:
             replacements[DOC_URL] = self.url
-        replacements = {**self.extra, **replacements}
+        replacements = {**replacements, **self.extra}  # the caller's words win
         for old, new in replacements.items():
             text = text.replace(old, new)
         return text
@@ -138,8 +138,8 @@ class Server:
         (faster) unless the line needs the shell."""
         command = self.substitute(found.group(1))
         if "$(" in command:
-            ran = subprocess.run(["sh", "-c", command], check=False, input="y\n", capture_output=True,
-                                 text=True, timeout=60)  # fmt: skip
+            ran = subprocess.run(["sh", "-c", command], check=False, input="y\n",
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
             code, out, err = ran.returncode, ran.stdout, ran.stderr
         else:
             argv = shlex.split(command)
@@ -324,7 +324,10 @@ def test_new_key_after_a_theft_and_what_peers_do(short_tmp):
         for node, other in ((a, b), (b, a)):
             assert invoke("--data", str(node.data), "peers", "add", other.url, "--yes"
                           ).exit_code == 0  # fmt: skip
-        seed_annonces(a.data, 2)
+        for title in ("Cours de tricot", "Aide au jardin"):
+            posted = invoke("--data", str(a.data), "annonces", "post", "--kind", "offer",
+                            "--category", "service", "--title", title, "--text", "Le jeudi.")
+            assert posted.exit_code == 0, posted.output
         old_id = a.node_document().id
         assert invoke("--data", str(b.data), "sync").exit_code == 0
         assert _origins_held(b) == {old_id}

@@ -279,11 +279,13 @@ class Node:
 
     def spawn_cli(self, *args: str) -> subprocess.Popen:
         """Start `troc --data DIR ARGS` without waiting (see ``finish_cli``)."""
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL, env=self._process_env(), cwd=REPO_ROOT,
             text=True, start_new_session=True,
         )  # fmt: skip
+        _LIVE_GROUPS.add(proc.pid)
+        return proc
 
     @staticmethod
     def finish_cli(proc: subprocess.Popen, args: Sequence[str], timeout: float) -> CliResult:
@@ -295,6 +297,8 @@ class Node:
             raise HarnessError(
                 f"`troc {' '.join(args)}` took more than {timeout}s\nstderr: {stderr}"
             ) from None
+        finally:
+            _LIVE_GROUPS.discard(proc.pid)
         return CliResult(list(args), proc.returncode, stdout, stderr)
 
     def cli(self, *args: str, timeout: float = CLI_TIMEOUT_S, check: bool = True) -> CliResult:
@@ -694,9 +698,11 @@ class TcpProxy:
 class Cluster:
     """Nodes, proxies and a temporary directory, all stopped by ``close``."""
 
-    def __init__(self, *, env: dict[str, str] | None = None, keep_dir: bool = False) -> None:
+    def __init__(self, *, env: dict[str, str | None] | None = None, keep_dir: bool = False) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="troc-it-", dir="/tmp"))
-        self.env = {**FAST_ENV, **(env or {})}
+        # A value of None removes a setting of FAST_ENV: the node's default applies.
+        merged = {**FAST_ENV, **(env or {})}
+        self.env = {name: value for name, value in merged.items() if value is not None}
         self.keep_dir = keep_dir
         self.nodes: list[Node] = []
         self._proxy_loop: ProxyLoop | None = None
@@ -732,8 +738,10 @@ class Cluster:
         for _ in range(count):
             index = len(self.nodes)
             name = f"n{index}"
-            listen_port = free_port()
-            proxy = self.proxy(listen_port, name) if proxied else None
+            proxy = self.proxy(0, name) if proxied else None
+            listen_port = self._unused_port()
+            if proxy is not None:
+                proxy.target_port = listen_port
             node = Node(
                 name=name, data_dir=self.base / name, listen_port=listen_port,
                 public_url=proxy.url if proxy else f"http://127.0.0.1:{listen_port}",
@@ -745,6 +753,17 @@ class Cluster:
         if start:
             self.start(created)
         return created
+
+    def _unused_port(self) -> int:
+        """A free port that no node or proxy of this cluster uses yet.
+
+        (``free_port`` releases its port at once, so the kernel may hand it out
+        again, e.g. to the next proxy: check against what is taken.)
+        """
+        taken = {n.listen_port for n in self.nodes} | {p.port for p in self.proxies}
+        while (port := free_port()) in taken:
+            pass
+        return port
 
     def _init_all(self, nodes: Sequence[Node]) -> None:
         running = []

@@ -3,8 +3,11 @@ and across a network cut in two.
 
 "Converged" means every node holds exactly the same set of
 (ref, id, rev, state): the live revisions and the tombstones, nothing older.
-What each node must hold is known independently: every annonce's origin
-says what it published last (its own `annonces list`).
+Agreement alone is not enough (a network can agree on something wrong):
+each test also names the (rev, state) it produced for every ref, from what
+`troc annonces post/edit/withdraw` acknowledged, and the common set must
+hold exactly those. Listings go through the admin API (what `troc annonces
+list --json` prints) to keep polling cheap; one test checks the CLI's own.
 
 Nodes run with a 2-second anti-entropy period (``FAST_ENV`` of the harness),
 so each test takes seconds; the timeouts are generous but bounded.

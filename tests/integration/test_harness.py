@@ -48,6 +48,7 @@ def test_five_nodes_start_answer_health_and_serve_their_node_documents(cluster):
         assert doc["fingerprint"] == node.fingerprint
         assert doc["url"] == node.public_url  # peers reach it through its proxy
         assert doc["name"] == f"Maison {node.name}"
+        assert node.status()["node_id"] == node.node_id  # the admin socket answers too
 
 
 def test_sigterm_stops_a_node_cleanly_and_it_restarts_on_the_same_data(cluster):

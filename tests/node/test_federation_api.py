@@ -108,3 +108,25 @@ async def test_unknown_paths_and_methods_are_problem_documents(node):
     assert (wrong.status, wrong.json()["code"]) == (405, "method-not-allowed")
     unsigned = await send("GET", node.url + messages.PUSH_PATH)
     assert (unsigned.status, unsigned.json()["code"]) == (401, "unauthenticated")
+
+
+async def test_an_id_pushed_and_not_kept_is_not_asked_for_again(node):
+    """Blocked, superseded or invalid: offered again, it is not wanted."""
+    blocked = make_signed(STRANGER)
+    await peer_store.block_origin(node.db, STRANGER.node_id, "essai", NOW)
+    pushed = await signed_call(PEER, node, messages.PUSH_PATH,
+                               messages.encode_push([blocked.envelope]))  # fmt: skip
+    assert messages.decode_push_outcome(pushed.body).blocked == 1
+    offered = await signed_call(SECOND_PEER, node, messages.ANNOUNCE_PATH,
+                                messages.encode_announce([blocked.id]))  # fmt: skip
+    assert messages.decode_want(offered.body) == []
+
+
+async def test_an_annonce_refused_as_from_the_future_may_be_asked_for_later(node):
+    early = make_signed(PEER, now=NOW + 3600)
+    pushed = await signed_call(PEER, node, messages.PUSH_PATH,
+                               messages.encode_push([early.envelope]))  # fmt: skip
+    assert pushed.status == 422
+    offered = await signed_call(SECOND_PEER, node, messages.ANNOUNCE_PATH,
+                                messages.encode_announce([early.id]))  # fmt: skip
+    assert messages.decode_want(offered.body) == [early.id]

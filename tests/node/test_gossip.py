@@ -191,3 +191,33 @@ async def test_a_peer_that_never_answers_times_out_while_we_keep_serving(
     finally:
         await a.stop()
         await fake.close()
+
+
+async def test_a_peer_refusing_a_batch_for_good_is_not_retried_nor_backed_off(
+    db, spare_db, tmp_path
+):
+    """A peer that answers 400 to an announce is up: the batch is dropped, not retried."""
+    clock = Clock()
+    a, odd = await make_nodes(db, spare_db, tmp_path, ["A", "Odd"], clock)
+    await peer(a, odd)
+    refusing = web.Application()
+
+    async def refuse(request):
+        await request.read()
+        return web.json_response({"type": "urn:troc:problem:malformed", "status": 400,
+                                  "code": "malformed", "detail": "no"}, status=400,
+                                 content_type="application/problem+json")  # fmt: skip
+
+    refusing.router.add_route("*", "/{tail:.*}", refuse)
+    fake = TestServer(refusing, host="127.0.0.1", port=odd.port)
+    await fake.start_server()
+    await a.start(background_tasks=False)
+    try:
+        await a.post()
+        delivery = await deliver_outbox_batch(a.app, odd.node_id)
+        assert "HTTP 400 malformed" in delivery.error
+        assert await outbox_store.pending_counts(a.db) == {}
+        assert (await peer_store.get_peer(a.db, odd.node_id)).failures == 0
+    finally:
+        await a.stop()
+        await fake.close()

@@ -114,6 +114,7 @@ async def test_failures_back_off_and_open_the_circuit_then_contact_closes_it(db)
     assert peer.next_try == NOW + 30 and peer.last_error == "timeout"
     assert await outbox.due_peers(db, NOW + 29) == []
     assert await outbox.next_due(db) == NOW + 30
+    assert await outbox.waiting_peers(db) == [(PEER_A, NOW + 30)]
     assert await outbox.due_peers(db, NOW + 30) == [PEER_A]
     await peer_store.record_contact(db, PEER_A, NOW + 31)
     peer = await peer_store.get_peer(db, PEER_A)
@@ -125,6 +126,7 @@ async def test_a_peer_without_work_is_never_due(db):
     await add_peers(db, PEER_A)
     assert await outbox.due_peers(db, NOW) == []
     assert await outbox.next_due(db) is None
+    assert await outbox.waiting_peers(db) == []
 
 
 async def test_the_outbox_survives_closing_the_database(db, tmp_path):
