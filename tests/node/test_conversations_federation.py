@@ -156,11 +156,15 @@ async def test_an_answer_reaches_the_author_on_her_node_and_her_reply_comes_back
 
 
 async def test_only_the_two_members_can_read_a_conversation_from_another_node(pair, resident):
+    """Other members of either node get 404; what Paul typed is shown escaped on Marie's node."""
     a, b = pair
-    _marie, ref = await marie_posts_on_a(a, b, resident)
+    marie, ref = await marie_posts_on_a(a, b, resident)
     paul = await resident(b, "paul", "Paul B.")
-    on_b = (await answer(paul, ref, "Bonjour")).headers["Location"]
+    on_b = (await answer(paul, ref, 'Bonjour <script>alert(1)</script>')).headers["Location"]
     await deliver_message_batch(b.app)
+    on_a = INBOX_LINK.search(await page(marie, "/messages")).group(1)
+    raw = await (await marie.get(on_a)).text()
+    assert "Bonjour &lt;script&gt;alert(1)&lt;/script&gt;" in raw and "<script>alert" not in raw
     eve_on_a = await resident(a, "eve", "Ève")
     eve_on_b = await resident(b, "eve", "Ève")
     assert "Bonjour" not in await page(eve_on_a, "/messages")
