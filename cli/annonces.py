@@ -10,7 +10,7 @@ import json
 
 import click
 
-from cli.client import admin_client
+from cli.client import TAKES_IDS, admin_client
 from cli.output import print_json, show, table, when
 
 CATEGORIES = ("service", "savoir-faire", "objet", "sortie", "coup-de-main")
@@ -72,7 +72,7 @@ def annonces_list(ctx, limit: int, as_json: bool) -> None:
     show(rows)
 
 
-@annonces.command("edit")
+@annonces.command("edit", context_settings=TAKES_IDS)
 @click.argument("ref")
 @click.option("--title", default=None)
 @click.option("--text", default=None)
@@ -87,7 +87,7 @@ def annonces_edit(ctx, ref: str, title, text, as_json: bool) -> None:
     _print_revision(revision, as_json, "Edited")
 
 
-@annonces.command("withdraw")
+@annonces.command("withdraw", context_settings=TAKES_IDS)
 @click.argument("ref")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context

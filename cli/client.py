@@ -28,6 +28,10 @@ TOKEN_ENV = "TROC_ADMIN_TOKEN"
 TOKEN_META = "troc.admin_token"  # where the root group's --token option is kept
 ADMIN_TIMEOUT_S = 600.0  # a sync with many peers can take a while
 ADMIN_CONNECT_TIMEOUT_S = 5.0
+# Node ids and annonce refs are base64url and may start with "-": commands
+# taking one must not read it as an option (a mistyped option then reaches the
+# node as an id, which it refuses in one line).
+TAKES_IDS = {"ignore_unknown_options": True}
 
 
 class NodeNotRunning(TrocError):

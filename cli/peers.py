@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from cli.client import admin_client
+from cli.client import TAKES_IDS, admin_client
 from cli.output import print_json, show, table, when
 
 # --- peers ----------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def peers_list(ctx, as_json: bool) -> None:
     show(rows)
 
 
-@peers.command("remove")
+@peers.command("remove", context_settings=TAKES_IDS)
 @click.argument("node_id")
 @click.pass_context
 def peers_remove(ctx, node_id: str) -> None:
@@ -76,7 +76,7 @@ def peers_remove(ctx, node_id: str) -> None:
     click.echo(f"Peer {node_id} removed.")
 
 
-@peers.command("block")
+@peers.command("block", context_settings=TAKES_IDS)
 @click.argument("origin")
 @click.option("--reason", default="", help="Why, for the record.")
 @click.pass_context
@@ -86,7 +86,7 @@ def peers_block(ctx, origin: str, reason: str) -> None:
     click.echo(f"Origin {origin} blocked; {done['dropped']} annonces removed.")
 
 
-@peers.command("unblock")
+@peers.command("unblock", context_settings=TAKES_IDS)
 @click.argument("origin")
 @click.pass_context
 def peers_unblock(ctx, origin: str) -> None:
@@ -98,7 +98,7 @@ def peers_unblock(ctx, origin: str) -> None:
 # --- sync -----------------------------------------------------------------------------
 
 
-@click.command()
+@click.command(context_settings=TAKES_IDS)
 @click.argument("node_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from protocol.envelope import annonce_id, split_envelope
 from protocol.errors import FutureError, ProtocolError
@@ -191,15 +191,30 @@ class ReconcileSet:
 
 @dataclass
 class Traffic:
-    """Federation traffic of this node, headers included, since it started."""
+    """Federation traffic of this node since it started, headers included (estimated).
+
+    Received: the requests peers sent us and the answers to our requests.
+    Sent: our requests and our answers to theirs.
+    """
 
     requests_received: int = 0
     bytes_received: int = 0
     requests_sent: int = 0
     bytes_sent: int = 0
+    received_by_endpoint: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, int]:
+    def note_request(self, path: str) -> None:
+        endpoint = path.rsplit("/", 1)[-1]
+        if endpoint not in _ENDPOINTS:  # a stranger's paths must not grow this dict
+            endpoint = "other"
+        self.requests_received += 1
+        self.received_by_endpoint[endpoint] = self.received_by_endpoint.get(endpoint, 0) + 1
+
+    def as_dict(self) -> dict:
         return asdict(self)
+
+
+_ENDPOINTS = frozenset({"announce", "push", "fetch", "reconcile", "node"})
 
 
 def header_bytes(headers) -> int:

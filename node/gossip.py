@@ -17,6 +17,9 @@ How a revision travels from here::
 Ids first, bodies only to those who lack them: a peer that already holds a
 revision costs 32 bytes, and duplicates stop there, which also ends loops.
 The outbox is in the database, so nothing accepted is lost by a restart.
+Batches: after a wake-up and between two batches to one peer, a courier
+waits ``settings.gossip_delay_ms``; every request carries some 600 bytes of
+signature headers, so this delay trades latency per hop for bandwidth.
 
 Back-off is per peer: exponential from BACKOFF_BASE_S, capped at
 BACKOFF_MAX_S, with jitter so that peers do not retry in step. After
@@ -46,6 +49,7 @@ from node.keys import (
     peer_holds_key,
     promised_ids_key,
     reconcile_set_key,
+    settings_key,
     sync_trigger_key,
 )
 from protocol.envelope import SignedAnnonce
@@ -60,8 +64,6 @@ from storage.peers import ACTIVE, UNAVAILABLE, Peer
 log = logging.getLogger("troc.gossip")
 
 OUTBOX_BATCH_IDS = min(1000, FEDERATION_MAX_IDS)  # ids offered in one announce
-OUTBOX_LINGER_S = 0.2  # wait this long after a wake-up, so a burst travels as one batch
-OUTBOX_FIRST_LINGER_S = float(__import__("os").environ.get("XFIRST", "0.2"))
 OUTBOX_IDLE_POLL_S = 30.0  # look at the outbox at least this often (another process may fill it)
 OUTBOX_MIN_WAIT_S = 1.0  # never poll faster than this unless woken
 BACKOFF_BASE_S = 2
@@ -86,6 +88,11 @@ class Delivery:
 
 def _now(app: web.Application) -> int:
     return int(app[clock_key]())
+
+
+def _gossip_delay(app: web.Application) -> float:
+    """How long to gather revisions before a batch (settings.gossip_delay_ms)."""
+    return app[settings_key].gossip_delay_ms / 1000
 
 
 def retry_delay(failures: int, rand: Callable[[], float] = random.random) -> int:
@@ -226,7 +233,7 @@ async def _courier(app: web.Application, peer_id: bytes) -> None:
             delivery = await deliver_outbox_batch(app, peer_id)
             if delivery.error or not delivery.taken:
                 return
-            await asyncio.sleep(OUTBOX_LINGER_S)
+            await asyncio.sleep(_gossip_delay(app))
     except Exception:  # noqa: BLE001 - a courier's fault must not stop the others
         log.exception("outbox courier failed", extra={"peer": node_id_text(peer_id)})
 
@@ -248,7 +255,7 @@ async def outbox_dispatcher(app: web.Application) -> None:
             with suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout)
             wake.clear()
-            await asyncio.sleep(OUTBOX_FIRST_LINGER_S)
+            await asyncio.sleep(_gossip_delay(app))
             try:
                 now, later = _now(app), []
                 for peer_id, next_try in await outbox_store.waiting_peers(app[db_key]):

@@ -23,6 +23,7 @@ ADMIN_TOKEN_FILE = "admin.token"
 ADMIN_SOCKET_FILE = "admin.sock"
 SQLITE_FILE = "troc.db"
 ENV_PREFIX = "TROC_"
+MAX_GOSSIP_DELAY_MS = 10_000
 
 
 class Secret:
@@ -78,6 +79,11 @@ class Settings:
     )
     sync_interval_s: int = _setting(300, "seconds between two anti-entropy passes")
     purge_interval_s: int = _setting(600, "seconds between two purges of expired annonces")
+    gossip_delay_ms: int = _setting(
+        400,
+        "milliseconds a node gathers new annonces before forwarding them to a peer: "
+        "longer saves bandwidth, shorter saves time",
+    )
 
     @property
     def host(self) -> str:
@@ -185,6 +191,8 @@ def check_settings(s: Settings) -> None:
     for name in ("sync_interval_s", "purge_interval_s"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if not 0 <= s.gossip_delay_ms <= MAX_GOSSIP_DELAY_MS:
+        raise ConfigError(f"gossip_delay_ms must be 0 to {MAX_GOSSIP_DELAY_MS}")
 
 
 def render_toml(values: Mapping[str, object]) -> str:

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -114,8 +115,10 @@ class NodeKey:
             serialization.NoEncryption(),
         )
 
-    @property
+    @cached_property
     def node_id(self) -> bytes:
+        # Cached: deriving the public key costs tens of microseconds, and pages
+        # and federation requests ask for it on every request.
         return self._private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )

@@ -56,7 +56,7 @@ body_key = web.RequestKey("body_key", bytes)
 async def federation_auth_middleware(request: web.Request, handler) -> web.StreamResponse:
     app = request.app[main_app_key]
     traffic = app[traffic_key]
-    traffic.requests_received += 1
+    traffic.note_request(request.path)
     traffic.bytes_received += header_bytes(request.headers)
     try:
         body = await read_bounded_body(request, FEDERATION_MAX_BODY_BYTES)

@@ -21,11 +21,13 @@ from node.web.keys import (
     csrf_secret_key,
     page_cache_key,
     password_hasher_key,
+    peer_names_key,
     reader_key,
     translators_key,
 )
+from node.web.common import peer_names
 from node.web.middleware import web_middleware
-from node.web.page_cache import PageCache
+from node.web.page_cache import PageCache, PeerNames
 from node.web.places import load_communes
 from node.web.render import setup_templates
 from node.web.session import csrf_secret
@@ -41,6 +43,7 @@ def setup_web(app: web.Application, *, password_hasher: PasswordHasher | None = 
     app[password_hasher_key] = password_hasher or PasswordHasher()
     app[page_cache_key] = PageCache()
     app[revision_listeners_key].append(app[page_cache_key].revisions_stored)
+    app[peer_names_key] = PeerNames(peer_names)
     app.middlewares.append(web_middleware)
     for area in AREAS:
         app.add_routes(area.routes)

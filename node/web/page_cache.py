@@ -6,15 +6,25 @@ emptied whenever this process stores new revisions (a revision listener),
 and an entry lives at most PAGE_CACHE_TTL_S seconds, which bounds how stale a
 page can be when another web worker (PostgreSQL) or the purge changed the
 data. Logged-in residents always get a fresh page.
+
+``PeerNames`` keeps the peers' association names that every results page
+shows, read at most every PEER_NAMES_TTL_S rather than once per page: peers
+are added and removed by the operator, rarely, and possibly from another
+process (the offline CLI, another web worker), so a short expiry is the
+invalidation that covers every writer.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+
+from sqlalchemy.engine import Connection
 
 PAGE_CACHE_TTL_S = 2.0
 PAGE_CACHE_ENTRIES = 512
+PEER_NAMES_TTL_S = 10.0
 
 
 class PageCache:
@@ -39,3 +49,26 @@ class PageCache:
 
     async def revisions_stored(self, _accepted, _source) -> None:
         self.clear()
+
+
+class PeerNames:
+    """The peers' association names, by node id, loaded at most every ``ttl_s``."""
+
+    def __init__(
+        self,
+        load: Callable[[Connection], dict[bytes, str]],
+        ttl_s: float = PEER_NAMES_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load, self._ttl, self._clock = load, ttl_s, clock
+        self._names: dict[bytes, str] = {}
+        self._expires = float("-inf")
+
+    def get(self, conn: Connection) -> dict[bytes, str]:
+        if self._clock() >= self._expires:
+            self._names = self._load(conn)
+            self._expires = self._clock() + self._ttl
+        return self._names
+
+    def clear(self) -> None:
+        self._expires = float("-inf")

@@ -1,4 +1,12 @@
-"""Rendering pages: the template environment and the context every page shares."""
+"""Rendering pages: the template environments and the context every page shares.
+
+Each language has its own Jinja environment (``templates_for``), an overlay
+of the application's: its ``InlineTranslations`` extension translates every
+``_("constant text")`` once, when a template is compiled, so a page's fixed
+texts become static HTML instead of a translation call each per request.
+``_`` with parameters or with a variable is still called at render time, in
+the request's language, as is ``ngettext``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
+import jinja2.ext
 from aiohttp import web
+from jinja2.lexer import TOKEN_LPAREN, TOKEN_NAME, TOKEN_RPAREN, TOKEN_STRING, Token
 
 from protocol.annonce import annonce_ref
 from node.i18n import LANGUAGES, Msg, Translator
@@ -20,6 +30,8 @@ from storage import conversations
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 PARIS = ZoneInfo("Europe/Paris")
+TEMPLATE_CACHE_SIZE = 400
+_CONSTANT_CALL = (TOKEN_NAME, TOKEN_LPAREN, TOKEN_STRING, TOKEN_RPAREN)  # _("text")
 
 
 @jinja2.pass_context
@@ -49,6 +61,42 @@ def setup_templates(app: web.Application) -> None:
     )
     env.filters.update(km=format_km, date=format_date, datetime=format_datetime,
                        query=lambda params: urlencode(params))  # fmt: skip
+    env.extend(language_environments={})
+
+
+class InlineTranslations(jinja2.ext.Extension):
+    """Replaces ``_("text")`` by the text in the environment's language, at compile time."""
+
+    def filter_stream(self, stream):
+        translator: Translator = self.environment.translator
+        window: list[Token] = []
+        for token in stream:
+            window.append(token)
+            while window and not _may_be_constant_call(window):
+                yield window.pop(0)
+            if len(window) == len(_CONSTANT_CALL):
+                yield Token(window[2].lineno, TOKEN_STRING, translator.gettext(window[2].value))
+                window.clear()
+        yield from window
+
+
+def _may_be_constant_call(tokens: list[Token]) -> bool:
+    """Whether ``tokens`` start ``_("text")``, so far."""
+    if tokens[0].value != "_":
+        return False
+    return all(token.type == kind for token, kind in zip(tokens, _CONSTANT_CALL))
+
+
+def templates_for(app: web.Application, translator: Translator) -> jinja2.Environment:
+    """The environment whose templates hold ``translator``'s texts (made on first use)."""
+    base = aiohttp_jinja2.get_env(app)
+    env = base.language_environments.get(translator.lang)
+    if env is None or env.translator is not translator:
+        # A cache of its own: the base environment's templates are not translated.
+        env = base.overlay(extensions=[InlineTranslations], cache_size=TEMPLATE_CACHE_SIZE)
+        env.translator = translator
+        base.language_environments[translator.lang] = env
+    return env
 
 
 def _ref(item) -> str:
@@ -123,11 +171,18 @@ def now_of(request: web.Request) -> int:
 
 
 async def render(
-    request: web.Request, template: str, context: dict | None = None, *, status: int = 200
+    request: web.Request,
+    template: str,
+    context: dict | None = None,
+    *,
+    status: int = 200,
+    unread: int | None = None,
 ) -> web.Response:
+    """The page, for the member making the request (``unread``: if the handler read it already)."""
     member = request.get(member_rkey)
-    unread = 0
-    if member is not None:
+    if member is None:
+        unread = 0
+    elif unread is None:
         unread = await request.app[reader_key].run(conversations.unread_total, member.id)
     base = {
         "request": request,
@@ -143,6 +198,6 @@ async def render(
         "age": lambda ts: age(now_of(request), ts),
     }
     base.update(context or {})
-    env = aiohttp_jinja2.get_env(request.app)
+    env = templates_for(request.app, request[translator_rkey])
     text = env.get_template(template).render(base)
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")

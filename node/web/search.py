@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from node.i18n import Msg
-from node.web.common import association_namer, peer_names, place_origin
-from node.web.keys import communes_key, member_rkey, page_cache_key, reader_key, translator_rkey
-from node.web.labels import CATEGORY_LABELS, KIND_BADGES
+from node.web.cards import cards_for
+from node.web.common import association_namer, place_origin
+from node.web.keys import (
+    communes_key,
+    member_rkey,
+    page_cache_key,
+    peer_names_key,
+    reader_key,
+    translator_rkey,
+)
+from node.web.labels import CATEGORY_LABELS
 from node.web.render import now_of, render
 from protocol.annonce import Category, Kind
-from storage import residents
-from storage.search import Query, run_search
+from storage import conversations, residents
+from storage.search import Query, ResultPage, run_search
 
 routes = web.RouteTableDef()
 
@@ -22,11 +32,27 @@ KIND_PARAMS = {"offre": Kind.OFFER, "demande": Kind.REQUEST}
 AROUND_PLACES = ("domicile", "travail")
 
 
-def _search_page(conn, query, now, communes, distance_from):
+@dataclass(frozen=True, slots=True)
+class _PageData:
+    profile: residents.Profile | None
+    query: Query
+    values: dict
+    notices: list[Msg]
+    result: ResultPage
+    names: dict[bytes, str]
+    unread: int
+
+
+def _page_data(conn, request: web.Request, member, now: int) -> _PageData:
     """Everything the page reads, in one visit to the database."""
-    page = run_search(conn, query, now=now, communes=communes.centres,
-                      distance_from=distance_from, weights=communes.populations)  # fmt: skip
-    return page, peer_names(conn)
+    profile = residents.get_profile(conn, member.id) if member else None
+    query, values, notices, distance_from = read_query(request, profile)
+    communes = request.app[communes_key]
+    result = run_search(conn, query, now=now, communes=communes.centres,
+                        distance_from=distance_from, weights=communes.populations)  # fmt: skip
+    names = request.app[peer_names_key].get(conn)
+    unread = conversations.unread_total(conn, member.id) if member else 0
+    return _PageData(profile, query, values, notices, result, names, unread)
 
 
 def read_query(request: web.Request, profile) -> tuple[Query, dict, list[Msg], object]:
@@ -78,13 +104,6 @@ def read_query(request: web.Request, profile) -> tuple[Query, dict, list[Msg], o
     return query, values, notices, origin or home
 
 
-def excerpt(text: str, limit: int = 200) -> str:
-    """The start of a text, cut at a word, with an ellipsis if it goes on."""
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0] + "…"
-
-
 @routes.get("/", name="home")
 async def home(request: web.Request) -> web.Response:
     member = request[member_rkey]
@@ -93,35 +112,28 @@ async def home(request: web.Request) -> web.Response:
         cached = request.app[page_cache_key].get(cache_key)
         if cached is not None:
             return web.Response(text=cached, content_type="text/html", charset="utf-8")
-    reader = request.app[reader_key]
-    profile = await reader.run(residents.get_profile, member.id) if member else None
-    query, values, notices, distance_from = read_query(request, profile)
-    communes = request.app[communes_key]
-    result, names = await reader.run(
-        _search_page, query, now_of(request), communes, distance_from
-    )
+    now = now_of(request)
+    data = await request.app[reader_key].run(_page_data, request, member, now)
     t = request[translator_rkey]
+    values, query, result = data.values, data.query, data.result
     searching = any(values[k] for k in ("q", "type", "categorie", "commune", "autour"))
     base = {k: v for k, v in values.items() if v and k != "page"}
+    communes = request.app[communes_key]
     response = await render(request, "index.html", {
         "result": result,
+        "cards": cards_for(result.hits, t=t, communes=communes, now=now,
+                           association=association_namer(request, data.names)),
         "query": query,
         "values": values,
-        "notices": notices,
+        "notices": data.notices,
         "searching": searching,
         "communes": communes,
         "categories": CATEGORY_LABELS,
-        "kinds": KIND_BADGES,
         "radii": RADII_KM,
-        "association": association_namer(request, names),
-        "kind_labels": {k: t.gettext(v) for k, v in KIND_BADGES.items()},
-        "category_labels": {k: t.gettext(v) for k, v in CATEGORY_LABELS.items()},
-        "approximate": t.gettext("Lieu approximatif"),
-        "excerpt": excerpt,
-        "profile": profile,
+        "profile": data.profile,
         "prev_params": {**base, "page": query.page - 1} if query.page > 1 else None,
         "next_params": {**base, "page": query.page + 1} if result.has_next else None,
-    })  # fmt: skip
+    }, unread=data.unread)  # fmt: skip
     if member is None:
         request.app[page_cache_key].put(cache_key, response.text)
     return response

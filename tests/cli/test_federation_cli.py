@@ -26,6 +26,7 @@ from aiohttp.test_utils import unused_port
 from click.testing import CliRunner
 
 from cli.main import cli
+from protocol.identity import b64url_encode
 
 START_TIMEOUT_S = 20
 TROC = [str(Path(sys.executable).with_name("troc"))]
@@ -212,3 +213,15 @@ def _until(check, timeout: float = 15.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "not true in time"
         time.sleep(0.2)
+
+
+def test_ids_and_refs_starting_with_a_dash_are_not_taken_for_options(nodes):
+    """Base64url may start with "-": `troc peers remove -AbC…` must reach the node."""
+    a, _ = nodes
+    dash_id = b64url_encode(b"\xf8" + bytes(31))
+    assert dash_id.startswith("-")
+    assert "no such peer" in one_line_error(troc(a.data, "peers", "remove", dash_id))
+    dash_ref = b64url_encode(b"\xf8" + bytes(47))
+    edited = troc(a.data, "annonces", "edit", dash_ref, "--title", "Abc")
+    assert "only this node's own annonces" in one_line_error(edited)
+    assert "no annonce" in one_line_error(troc(a.data, "annonces", "withdraw", "-x"))

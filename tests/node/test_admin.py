@@ -69,8 +69,8 @@ async def test_status_describes_the_node(pair):
     assert status == 200
     assert body["node_id"] == a.key.node_id_text and body["name"] == "Maison A"
     assert body["annonces"] == {"live": 0, "withdrawn": 0, "own": 0}
-    assert set(body["traffic"]) == {"requests_received", "bytes_received",
-                                    "requests_sent", "bytes_sent"}  # fmt: skip
+    assert set(body["traffic"]) == {"requests_received", "bytes_received", "requests_sent",
+                                    "bytes_sent", "received_by_endpoint"}  # fmt: skip
 
 
 async def test_post_edit_withdraw_and_list(pair):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from node.errors import ConfigError
 from node.gossip import (
     BACKOFF_MAX_S,
     UNAVAILABLE_AFTER_FAILURES,
@@ -15,6 +17,7 @@ from node.gossip import (
 )
 from node.keys import sync_trigger_key, traffic_key
 from node.peer_client import PeerTimeouts
+from node.settings import load_settings
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
@@ -221,3 +224,9 @@ async def test_a_peer_refusing_a_batch_for_good_is_not_retried_nor_backed_off(
     finally:
         await a.stop()
         await fake.close()
+
+
+@pytest.mark.parametrize("value", [-1, 10_001])
+def test_a_gossip_delay_out_of_range_is_refused(tmp_path, value):
+    with pytest.raises(ConfigError, match="gossip_delay_ms must be 0 to 10000"):
+        load_settings(tmp_path, {"TROC_GOSSIP_DELAY_MS": str(value)})
