@@ -12,10 +12,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
 from node.errors import ConfigError
 from protocol import limits
+
+IPAddress = IPv4Address | IPv6Address
 
 CONFIG_FILE = "troc.toml"
 KEY_FILE = "node.key"
@@ -84,6 +88,15 @@ class Settings:
         "milliseconds a node gathers new annonces before forwarding them to a peer: "
         "longer saves bandwidth, shorter saves time",
     )
+    trusted_proxies: str = _setting(
+        "",
+        "addresses of the reverse proxies in front of the node, comma-separated: "
+        "for requests from them, the client is read from X-Forwarded-For",
+    )
+
+    @cached_property
+    def trusted_proxy_addresses(self) -> frozenset[IPAddress]:
+        return frozenset(_proxy_addresses(self.trusted_proxies))
 
     @property
     def host(self) -> str:
@@ -178,6 +191,16 @@ def _from_env(f, raw: str, env_name: str) -> object:
     return raw
 
 
+def _proxy_addresses(text: str) -> list[IPAddress]:
+    addresses = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            addresses.append(ip_address(part))
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {part!r} is not an IP address") from None
+    return addresses
+
+
 def check_settings(s: Settings) -> None:
     for f in setting_fields():
         choices = f.metadata.get("choices")
@@ -191,6 +214,7 @@ def check_settings(s: Settings) -> None:
     for name in ("sync_interval_s", "purge_interval_s"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    _proxy_addresses(s.trusted_proxies)
     if not 0 <= s.gossip_delay_ms <= MAX_GOSSIP_DELAY_MS:
         raise ConfigError(f"gossip_delay_ms must be 0 to {MAX_GOSSIP_DELAY_MS}")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
+
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from node.keys import node_key_key, settings_key
+from node.settings import IPAddress
 from node.web.keys import communes_key, member_rkey
 from protocol.annonce import parse_annonce_ref
 from protocol.errors import DecodeError
@@ -31,6 +34,36 @@ def require_active(request: web.Request) -> Member:
     if not member.active:
         raise web.HTTPForbidden(reason="suspended member")
     return member
+
+
+def client_address(request: web.Request) -> str:
+    """The resident's address: the peer's, or behind a trusted reverse proxy, the one it names.
+
+    X-Forwarded-For is read only when the connection comes from an address in
+    the ``trusted_proxies`` setting, and then from the right: the first
+    address that is not itself a trusted proxy is the client (what comes
+    before it was written by the client and proves nothing).
+    """
+    remote = request.remote or "unknown"
+    trusted = request.app[settings_key].trusted_proxy_addresses
+    if not trusted or _address(remote) not in trusted:
+        return remote
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", ()))
+    for hop in reversed([part.strip() for part in forwarded.split(",")]):
+        address = _address(hop)
+        if address is None:  # garbage from a hop: the last trustworthy address stands
+            return remote
+        if address not in trusted:
+            return str(address)
+        remote = str(address)
+    return remote
+
+
+def _address(text: str) -> IPAddress | None:
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
 
 
 def parse_ref(ref: str) -> tuple[bytes, bytes]:

@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from node.keys import clock_key, db_key, settings_key
 from node.web.keys import csrf_cookie_rkey, csrf_cookie_sent_rkey, csrf_secret_key, member_rkey, password_hasher_key, reader_key
+from node.web.common import client_address
 from protocol.identity import NodeKey, b64url_encode
 from storage import residents
 
@@ -122,7 +123,7 @@ async def password_matches(request: web.Request, stored_hash: str, password: str
 
 
 def _throttle_keys(request: web.Request, handle: str) -> tuple[str, str]:
-    return f"account:{handle[:64]}", f"address:{request.remote or 'unknown'}"
+    return f"account:{handle[:64]}", f"address:{client_address(request)}"
 
 
 async def login_blocked(request: web.Request, handle: str) -> bool:

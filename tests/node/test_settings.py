@@ -52,3 +52,14 @@ def test_non_utf8_configuration_is_refused(tmp_path):
 def test_bad_environment_override_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="TROC_SYNC_INTERVAL_S must be a whole number"):
         load_settings(tmp_path, {"TROC_SYNC_INTERVAL_S": "ten"})
+
+
+@pytest.mark.parametrize("value", ["nginx", "127.0.0.1, 300.1.1.1", "10.0.0.0/8"])
+def test_trusted_proxies_must_be_addresses(tmp_path, value):
+    with pytest.raises(ConfigError, match="trusted_proxies: .* is not an IP address"):
+        load_settings(tmp_path, {"TROC_TRUSTED_PROXIES": value})
+
+
+def test_trusted_proxies_are_parsed(tmp_path):
+    settings = load_settings(tmp_path, {"TROC_TRUSTED_PROXIES": " 127.0.0.1 , ::1,"})
+    assert {str(a) for a in settings.trusted_proxy_addresses} == {"127.0.0.1", "::1"}

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from node.web.session import CSRF_COOKIE, LOGIN_MAX_FAILURES_PER_ACCOUNT, SESSION_COOKIE
+from node.web.session import (
+    CSRF_COOKIE,
+    LOGIN_MAX_FAILURES_PER_ACCOUNT,
+    LOGIN_MAX_FAILURES_PER_ADDRESS,
+    SESSION_COOKIE,
+)
 from storage import residents
 from tests.node.web.conftest import PASSWORD, csrf_token, log_out, post_form, sign_up
 
@@ -162,3 +167,46 @@ async def test_english_is_chosen_by_cookie_or_accept_language(web_client):
 async def test_unknown_pages_are_html_for_browsers(web_client):
     response = await web_client.get("/pas/de/page", headers={"Accept": "text/html"})
     assert response.status == 404 and "Page introuvable" in await response.text()
+
+
+async def _failed_logins(client, count: int, forwarded_for: list[str]) -> None:
+    token = await csrf_token(client, "/connexion")
+    for i in range(count):
+        r = await client.post("/connexion", allow_redirects=False,
+                              headers={"X-Forwarded-For": forwarded_for[i % len(forwarded_for)]},
+                              data={"csrf": token, "identifiant": f"inconnu{i}", "mot_de_passe": "faux"})
+        assert r.status == 401
+
+
+async def _login_from(client, forwarded_for: str) -> int:
+    token = await csrf_token(client, "/connexion")
+    r = await client.post("/connexion", allow_redirects=False, headers={"X-Forwarded-For": forwarded_for},
+                          data={"csrf": token, "identifiant": "marie", "mot_de_passe": PASSWORD})
+    return r.status
+
+
+async def test_behind_a_trusted_proxy_the_throttle_keys_on_the_forwarded_client(make_web_client):
+    client = await make_web_client(trusted_proxies="127.0.0.1, ::1")
+    await sign_up(client)
+    await log_out(client)
+    # Twenty failures from one resident's address (its own prefix is not believed).
+    await _failed_logins(client, LOGIN_MAX_FAILURES_PER_ADDRESS, ["198.51.100.9, 203.0.113.7"])
+    assert await _login_from(client, "203.0.113.7") == 429
+    assert await _login_from(client, "10.9.9.9, 203.0.113.8") == 303  # another resident
+
+
+async def test_without_trusted_proxies_a_forwarded_header_changes_nothing(make_web_client):
+    client = await make_web_client()
+    await sign_up(client)
+    await log_out(client)
+    addresses = [f"203.0.113.{i}" for i in range(LOGIN_MAX_FAILURES_PER_ADDRESS)]
+    await _failed_logins(client, LOGIN_MAX_FAILURES_PER_ADDRESS, addresses)
+    assert await _login_from(client, "192.0.2.200") == 429  # the header did not dodge it
+
+
+async def test_a_garbled_forwarded_header_falls_back_to_the_proxy(make_web_client):
+    client = await make_web_client(trusted_proxies="127.0.0.1")
+    await sign_up(client)
+    await log_out(client)
+    await _failed_logins(client, LOGIN_MAX_FAILURES_PER_ADDRESS, ["pas une adresse", "<script>", ""])
+    assert await _login_from(client, "") == 429
