@@ -18,8 +18,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from node.keys import clock_key, db_key, settings_key
-from node.web.keys import csrf_cookie_rkey, csrf_cookie_sent_rkey, csrf_secret_key, member_rkey, password_hasher_key, reader_key
 from node.web.common import client_address
+from node.web.keys import (
+    csrf_cookie_rkey,
+    csrf_cookie_sent_rkey,
+    csrf_secret_key,
+    member_rkey,
+    password_hasher_key,
+    reader_key,
+)
 from protocol.identity import NodeKey, b64url_encode
 from storage import residents
 
