@@ -244,6 +244,8 @@ def main() -> int:
     parser.add_argument("--poll-ms", type=float, default=POLL_MS)
     parser.add_argument("--sync-interval", type=int, default=None,
                         help="TROC_SYNC_INTERVAL_S of the nodes (default: the node's own)")  # fmt: skip
+    parser.add_argument("--gossip-delay-ms", type=int, default=None,
+                        help="TROC_GOSSIP_DELAY_MS of the nodes (default: the node's own)")  # fmt: skip
     parser.add_argument("--log-level", default="WARNING", help="TROC_LOG_LEVEL of the nodes")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' directory")
     args = parser.parse_args()
@@ -254,6 +256,7 @@ def main() -> int:
         "TROC_LOG_LEVEL": args.log_level,
         "TROC_SYNC_INTERVAL_S": str(args.sync_interval) if args.sync_interval else None,
         "TROC_PURGE_INTERVAL_S": None,
+        "TROC_GOSSIP_DELAY_MS": str(args.gossip_delay_ms) if args.gossip_delay_ms is not None else None,
     }
     print(f"Troc propagation benchmark: {args.nodes} nodes, degree {args.degree} "
           f"(seed {args.seed}, diameter {diameter(args.nodes, edges)}), "
@@ -262,8 +265,10 @@ def main() -> int:
     print(f"  load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(
         f"  Python {platform.python_version()}, {os.cpu_count()} CPUs, SQLite, "
-        f"anti-entropy every {args.sync_interval or _default_sync_interval()} s"
-        f"{'' if args.sync_interval else ' (node default)'}, log level {args.log_level}"
+        f"anti-entropy every {args.sync_interval or _default('sync_interval_s')} s"
+        f"{'' if args.sync_interval else ' (node default)'}, gossip delay "
+        f"{args.gossip_delay_ms if args.gossip_delay_ms is not None else _default('gossip_delay_ms')} ms,"
+        f" log level {args.log_level}"
     )
 
     cluster = Cluster(env=env, keep_dir=args.keep)
@@ -275,8 +280,8 @@ def main() -> int:
             print(f"  nodes kept in {cluster.base}")
 
 
-def _default_sync_interval() -> int:
-    return next(f.default for f in setting_fields() if f.name == "sync_interval_s")
+def _default(name: str) -> int:
+    return next(f.default for f in setting_fields() if f.name == name)
 
 
 def run(cluster: Cluster, edges: list[tuple[int, int]], args, rng: random.Random) -> int:

@@ -84,7 +84,7 @@ class Settings:
     sync_interval_s: int = _setting(300, "seconds between two anti-entropy passes")
     purge_interval_s: int = _setting(600, "seconds between two purges of expired annonces")
     gossip_delay_ms: int = _setting(
-        400,
+        800,
         "milliseconds a node gathers new annonces before forwarding them to a peer: "
         "longer saves bandwidth, shorter saves time",
     )
