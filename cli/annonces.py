@@ -7,6 +7,7 @@ as text for people or JSON with ``--json``. The rules live in node.publishing.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import click
 
@@ -22,7 +23,7 @@ DEFAULT_COMMUNE = "47001"  # Agen
 
 @click.group()
 def annonces() -> None:
-    """Annonces held by the node; post, edit and withdraw this node's own."""
+    """Annonces held by the node: post, edit and withdraw this node's own; show, hide any."""
 
 
 @annonces.command("post")
@@ -95,6 +96,87 @@ def annonces_withdraw(ctx, ref: str, as_json: bool) -> None:
     """Withdraw this node's annonce REF everywhere (a signed tombstone)."""
     revision = admin_client(ctx).call("POST", f"/v1/annonces/{ref}/withdraw")
     _print_revision(revision, as_json, "Withdrawn")
+
+
+# --- moderation -----------------------------------------------------------------------
+
+
+@annonces.command("show", context_settings=TAKES_IDS)
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def annonces_show(ctx, ref: str, as_json: bool) -> None:
+    """Everything about the annonce REF held by the node."""
+    _print_annonce(admin_client(ctx).call("GET", _annonce_path(ref)), as_json)
+
+
+@annonces.command("hide", context_settings=TAKES_IDS)
+@click.argument("ref")
+@click.option("--reason", default="", help="Why, for the other operators of this node.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def annonces_hide(ctx, ref: str, reason: str, as_json: bool) -> None:
+    """Hide the annonce REF: not shown on this node, not forwarded to peers."""
+    shown = admin_client(ctx).call("POST", _annonce_path(ref, "hide"), {"reason": reason})
+    if as_json:
+        print_json(shown)
+    else:
+        click.echo(f"Hidden: {shown['ref']} ({shown['title'] or shown['state']})")
+
+
+@annonces.command("unhide", context_settings=TAKES_IDS)
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def annonces_unhide(ctx, ref: str, as_json: bool) -> None:
+    """Show the annonce REF again, and forward it to peers again."""
+    shown = admin_client(ctx).call("POST", _annonce_path(ref, "unhide"))
+    if as_json:
+        print_json(shown)
+    else:
+        click.echo(f"Shown again: {shown['ref']} ({shown['title'] or shown['state']})")
+
+
+def _annonce_path(ref: str, action: str = "") -> str:
+    """The admin path of annonce REF: whatever was typed, it stays one path segment."""
+    return f"/v1/annonces/{quote(ref, safe='')}" + (f"/{action}" if action else "")
+
+
+def _print_annonce(a: dict, as_json: bool) -> None:
+    if as_json:
+        print_json(a)
+        return
+    origin = "this node" if a["own"] else f"{a['origin_name'] or 'not a peer'} ({a['origin']})"
+    relayed = a["relayed_by"] and f"{a['relayed_by_name'] or 'not a peer'} ({a['relayed_by']})"
+    hidden = "no"
+    if a["hidden"]:
+        hidden = f"yes, since {when(a['hidden_at'])}" + (
+            f": {a['hidden_reason']}" if a["hidden_reason"] else ""
+        )
+    lines = [
+        ("ref", a["ref"]),
+        ("id", f"{a['id']} (rev {a['rev']})"),
+        ("origin", origin),
+        ("state", a["state"]),
+        ("hidden", hidden),
+        ("kind", f"{a['kind']}, {a['category']}"),
+        ("title", a["title"]),
+        ("text", a["text"]),
+        ("commune", a["commune"] or "-"),
+        ("author", f"{a['author_name']} (@{a['author_handle']})"),
+        ("created", when(a["created"])),
+        ("updated", when(a["updated"])),
+        ("expires", when(a["expires"])),
+    ]
+    if a["sortie_at"] is not None:
+        lines.append(("sortie", when(a["sortie_at"])))
+    lines += [
+        ("received", when(a["received_at"])),
+        ("relayed by", relayed or "-"),
+        ("open reports", str(a["open_reports"])),
+    ]
+    for name, value in lines:
+        click.echo(f"{name + ':':<14}{value}")
 
 
 COMMANDS = (annonces,)

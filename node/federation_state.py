@@ -38,6 +38,9 @@ IGNORED_IDS_TTL_S = 3600.0
 # A peer that announced an id to us holds it: it is not offered to that peer
 # for this long (its row in the outbox is dropped unsent).
 PEER_HOLDS_TTL_S = 120.0
+# An id a peer did not serve when we fetched it (it hides that annonce) is not
+# asked of that peer again for this long.
+UNSERVED_IDS_TTL_S = 3600.0
 RECENT_IDS_CAPACITY = 100_000
 FROM_THE_FUTURE = FutureError.code
 

@@ -145,15 +145,23 @@ def revision_forwarder(app: web.Application):
         promised = app[promised_ids_key]
         for signed in accepted:
             promised.discard(signed.id)
-        await outbox_store.enqueue(
-            app[db_key],
-            [(signed.id, signed.annonce.origin) for signed in accepted],
-            source=source,
-            now=_now(app),
+        await queue_for_peers(
+            app, [(signed.id, signed.annonce.origin) for signed in accepted], source
         )
-        app[outbox_wakeup_key].set()
 
     return forward_revisions
+
+
+async def queue_for_peers(
+    app: web.Application, revisions: list[tuple[bytes, bytes]], source: bytes | None
+) -> None:
+    """Queue ``(annonce id, origin)`` for every peer but ``source`` and the origin.
+
+    Also for an annonce the operator shows again: while it was hidden, its
+    rows were dropped unsent (storage.outbox).
+    """
+    await outbox_store.enqueue(app[db_key], revisions, source=source, now=_now(app))
+    app[outbox_wakeup_key].set()
 
 
 # --- Delivering -------------------------------------------------------------------

@@ -39,6 +39,9 @@ promised_ids_key = web.AppKey("promised_ids_key", RecentIds)
 ignored_ids_key = web.AppKey("ignored_ids_key", RecentIds)
 # (peer id + annonce id) of ids a peer announced to us: it holds them, we need not offer them.
 peer_holds_key = web.AppKey("peer_holds_key", RecentIds)
+# (peer id + annonce id) of ids we fetched from a peer that did not serve them
+# (it hides them): not asked of that peer again soon.
+unserved_ids_key = web.AppKey("unserved_ids_key", RecentIds)
 traffic_key = web.AppKey("traffic_key", Traffic)
 
 # --- Private messages to other nodes (node/message_delivery.py) ----------------

@@ -13,6 +13,13 @@ The reconciled set is every current revision, live or tombstone, as
 two converged nodes hold equal sets, and a pass between them transfers one
 round of fingerprints and nothing else.
 
+Hidden annonces stay in the set, so a peer that holds them sees no
+difference, but their bodies are neither served (fetch) nor pushed
+(``storage.annonces.FORWARDABLE``). A peer that lacks one sees the
+difference at each pass; what it asked of us and we did not serve, it does
+not ask of us again for ``UNSERVED_IDS_TTL_S`` (``unserved_ids_key``), so
+the difference costs reconciliation rounds only, never a fetch per pass.
+
 When: ``sync_loop`` runs a pass with every peer on start, whatever their
 back-off (a node coming back catches up at once); then every
 ``settings.sync_interval_s`` (with jitter) with the peers whose back-off has
@@ -43,6 +50,7 @@ from node.keys import (
     reconcile_set_key,
     settings_key,
     sync_trigger_key,
+    unserved_ids_key,
 )
 from protocol.errors import ProtocolError
 from protocol.federation import chunked
@@ -129,11 +137,15 @@ async def _compare_sets(
 
 async def fetch_missing(app: web.Application, peer: Peer, ids: list[bytes]) -> int:
     """Fetch the revisions ``ids`` from the peer and receive them; how many were new."""
-    ignored = app[ignored_ids_key]
-    wanted_ids = [annonce_id for annonce_id in ids if annonce_id not in ignored]
+    ignored, unserved = app[ignored_ids_key], app[unserved_ids_key]
+    wanted_ids = [
+        annonce_id for annonce_id in ids
+        if annonce_id not in ignored and peer.node_id + annonce_id not in unserved
+    ]  # fmt: skip
     accepted = 0
     for chunk in chunked(wanted_ids, FEDERATION_MAX_ENVELOPES):
         fetched = _only_asked(await app[peer_client_key].fetch(peer.url, list(chunk)), chunk)
+        _note_unserved(unserved, peer.node_id, chunk, fetched)
         report = await publishing.receive(app, fetched, source=peer.node_id)
         accepted += len(report.accepted)
         not_worth_asking_again(
@@ -142,6 +154,14 @@ async def fetch_missing(app: web.Application, peer: Peer, ids: list[bytes]) -> i
             future={r.index for r in report.refused if r.code == FROM_THE_FUTURE},
         )  # fmt: skip
     return accepted
+
+
+def _note_unserved(unserved, peer_id: bytes, asked, fetched: list[bytes]) -> None:
+    """Remember the ids the peer left out of its answer (it hides them, or lost them)."""
+    served = {envelope_id(envelope) for envelope in fetched}
+    for annonce_id in asked:
+        if annonce_id not in served:
+            unserved.add(peer_id + annonce_id)
 
 
 def _only_asked(envelopes: list[bytes], asked) -> list[bytes]:

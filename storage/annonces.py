@@ -7,6 +7,11 @@ keeps, per annonce ``(origin, uid)``, only the revision that
 handful of round trips: blocked origins, current revisions, one upsert. The
 upsert repeats the ordering rule in SQL, so two writers racing (several web
 workers on PostgreSQL) still keep the right revision.
+
+An operator's hide (storage.moderation) is on the annonce, not on one
+revision: the upsert never replaces ``hidden``, ``hidden_reason`` or
+``hidden_at``, so a newer revision of a hidden annonce is stored hidden.
+``FORWARDABLE`` says which current revisions may be served to peers.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class StoredAnnonce:
     received_at: int
     source: bytes | None
     hidden: bool
+    hidden_reason: str | None = None
+    hidden_at: int | None = None
 
 
 def _chunks(items: Sequence, size: int = QUERY_CHUNK) -> Iterable[Sequence]:
@@ -73,7 +80,7 @@ _ROW_COLUMNS = (
     "origin", "uid", "id", "rev", "created", "updated", "expires", "state",
     "kind", "category", "title", "text", "lang", "commune", "lat", "lon",
     "author_handle", "author_name", "sortie_at", "envelope", "received_at",
-    "source", "hidden",
+    "source", "hidden", "hidden_reason", "hidden_at",
 )  # fmt: skip
 
 
@@ -90,13 +97,18 @@ def _row(signed: SignedAnnonce, now: int, source: bytes | None) -> tuple:
         a.state.value, a.kind.value, a.category.value, a.title, a.text, a.lang,
         a.commune, point.lat if point else None, point.lon if point else None,
         a.author_handle, a.author_name, a.sortie_at, signed.envelope, now,
-        source, False,
+        source, False, None, None,
     )  # fmt: skip
 
 
-_REPLACED_COLUMNS = [
-    c.name for c in annonces.columns if c.name not in ("origin", "uid", "hidden")
-]
+# The moderation columns belong to the annonce, not to the revision: kept.
+_KEPT_COLUMNS = ("origin", "uid", "hidden", "hidden_reason", "hidden_at")
+_REPLACED_COLUMNS = [c.name for c in annonces.columns if c.name not in _KEPT_COLUMNS]
+
+# A current revision this node serves to peers (fetch, push, the outbox): any
+# but a hidden annonce's. A tombstone is served even when hidden: it carries
+# no text, and it is what removes the annonce from the other nodes.
+FORWARDABLE = or_(~annonces.c.hidden, annonces.c.state == State.WITHDRAWN.value)
 
 
 def _upsert(dialect: str):
@@ -236,6 +248,8 @@ def _stored(row) -> StoredAnnonce:
         received_at=row.received_at,
         source=row.source,
         hidden=bool(row.hidden),
+        hidden_reason=row.hidden_reason,
+        hidden_at=row.hidden_at,
     )
 
 
@@ -255,12 +269,14 @@ async def get_by_id(db: Database, annonce_id: bytes) -> StoredAnnonce | None:
 
 
 async def envelopes_by_id(db: Database, ids: Sequence[bytes]) -> dict[bytes, bytes]:
-    """The signed envelopes this node holds among ``ids``."""
+    """The signed envelopes this node holds and forwards among ``ids`` (see FORWARDABLE)."""
     found: dict[bytes, bytes] = {}
     async with db.engine.connect() as conn:
         for chunk in _chunks(list(ids)):
             result = await conn.execute(
-                select(annonces.c.id, annonces.c.envelope).where(annonces.c.id.in_(chunk))
+                select(annonces.c.id, annonces.c.envelope).where(
+                    annonces.c.id.in_(chunk), FORWARDABLE
+                )
             )
             found.update((row.id, row.envelope) for row in result)
     return found

@@ -15,8 +15,10 @@ row alike: ``storage.peers.record_failure`` stores when to try again and
 ``due_peers`` lists the peers with work whose time has come.
 
 A row whose annonce id is no longer a current revision (superseded, expired
-and purged, or of an origin blocked since) is dead: ``next_batch`` drops it
-unsent, and ``drop_dead`` sweeps them all.
+and purged, or of an origin blocked since), or is one this node does not
+forward (hidden by its operator, ``storage.annonces.FORWARDABLE``), is dead:
+``next_batch`` drops it unsent, and ``drop_dead`` sweeps them all. Unhiding
+an annonce queues it again (node/gossip.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from sqlalchemy import (
     BigInteger,
     LargeBinary,
+    and_,
     bindparam,
     cast,
     delete,
@@ -35,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.annonces import FORWARDABLE
 from storage.db import Database
 from storage.schema import annonces, outbox, peers
 
@@ -92,7 +96,9 @@ async def next_batch(db: Database, peer_id: bytes, limit: int) -> list[bytes]:
     """The ids of the peer's oldest live rows, at most ``limit``; dead rows are dropped."""
     query = (
         select(outbox.c.annonce_id, annonces.c.id)
-        .select_from(outbox.outerjoin(annonces, annonces.c.id == outbox.c.annonce_id))
+        .select_from(
+            outbox.outerjoin(annonces, and_(annonces.c.id == outbox.c.annonce_id, FORWARDABLE))
+        )
         .where(outbox.c.peer_id == peer_id)
         .order_by(outbox.c.enqueued_at, outbox.c.annonce_id)
         .limit(limit)
@@ -164,8 +170,8 @@ async def next_due(db: Database) -> int | None:
 
 
 async def drop_dead(db: Database) -> int:
-    """Delete every row whose annonce id is no longer a current revision."""
-    held = select(annonces.c.id).where(annonces.c.id == outbox.c.annonce_id).exists()
+    """Delete every row whose annonce id is no longer a current revision, or is hidden."""
+    held = select(annonces.c.id).where(annonces.c.id == outbox.c.annonce_id, FORWARDABLE).exists()
     async with db.engine.begin() as conn:
         result = await conn.execute(delete(outbox).where(~held))
     return result.rowcount or 0

@@ -62,6 +62,9 @@ annonces = Table(
     Column("received_at", BigInteger, nullable=False),
     Column("source", LargeBinary(32)),
     Column("hidden", Boolean, nullable=False, server_default="0"),
+    # Added by migration 0006: the operator's reason and when, while hidden.
+    Column("hidden_reason", Text),
+    Column("hidden_at", BigInteger),
     UniqueConstraint("id", name="uq_annonces_id"),
     Index("ix_annonces_expires", "expires"),
     Index("ix_annonces_updated_id", "updated", "id"),

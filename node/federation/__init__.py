@@ -30,6 +30,7 @@ from node.federation_state import (
     PROMISED_IDS_TTL_S,
     RECENT_IDS_CAPACITY,
     RECONCILE_SET_MAX_AGE_S,
+    UNSERVED_IDS_TTL_S,
     RecentIds,
     ReconcileSet,
     SyncTrigger,
@@ -51,6 +52,7 @@ from node.keys import (
     revision_listeners_key,
     sync_trigger_key,
     traffic_key,
+    unserved_ids_key,
 )
 from node.peer_client import (
     PeerClient,
@@ -85,6 +87,7 @@ def setup_federation(
     app[promised_ids_key] = RecentIds(ttl=PROMISED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[ignored_ids_key] = RecentIds(ttl=IGNORED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[peer_holds_key] = RecentIds(ttl=PEER_HOLDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
+    app[unserved_ids_key] = RecentIds(ttl=UNSERVED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[traffic_key] = Traffic()
     app[revision_listeners_key].append(revision_forwarder(app))
     app.add_subapp(PATH_PREFIX, create_federation_app(app))
