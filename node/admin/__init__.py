@@ -17,6 +17,7 @@ import hmac
 from aiohttp import web
 
 from node.admin.handlers import routes
+from node.admin.reports import routes as report_routes
 from node.keys import admin_token_key, main_app_key
 from node.problems import problem_response, problems_middleware
 from node.settings import Secret
@@ -41,4 +42,5 @@ def create_admin_app(main_app: web.Application, *, token: Secret) -> web.Applica
     admin[main_app_key] = main_app
     admin[admin_token_key] = token
     admin.add_routes(routes)
+    admin.add_routes(report_routes)
     return admin
