@@ -4,6 +4,8 @@ document and stores nothing; a report sent twice is stored once.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgpack
 import pytest
 from sqlalchemy import select
@@ -37,10 +39,9 @@ async def origin(db, spare_db, tmp_path):
 
 
 def body_for(node, **changes) -> bytes:
-    values = dict(report_key=KEY, annonce_origin=node.node_id, annonce_uid=node.annonce.uid,
-                  reason="arnaque", details="On m'a demandé un virement.")  # fmt: skip
-    values.update(changes)
-    return encode_report(ForwardedReport(**values))
+    report = ForwardedReport(KEY, node.node_id, node.annonce.uid, "arnaque",
+                             "On m'a demandé un virement.")  # fmt: skip
+    return encode_report(replace(report, **changes))
 
 
 async def stored(node) -> list[tuple]:
