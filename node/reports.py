@@ -67,13 +67,16 @@ def report_json(report: Report, own: bytes, names: dict[bytes, str]) -> dict:
 async def report_summaries(app: web.Application, *, every_state: bool) -> list[dict]:
     db = app[db_key]
     listed = await residents.list_reports(db, None if every_state else residents.REPORT_OPEN)
-    names = {p.node_id: p.name for p in await peer_store.list_peers(db)}
+    names = await _peer_names(app)
     return [report_json(r, app[node_key_key].node_id, names) for r in listed]
 
 
 async def summary(app: web.Application, report: Report) -> dict:
-    peer_names = {p.node_id: p.name for p in await peer_store.list_peers(app[db_key])}
-    return report_json(report, app[node_key_key].node_id, peer_names)
+    return report_json(report, app[node_key_key].node_id, await _peer_names(app))
+
+
+async def _peer_names(app: web.Application) -> dict[bytes, str]:
+    return {p.node_id: p.name for p in await peer_store.list_peers(app[db_key])}
 
 
 async def resolve(app: web.Application, report_id: int, note: str | None) -> Report:
@@ -88,8 +91,8 @@ async def forward(app: web.Application, report_id: int) -> tuple[Report, Peer, b
     report = await residents.get_report(db, report_id)
     if report.annonce_origin == app[node_key_key].node_id:
         raise ValidationError(
-            "the annonce is this node's own: withdraw it with `troc annonces withdraw REF` "
-            "if it must go", field="id",
+            "the annonce is this node's own: withdraw it with `troc annonces withdraw "
+            f"{annonce_ref(report.annonce_origin, report.annonce_uid)}` if it must go", field="id",
         )  # fmt: skip
     peer = await peer_store.get_peer(db, report.annonce_origin)
     if peer is None:

@@ -153,7 +153,7 @@ def test_a_report_of_our_own_annonce_is_not_forwarded(network):
     a, _, _, own = network
     report_id = add_report(a, own, "Prêt de perceuse")
     error = one_line_error(troc(a.data, "reports", "forward", str(report_id)))
-    assert "this node's own" in error and "troc annonces withdraw" in error
+    assert "this node's own" in error and f"troc annonces withdraw {own}" in error
     assert [r["state"] for r in reports_of(a) if r["id"] == report_id] == ["open"]
 
 
