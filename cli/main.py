@@ -14,6 +14,7 @@ import click
 
 from cli import annonces, demo, maintenance, peers
 from cli.client import TOKEN_ENV, remember_token
+from cli.reports import reports
 from node.errors import ConfigError
 from node.keyfile import create_admin_token, create_node_key, load_node_key
 from node.logs import configure_logging
@@ -144,6 +145,7 @@ for _command in (*maintenance.COMMANDS, demo.demo):
     cli.add_command(_command)
 for _command in (*peers.COMMANDS, *annonces.COMMANDS):
     cli.add_command(_command)
+cli.add_command(reports)
 
 
 def main() -> None:

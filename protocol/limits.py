@@ -73,3 +73,8 @@ CONVERSATION_KEY_BYTES = 16           # the id both nodes give one conversation
 MESSAGE_ID_BYTES = 16                 # a private message's id: a retried delivery is stored once
 MAX_MESSAGE_CHARS = 4000              # the longest private message text
 MAX_MESSAGE_BODY_BYTES = 32 * 1024    # a whole message request of the federation API
+
+# --- Reports ----------------------------------------------------------------
+REPORT_KEY_BYTES = 16                 # a forwarded report's id: a report sent twice is stored once
+REPORT_MAX_DETAILS_CHARS = 1000       # the longest details a resident adds to a report
+REPORT_MAX_BODY_BYTES = 8 * 1024      # a whole report request of the federation API

@@ -298,9 +298,13 @@ def own_annonces(conn: Connection, member_id: int, origin: bytes) -> list[OwnAnn
 
 # --- Reports -----------------------------------------------------------------
 
+REPORT_OPEN, REPORT_RESOLVED, REPORT_FORWARDED = "open", "resolved", "forwarded"
+
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    """A report of an annonce: by a member of this node, or forwarded by ``from_node``."""
+
     id: int
     annonce_origin: bytes
     annonce_uid: bytes
@@ -310,6 +314,11 @@ class Report:
     details: str
     state: str
     created_at: int
+    from_node: bytes | None = None
+    report_key: bytes | None = None
+    note: str | None = None
+    handled_at: int | None = None
+    member_handle: str | None = None
 
 
 async def add_report(
@@ -325,9 +334,79 @@ async def add_report(
     return result.inserted_primary_key[0]
 
 
-async def list_reports(db: Database, state: str | None = "open") -> list[Report]:
-    query = select(reports).order_by(reports.c.created_at, reports.c.id)
+async def add_forwarded_report(
+    db: Database, *, from_node: bytes, report_key: bytes, origin: bytes, uid: bytes,
+    title: str, reason: str, details: str, now: int,
+) -> bool:  # fmt: skip
+    """Store a report another node forwarded; False if it was held already (same key)."""
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                reports.insert().values(
+                    annonce_origin=origin, annonce_uid=uid, annonce_title=title, member_id=None,
+                    reason=reason, details=details, created_at=now, from_node=from_node,
+                    report_key=report_key,
+                )
+            )  # fmt: skip
+    except IntegrityError:
+        return False
+    return True
+
+
+def _reports_query():
+    return select(reports, members.c.handle.label("member_handle")).select_from(
+        reports.outerjoin(members, members.c.id == reports.c.member_id)
+    )
+
+
+async def list_reports(db: Database, state: str | None = REPORT_OPEN) -> list[Report]:
+    """Reports in ``state`` (every report if None), oldest first."""
+    query = _reports_query().order_by(reports.c.created_at, reports.c.id)
     if state is not None:
         query = query.where(reports.c.state == state)
     async with db.engine.connect() as conn:
         return [Report(**row._mapping) for row in await conn.execute(query)]
+
+
+async def get_report(db: Database, report_id: int) -> Report:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(_reports_query().where(reports.c.id == report_id))).first()
+    if row is None:
+        raise NotFound(f"no report {report_id}")
+    return Report(**row._mapping)
+
+
+async def resolve_report(db: Database, report_id: int, *, note: str | None, now: int) -> Report:
+    """Mark a report resolved, with the operator's note if any."""
+    async with db.engine.begin() as conn:
+        result = await conn.execute(
+            update(reports).where(reports.c.id == report_id)
+            .values(state=REPORT_RESOLVED, note=note, handled_at=now)
+        )  # fmt: skip
+    if not result.rowcount:
+        raise NotFound(f"no report {report_id}")
+    return await get_report(db, report_id)
+
+
+async def report_key_for(db: Database, report_id: int, new_key: bytes) -> bytes:
+    """The report's key for forwarding: ``new_key`` the first time, the same ever after."""
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(reports).where(reports.c.id == report_id, reports.c.report_key.is_(None))
+            .values(report_key=new_key)
+        )  # fmt: skip
+        key = (await conn.execute(
+            select(reports.c.report_key).where(reports.c.id == report_id)
+        )).scalar_one_or_none()  # fmt: skip
+    if key is None:
+        raise NotFound(f"no report {report_id}")
+    return key
+
+
+async def report_forwarded(db: Database, report_id: int, *, now: int) -> Report:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            update(reports).where(reports.c.id == report_id)
+            .values(state=REPORT_FORWARDED, handled_at=now)
+        )  # fmt: skip
+    return await get_report(db, report_id)

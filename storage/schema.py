@@ -232,7 +232,16 @@ reports = Table(
     Column("details", Text, nullable=False, server_default=""),
     Column("state", String(16), nullable=False, server_default="open"),
     Column("created_at", BigInteger, nullable=False),
+    # Added by migration 0007. ``from_node``: the node that forwarded the
+    # report (NULL for a resident's of this node); ``report_key``: the id both
+    # nodes give a forwarded report, so that it is stored once; ``note`` and
+    # ``handled_at``: the operator's note, and when it was resolved or forwarded.
+    Column("from_node", LargeBinary(32)),
+    Column("report_key", LargeBinary(16)),
+    Column("note", Text),
+    Column("handled_at", BigInteger),
     Index("ix_reports_state_created", "state", "created_at"),
+    Index("uq_reports_from_node_key", "from_node", "report_key", unique=True),
 )
 
 # --- Federation (migration 0002) ---------------------------------------------

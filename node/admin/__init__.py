@@ -7,8 +7,8 @@ to the public TCP site. It holds the node's own application under
 revision listeners: what the admin API publishes is forwarded like anything
 else. Every request needs ``Authorization: Bearer <token>`` (the token file
 ``troc init`` wrote), compared in constant time; refusals are RFC 9457 problem
-documents (node.problems). The endpoints are listed in node/admin/handlers.py
-and node/admin/moderation.py.
+documents (node.problems). The endpoints are listed in node/admin/handlers.py,
+node/admin/moderation.py and node/admin/reports.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from aiohttp import web
 
 from node.admin import moderation
 from node.admin.handlers import routes
+from node.admin.reports import routes as report_routes
 from node.keys import admin_token_key, main_app_key
 from node.problems import problem_response, problems_middleware
 from node.settings import Secret
@@ -44,4 +45,5 @@ def create_admin_app(main_app: web.Application, *, token: Secret) -> web.Applica
     admin[admin_token_key] = token
     admin.add_routes(routes)
     admin.add_routes(moderation.routes)
+    admin.add_routes(report_routes)
     return admin

@@ -24,6 +24,7 @@ from aiohttp import web
 from node.federation.api import routes
 from node.federation.auth import federation_auth_middleware
 from node.federation.conversations import routes as conversation_routes
+from node.federation.reports import routes as report_routes
 from node.federation_state import (
     IGNORED_IDS_TTL_S,
     PEER_HOLDS_TTL_S,
@@ -70,6 +71,7 @@ def create_federation_app(main_app: web.Application) -> web.Application:
     federation[main_app_key] = main_app
     federation.add_routes(routes)
     federation.add_routes(conversation_routes)
+    federation.add_routes(report_routes)
     return federation
 
 

@@ -10,10 +10,10 @@ from node.web.common import require_member
 from node.web.forms import Form
 from node.web.labels import REPORT_REASONS
 from node.web.render import now_of, render
+from protocol.limits import REPORT_MAX_DETAILS_CHARS
 from storage import residents
 
 routes = web.RouteTableDef()
-MAX_DETAILS_CHARS = 1000
 
 
 @routes.get("/annonces/{ref}/signaler")
@@ -30,7 +30,7 @@ async def report(request: web.Request) -> web.Response:
     annonce, _author, _names = await visible_annonce(request)
     form = Form(await request.post())
     reason = form.choice("raison", REPORT_REASONS)
-    details = form.text("details", max_chars=MAX_DETAILS_CHARS, multiline=True)
+    details = form.text("details", max_chars=REPORT_MAX_DETAILS_CHARS, multiline=True)
     if not form.ok:
         return await render(request, "report.html", {"annonce": annonce, "form": form,
                             "reasons": REPORT_REASONS}, status=422)  # fmt: skip

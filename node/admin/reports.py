@@ -1,0 +1,56 @@
+"""The admin API's reports: thin over node.reports.
+
+    GET    /v1/reports?all=1              open reports (every report with all=1)
+    POST   /v1/reports/{id}/resolve  {note?}
+    POST   /v1/reports/{id}/forward       to the annonce's origin node; waits for it
+
+Answers are JSON: a report as node.reports.report_json makes it.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node import reports
+from node.admin.handlers import _json_body, _text
+from node.keys import main_app_key
+from protocol.errors import ValidationError
+
+routes = web.RouteTableDef()
+
+REPORT_NOTE_MAX_CHARS = 1000  # the operator's note on a resolved report
+MAX_REPORT_ID = 2**63 - 1
+
+
+def _report_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_REPORT_ID:
+        raise ValidationError(f"not a report id: {raw!r} (a whole number, from the list)",
+                              field="id")  # fmt: skip
+    return int(raw)
+
+
+@routes.get("/v1/reports")
+async def list_reports(request: web.Request) -> web.Response:
+    every_state = request.query.get("all", "") == "1"
+    listed = await reports.report_summaries(request.app[main_app_key], every_state=every_state)
+    return web.json_response(listed)
+
+
+@routes.post("/v1/reports/{id}/resolve")
+async def resolve_report(request: web.Request) -> web.Response:
+    report_id = _report_id(request)
+    app, body = request.app[main_app_key], await _json_body(request)
+    note = _text(body, "note", required=False)
+    if note is not None and len(note) > REPORT_NOTE_MAX_CHARS:
+        raise ValidationError(f"at most {REPORT_NOTE_MAX_CHARS} characters", field="note")
+    resolved = await reports.resolve(app, report_id, note or None)
+    return web.json_response(await reports.summary(app, resolved))
+
+
+@routes.post("/v1/reports/{id}/forward")
+async def forward_report(request: web.Request) -> web.Response:
+    app = request.app[main_app_key]
+    forwarded, peer, duplicate = await reports.forward(app, _report_id(request))
+    answer = await reports.summary(app, forwarded)
+    return web.json_response({**answer, "to": peer.name, "duplicate": duplicate})
