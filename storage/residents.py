@@ -281,19 +281,20 @@ class OwnAnnonce:
     kind: str
     created: int
     expires: int
+    hidden: bool  # by the node's operator: no longer shown to anyone
 
 
 def own_annonces(conn: Connection, member_id: int, origin: bytes) -> list[OwnAnnonce]:
     """A member's annonces still held (withdrawn ones excepted), newest first."""
     query = (
         select(annonces.c.uid, annonces.c.title, annonces.c.state, annonces.c.category,
-               annonces.c.kind, annonces.c.created, annonces.c.expires)
+               annonces.c.kind, annonces.c.created, annonces.c.expires, annonces.c.hidden)
         .select_from(member_annonces.join(annonces, and_(
             annonces.c.origin == origin, annonces.c.uid == member_annonces.c.uid)))
         .where(member_annonces.c.member_id == member_id, annonces.c.state != "withdrawn")
         .order_by(annonces.c.created.desc())
     )  # fmt: skip
-    return [OwnAnnonce(*row) for row in conn.execute(query)]
+    return [OwnAnnonce(*row[:-1], hidden=bool(row[-1])) for row in conn.execute(query)]
 
 
 # --- Reports -----------------------------------------------------------------

@@ -8,9 +8,10 @@ import zoneinfo
 
 import pytest
 
-from protocol.annonce import State
+from protocol.annonce import State, parse_annonce_ref
 from storage import annonces as store
 from storage import residents
+from storage.moderation import hide_annonce, unhide_annonce
 from storage.search import Query, open_reader, run_search
 from tests.factories import NOW, make_signed
 from tests.node.web.conftest import NODE_KEY, log_out, post_form, sign_up
@@ -251,3 +252,16 @@ async def test_search_index_sees_published_annonces(web_client, db):
     finally:
         reader.close()
     assert [h.title for h in page.hits] == ["Tondeuses à prêter"]
+
+
+async def test_the_author_is_told_when_the_association_hid_an_annonce(web_client, db):
+    await sign_up(web_client)
+    ref = await publish(web_client, titre="Vélo à prêter")
+    origin, uid = parse_annonce_ref(ref)
+    await hide_annonce(db, origin, uid, reason="test", now=NOW)
+    mine = await (await web_client.get("/mes-annonces")).text()
+    assert "Vélo à prêter" in mine and "Masquée par l&#39;association" in mine
+    assert f"/annonces/{ref}" not in mine  # no link to a page that answers "not found"
+    await unhide_annonce(db, origin, uid)
+    mine = await (await web_client.get("/mes-annonces")).text()
+    assert f"/annonces/{ref}" in mine and "Masquée" not in mine
