@@ -46,14 +46,15 @@ routes = web.RouteTableDef()
 
 OPERATOR_HANDLE = "operateur"
 DEFAULT_LIST_LIMIT = 10_000
+OPERATOR_TEXT_MAX_CHARS = 1000  # an operator's reason or note (block, hide, resolve)
 MAX_LIST_LIMIT = 100_000
 
 
-def _main(request: web.Request) -> web.Application:
+def main_app(request: web.Request) -> web.Application:
     return request.app[main_app_key]
 
 
-async def _json_body(request: web.Request) -> dict:
+async def json_body(request: web.Request) -> dict:
     try:
         body = await request.json(loads=lambda text: json.loads(text))
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -63,12 +64,17 @@ async def _json_body(request: web.Request) -> dict:
     return body
 
 
-def _text(body: dict, name: str, *, required: bool = True, default: str | None = None):
+def text_field(
+    body: dict, name: str, *, required: bool = True, default: str | None = None,
+    max_chars: int = OPERATOR_TEXT_MAX_CHARS,
+):  # fmt: skip
     value = body.get(name, default)
     if value is None and not required:
         return None
     if not isinstance(value, str):
         raise ValidationError("must be text", field=name)
+    if len(value) > max_chars:
+        raise ValidationError(f"at most {max_chars} characters", field=name)
     return value
 
 
@@ -114,7 +120,7 @@ def _revision_json(signed) -> dict:
 
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.Response:
-    app = _main(request)
+    app = main_app(request)
     key, settings, db = app[node_key_key], app[settings_key], app[db_key]
     counts = await annonce_store.counts_by_origin(db)
     peers = await peer_store.list_peers(db)
@@ -141,23 +147,23 @@ async def status(request: web.Request) -> web.Response:
 
 @routes.get("/v1/peers")
 async def list_peers(request: web.Request) -> web.Response:
-    return web.json_response(await peering.peer_summaries(_main(request)))
+    return web.json_response(await peering.peer_summaries(main_app(request)))
 
 
 @routes.post("/v1/peers/preview")
 async def preview_peer(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    doc = await peering.preview_peer(_main(request), _text(body, "url"))
+    body = await json_body(request)
+    doc = await peering.preview_peer(main_app(request), text_field(body, "url"))
     return web.json_response({"node_id": doc.id, "name": doc.name, "url": doc.url,
                               "fingerprint": doc.fingerprint, "area": doc.area})  # fmt: skip
 
 
 @routes.post("/v1/peers")
 async def add_peer(request: web.Request) -> web.Response:
-    app, body = _main(request), await _json_body(request)
+    app, body = main_app(request), await json_body(request)
     expected = body.get("node_id")
     peer = await peering.add_peer(
-        app, _text(body, "url"), None if expected is None else _node_id(expected, "node_id")
+        app, text_field(body, "url"), None if expected is None else _node_id(expected, "node_id")
     )
     node_id = node_id_text(peer.node_id)
     summary = next(s for s in await peering.peer_summaries(app) if s["node_id"] == node_id)
@@ -167,13 +173,13 @@ async def add_peer(request: web.Request) -> web.Response:
 
 @routes.delete("/v1/peers/{node_id}")
 async def remove_peer(request: web.Request) -> web.Response:
-    await peering.remove_peer(_main(request), _node_id(request.match_info["node_id"], "node_id"))
+    await peering.remove_peer(main_app(request), _node_id(request.match_info["node_id"], "node_id"))
     return web.Response(status=204)
 
 
 @routes.get("/v1/blocked")
 async def list_blocked(request: web.Request) -> web.Response:
-    blocked = await peer_store.list_blocked(_main(request)[db_key])
+    blocked = await peer_store.list_blocked(main_app(request)[db_key])
     return web.json_response([
         {"origin": node_id_text(b.origin), "reason": b.reason, "blocked_at": b.blocked_at}
         for b in blocked
@@ -182,17 +188,17 @@ async def list_blocked(request: web.Request) -> web.Response:
 
 @routes.post("/v1/blocked")
 async def block_origin(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     origin = _node_id(body.get("origin"), "origin")
     dropped = await peering.block_origin(
-        _main(request), origin, _text(body, "reason", default="")
+        main_app(request), origin, text_field(body, "reason", default="")
     )
     return web.json_response({"origin": node_id_text(origin), "dropped": dropped}, status=201)
 
 
 @routes.delete("/v1/blocked/{origin}")
 async def unblock_origin(request: web.Request) -> web.Response:
-    await peering.unblock_origin(_main(request), _node_id(request.match_info["origin"], "origin"))
+    await peering.unblock_origin(main_app(request), _node_id(request.match_info["origin"], "origin"))
     return web.Response(status=204)
 
 
@@ -204,32 +210,32 @@ async def list_annonces(request: web.Request) -> web.Response:
     raw = request.query.get("limit", str(DEFAULT_LIST_LIMIT))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
         raise ValidationError(f"must be 1 to {MAX_LIST_LIMIT}", field="limit")
-    held = await annonce_store.list_annonces(_main(request)[db_key], limit=int(raw))
+    held = await annonce_store.list_annonces(main_app(request)[db_key], limit=int(raw))
     return web.json_response([annonce_json(stored) for stored in held])
 
 
 @routes.post("/v1/annonces")
 async def post_annonce(request: web.Request) -> web.Response:
-    app, body = _main(request), await _json_body(request)
+    app, body = main_app(request), await json_body(request)
     draft = publishing.Draft(
         kind=_choice(body, "kind", Kind),
         category=_choice(body, "category", Category),
-        title=_text(body, "title"),
-        text=_text(body, "text"),
-        commune=_text(body, "commune", required=False),
+        title=text_field(body, "title"),
+        text=text_field(body, "text"),
+        commune=text_field(body, "commune", required=False),
         days=_integer(body, "days", 30),
         sortie_at=_integer(body, "sortie_at", None),
     )
     author = publishing.Author(
-        _text(body, "handle", default=OPERATOR_HANDLE),
-        _text(body, "name", default=app[settings_key].name[:64]),
+        text_field(body, "handle", default=OPERATOR_HANDLE),
+        text_field(body, "name", default=app[settings_key].name[:64]),
     )
     signed = await publishing.publish(app, author, draft)
     return web.json_response(_revision_json(signed), status=201)
 
 
 def _choice(body: dict, name: str, enum):
-    value = _text(body, name)
+    value = text_field(body, name)
     try:
         return enum(value)
     except ValueError:
@@ -258,8 +264,8 @@ def _own_uid(app: web.Application, ref: str) -> bytes:
 
 @routes.patch("/v1/annonces/{ref}")
 async def edit_annonce(request: web.Request) -> web.Response:
-    app, body = _main(request), await _json_body(request)
-    changes = {name: _text(body, name) for name in ("title", "text") if name in body}
+    app, body = main_app(request), await json_body(request)
+    changes = {name: text_field(body, name) for name in ("title", "text") if name in body}
     if not changes:
         raise ValidationError("nothing to change: give a title or a text", field="title")
     signed = await publishing.revise(app, _own_uid(app, request.match_info["ref"]), **changes)
@@ -268,7 +274,7 @@ async def edit_annonce(request: web.Request) -> web.Response:
 
 @routes.post("/v1/annonces/{ref}/withdraw")
 async def withdraw_annonce(request: web.Request) -> web.Response:
-    app = _main(request)
+    app = main_app(request)
     signed = await publishing.withdraw(app, _own_uid(app, request.match_info["ref"]))
     return web.json_response(_revision_json(signed))
 
@@ -278,7 +284,7 @@ async def withdraw_annonce(request: web.Request) -> web.Response:
 
 @routes.post("/v1/sync")
 async def sync_now(request: web.Request) -> web.Response:
-    app, body = _main(request), await _json_body(request)
+    app, body = main_app(request), await json_body(request)
     peers = await peer_store.list_peers(app[db_key])
     if body.get("node_id") is not None:
         wanted = _node_id(body["node_id"], "node_id")

@@ -20,7 +20,7 @@ import logging
 
 from aiohttp import web
 
-from node.admin.handlers import _json_body, _main, _text, annonce_json
+from node.admin.handlers import annonce_json, json_body, main_app, text_field
 from node.gossip import queue_for_peers
 from node.keys import clock_key, db_key, node_key_key
 from node.web.keys import page_cache_key
@@ -77,7 +77,7 @@ async def describe(app: web.Application, stored: StoredAnnonce) -> dict:
 
 @routes.get("/v1/annonces/{ref}")
 async def show_annonce(request: web.Request) -> web.Response:
-    app = _main(request)
+    app = main_app(request)
     stored = await annonce_store.get_annonce(app[db_key], *_ref(request))
     if stored is None:
         raise _unknown(request)
@@ -86,10 +86,10 @@ async def show_annonce(request: web.Request) -> web.Response:
 
 @routes.post("/v1/annonces/{ref}/hide")
 async def hide_annonce(request: web.Request) -> web.Response:
-    app = _main(request)
+    app = main_app(request)
     origin, uid = _ref(request)
-    body = await _json_body(request) if request.can_read_body else {}
-    reason = _text(body, "reason", default="")
+    body = await json_body(request) if request.can_read_body else {}
+    reason = text_field(body, "reason", default="")
     stored = await moderation.hide_annonce(
         app[db_key], origin, uid, reason=reason, now=int(app[clock_key]())
     )
@@ -102,7 +102,7 @@ async def hide_annonce(request: web.Request) -> web.Response:
 
 @routes.post("/v1/annonces/{ref}/unhide")
 async def unhide_annonce(request: web.Request) -> web.Response:
-    app = _main(request)
+    app = main_app(request)
     origin, uid = _ref(request)
     before = await annonce_store.get_annonce(app[db_key], origin, uid)
     if before is None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from node import reports
-from node.admin.handlers import _json_body, _text
+from node.admin.handlers import json_body, text_field
 from node.keys import main_app_key
 from protocol.errors import ValidationError
 
 routes = web.RouteTableDef()
 
-REPORT_NOTE_MAX_CHARS = 1000  # the operator's note on a resolved report
 MAX_REPORT_ID = 2**63 - 1
 
 
@@ -40,10 +39,8 @@ async def list_reports(request: web.Request) -> web.Response:
 @routes.post("/v1/reports/{id}/resolve")
 async def resolve_report(request: web.Request) -> web.Response:
     report_id = _report_id(request)
-    app, body = request.app[main_app_key], await _json_body(request)
-    note = _text(body, "note", required=False)
-    if note is not None and len(note) > REPORT_NOTE_MAX_CHARS:
-        raise ValidationError(f"at most {REPORT_NOTE_MAX_CHARS} characters", field="note")
+    app, body = request.app[main_app_key], await json_body(request)
+    note = text_field(body, "note", required=False)
     resolved = await reports.resolve(app, report_id, note or None)
     return web.json_response(await reports.summary(app, resolved))
 

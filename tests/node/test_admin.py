@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from node.admin import create_admin_app
+from node.admin.handlers import OPERATOR_TEXT_MAX_CHARS
 from node.errors import StartupError
 from node.runner import check_admin_socket
 from node.settings import Secret
@@ -213,3 +214,20 @@ def test_the_runner_removes_a_stale_socket_and_refuses_a_live_one():
                 check_admin_socket(path)
     finally:
         shutil.rmtree(short, ignore_errors=True)
+
+
+async def test_operators_reasons_and_notes_are_bounded(pair):
+    a, b, admin = pair
+    too_long = "x" * (OPERATOR_TEXT_MAX_CHARS + 1)
+    status, problem = await admin.call("POST", "/v1/blocked",
+                                       {"origin": b.key.node_id_text, "reason": too_long})  # fmt: skip
+    assert (status, problem["field"]) == (422, "reason")
+    assert (await admin.call("GET", "/v1/blocked"))[1] == []  # nothing half-done
+    _, posted = await admin.call("POST", "/v1/annonces", {
+        "kind": "offer", "category": "service", "title": "Aide au jardin",
+        "text": "Un coup de main pour le potager.", "commune": "47001"})  # fmt: skip
+    assert "ref" in posted, (posted.get("field"), posted.get("detail"))
+    status, problem = await admin.call("POST", f"/v1/annonces/{posted['ref']}/hide", {"reason": too_long})
+    assert (status, problem["field"]) == (422, "reason")
+    _, shown = await admin.call("GET", f"/v1/annonces/{posted['ref']}")
+    assert shown["hidden"] is False
