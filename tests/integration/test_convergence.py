@@ -18,12 +18,14 @@ from __future__ import annotations
 import functools
 import http.client
 import threading
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import pytest
 
+from protocol.identity import parse_node_id
 from tests.integration.harness import Cluster, HarnessError, Node, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -321,3 +323,31 @@ def test_a_network_cut_in_two_converges_once_healed(cluster):
     expected |= {shared[0]["ref"]: (2, "open"), shared[1]["ref"]: (2, "withdrawn")}
     held = timed_convergence("after the heal", cluster, must_hold=expected, timeout=60)
     assert revs_by_ref(held) == expected
+
+
+def _queued_for(node: Node, peer: Node) -> set[str]:
+    """The annonce ids in ``node``'s outbox for ``peer``, read from its database."""
+    with sqlite3.connect(f"file:{node.data_dir / 'troc.db'}?mode=ro", uri=True) as conn:
+        found = conn.execute("SELECT annonce_id FROM outbox WHERE peer_id = ?",
+                             (parse_node_id(peer.node_id),)).fetchall()  # fmt: skip
+    return {bytes(annonce_id).hex() for (annonce_id,) in found}
+
+
+def test_an_outbox_survives_a_sigkill_and_is_delivered_after_the_restart(cluster):
+    """Deliveries queued for a peer that cannot be reached are in the database:
+    they are still there after a SIGKILL and go out once the peer answers.
+    Periodic anti-entropy is pushed out of the way (one pass an hour)."""
+    a, b = cluster.add_nodes(2, env={"TROC_SYNC_INTERVAL_S": "3600"})
+    cluster.connect([(a, b)])
+    cluster.partition([a], [b])
+    acked = [a.post_admin(f"En attente {i}") for i in range(5)]
+    ids = {ack["id"] for ack in acked}
+    wait_until(lambda: _queued_for(a, b) >= ids, 10, message="the posts queued for b")
+    a.kill()
+    assert _queued_for(a, b) >= ids  # the queue is on disk, not in the dead process
+    a.start()
+    a.wait_healthy()
+    assert not ids & {x["id"] for x in b.annonces()}  # the cut held: nothing went through
+    cluster.heal()
+    wait_until(lambda: ids <= {x["id"] for x in b.annonces()}, 60, message="b holds the posts")
+    wait_until(lambda: not _queued_for(a, b) & ids, 30, message="a's outbox for b drained")
