@@ -7,10 +7,6 @@ to the hex value before, each value read by its key.
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
-
 import pytest
 
 from protocol.errors import ProtocolError
@@ -22,40 +18,14 @@ from protocol.reports import (
     encode_report,
     encode_report_answer,
 )
+from tests.vector_blocks import read_vectors
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol-federation.md"
-HEX_KEYS = frozenset({"key", "origin", "uid", "body"})
-JSON_KEYS = frozenset({"details", "duplicate"})
-TEXT_KEYS = frozenset({"vector", "kind", "reason", "error", "field"})
-
-_FENCE = re.compile(r"^```[^\n]*\n(vector: report-.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-_LINE = re.compile(r"([a-z][a-z0-9_]*): (.*)")
-
-
-def parse_block(block: str) -> dict[str, object]:
-    raw: dict[str, str] = {}
-    last = None
-    for line in block.splitlines():
-        if line.startswith("  ") and last in HEX_KEYS:
-            raw[last] += line.strip()
-            continue
-        key, value = _LINE.fullmatch(line).groups()
-        assert key not in raw, f"{key!r} given twice"
-        raw[key], last = value, key
-    return {key: _read(key, value) for key, value in raw.items()}
-
-
-def _read(key: str, value: str) -> object:
-    if key in HEX_KEYS:
-        assert re.fullmatch(r"(?:[0-9a-f]{2})*", value), f"{key} is not lowercase hex"
-        return bytes.fromhex(value)
-    if key in JSON_KEYS:
-        return json.loads(value)
-    assert key in TEXT_KEYS, f"unknown key {key!r}"
-    return value
-
-
-VECTORS = {v["vector"]: v for v in map(parse_block, _FENCE.findall(DOC.read_text("utf-8")))}
+VECTORS = read_vectors(
+    "protocol-federation.md", "report-",
+    hex_keys=frozenset({"key", "origin", "uid", "body"}),
+    json_keys=frozenset({"details", "duplicate"}),
+    text_keys=frozenset({"vector", "kind", "reason", "error", "field"}),
+)
 INVALID = sorted(name for name in VECTORS if name.startswith("report-invalid-"))
 
 
