@@ -7,7 +7,8 @@ to the public TCP site. It holds the node's own application under
 revision listeners: what the admin API publishes is forwarded like anything
 else. Every request needs ``Authorization: Bearer <token>`` (the token file
 ``troc init`` wrote), compared in constant time; refusals are RFC 9457 problem
-documents (node.problems). The endpoints are listed in node/admin/handlers.py.
+documents (node.problems). The endpoints are listed in node/admin/handlers.py,
+node/admin/status.py and node/admin/members.py.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import hmac
 
 from aiohttp import web
 
+from node.admin import members, status
 from node.admin.handlers import routes
-from node.keys import admin_token_key, main_app_key
+from node.keys import admin_token_key, clock_key, main_app_key, started_at_key
 from node.problems import problem_response, problems_middleware
 from node.settings import Secret
 
@@ -40,5 +42,8 @@ def create_admin_app(main_app: web.Application, *, token: Secret) -> web.Applica
     admin = web.Application(middlewares=[problems_middleware, admin_auth_middleware])
     admin[main_app_key] = main_app
     admin[admin_token_key] = token
+    admin[started_at_key] = main_app[clock_key]()
     admin.add_routes(routes)
+    admin.add_routes(members.routes)
+    admin.add_routes(status.routes)
     return admin
