@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from cli import annonces, demo, maintenance, peers
+from cli import annonces, demo, maintenance, members, peers, status
 from cli.client import TOKEN_ENV, remember_token
 from node.errors import ConfigError
 from node.keyfile import create_admin_token, create_node_key, load_node_key
@@ -143,6 +143,8 @@ def key(ctx) -> None:
 for _command in (*maintenance.COMMANDS, demo.demo):
     cli.add_command(_command)
 for _command in (*peers.COMMANDS, *annonces.COMMANDS):
+    cli.add_command(_command)
+for _command in (*status.COMMANDS, *members.COMMANDS):
     cli.add_command(_command)
 
 

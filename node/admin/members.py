@@ -49,7 +49,7 @@ def member_json(member: Member) -> dict:
 
 
 async def _member(request: web.Request) -> Member:
-    handle = request.match_info["handle"]
+    handle = request.match_info["handle"].lower()
     member = await residents.member_by_handle(request.app[main_app_key][db_key], handle)
     if member is None:
         raise NotFound(f"no member with the handle {handle!r}")
