@@ -82,7 +82,8 @@ def members_reset_password(ctx, handle: str) -> None:
     done = admin_client(ctx).call("POST", _member_path(handle, "reset-password"))
     click.echo(f"Temporary password for {handle}: {done['password']}")
     click.echo("It is shown only this once. Give it to the member in person or by phone: "
-               "they log in with it, then choose their own on the “Mot de passe” page.")  # fmt: skip
+               "they log in with it, then choose their own with “Changer de mot de passe” "
+               "on their profile page.")  # fmt: skip
 
 
 COMMANDS = (members,)
