@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.nodeproc import TROC, free_port, init_node, invoke, one_error_line, run_node
+from tests.cli.nodeproc import (
+    TROC,
+    free_port,
+    init_node,
+    invoke,
+    one_error_line,
+    run_node,
+)
 
 PASSWORD = "un mot de passe solide"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -135,8 +142,8 @@ def test_status_text_is_a_readable_summary(node):
     assert result.exit_code == 0, result.output
     counts = now["annonces"]
     for expected in ("Maison du Pin", url, now["fingerprint"],
-                     f"Members: {now['members']['active']} active, "
-                     f"{now['members']['pending']} pending approval",
+                     (f"Members: {now['members']['active']} active, "
+                      f"{now['members']['pending']} pending approval"),
                      f"Annonces: {counts['live']} live ({counts['own']} of this node)",
                      "Peers: none yet", "Outbox: 0 waiting"):  # fmt: skip
         assert expected in result.output, result.output

@@ -106,7 +106,7 @@ async def test_status_counts_members_annonces_peers_and_outbox(node, browsers):
 
     await browsers().sign_up("marie")
     await peer(a, b)
-    own = await a.post("Aide au jardin")
+    await a.post("Aide au jardin")
     withdrawn = await a.post("Vélo à prêter")
     await publishing.withdraw(a.app, withdrawn.annonce.uid)
     relayed = make_signed(b.key, now=int(a.clock()), title="Cours de couture")
