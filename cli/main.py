@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from cli import annonces, demo, maintenance, peers
+from cli import annonces, demo, maintenance, members, peers, status
 from cli.client import TOKEN_ENV, remember_token
 from cli.reports import reports
 from node.errors import ConfigError
@@ -146,6 +146,8 @@ for _command in (*maintenance.COMMANDS, demo.demo):
 for _command in (*peers.COMMANDS, *annonces.COMMANDS):
     cli.add_command(_command)
 cli.add_command(reports)
+for _command in (*status.COMMANDS, *members.COMMANDS):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from cli.client import TAKES_IDS, admin_client
-from cli.output import print_json, show, table, when
+from cli.output import print_json, show, table, waiting, when
 
 # --- peers ----------------------------------------------------------------------------
 
@@ -104,7 +104,9 @@ def peers_unblock(ctx, origin: str) -> None:
 @click.pass_context
 def sync(ctx, node_id: str | None, as_json: bool) -> None:
     """Reconcile with every peer now (or with NODE_ID only) and wait for the result."""
-    results = admin_client(ctx).call("POST", "/v1/sync", {"node_id": node_id})["results"]
+    client = admin_client(ctx)
+    with waiting(f"Syncing with {node_id}…" if node_id else "Syncing with every peer…"):
+        results = client.call("POST", "/v1/sync", {"node_id": node_id})["results"]
     if as_json:
         print_json(results)
     elif not results:

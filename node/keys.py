@@ -50,3 +50,5 @@ message_wakeup_key = web.AppKey("message_wakeup_key", asyncio.Event)
 
 # --- Admin API (node/admin) -------------------------------------------------------
 admin_token_key = web.AppKey("admin_token_key", Secret)
+# When the admin API started, by the node's clock: the node's uptime.
+started_at_key = web.AppKey("started_at_key", float)

@@ -341,3 +341,10 @@ async def counts_by_origin(db: Database) -> dict[bytes, dict[str, int]]:
             per_origin = counts.setdefault(origin, {"live": 0, "withdrawn": 0})
             per_origin["withdrawn" if state == State.WITHDRAWN.value else "live"] += count
     return counts
+
+
+async def count_hidden(db: Database) -> int:
+    """How many annonces held here the operator hid from residents."""
+    query = select(func.count()).select_from(annonces).where(annonces.c.hidden)
+    async with db.engine.connect() as conn:
+        return (await conn.execute(query)).scalar_one()

@@ -134,6 +134,20 @@ async def set_member_state(db: Database, handle: str, state: str) -> None:
         raise NotFound("no such member")
 
 
+async def member_by_handle(db: Database, handle: str) -> Member | None:
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(*_MEMBER_COLUMNS).where(members.c.handle == handle))).first()
+    return _member(row) if row else None
+
+
+async def member_counts(db: Database) -> dict[str, int]:
+    """How many members are in each state (every state named, zero included)."""
+    query = select(members.c.state, func.count()).group_by(members.c.state)
+    async with db.engine.connect() as conn:
+        counted = dict((await conn.execute(query)).all())
+    return {state: counted.get(state, 0) for state in MEMBER_STATES}
+
+
 async def list_members(db: Database, state: str | None = None) -> list[Member]:
     query = select(*_MEMBER_COLUMNS).order_by(members.c.created_at, members.c.id)
     if state is not None:
@@ -207,6 +221,13 @@ def session_member(conn: Connection, token_hash: bytes, now: int) -> Member | No
 async def end_session(db: Database, token_hash: bytes) -> None:
     async with db.engine.begin() as conn:
         await conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == token_hash))
+
+
+async def end_member_sessions(db: Database, member_id: int) -> int:
+    """End every session of a member; how many there were."""
+    async with db.engine.begin() as conn:
+        result = await conn.execute(delete(web_sessions).where(web_sessions.c.member_id == member_id))
+    return result.rowcount or 0
 
 
 async def end_other_sessions(db: Database, member_id: int, keep: bytes) -> None:

@@ -8,7 +8,8 @@ revision listeners: what the admin API publishes is forwarded like anything
 else. Every request needs ``Authorization: Bearer <token>`` (the token file
 ``troc init`` wrote), compared in constant time; refusals are RFC 9457 problem
 documents (node.problems). The endpoints are listed in node/admin/handlers.py,
-node/admin/moderation.py and node/admin/reports.py.
+node/admin/moderation.py, node/admin/reports.py, node/admin/status.py and
+node/admin/members.py.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import hmac
 
 from aiohttp import web
 
-from node.admin import moderation
+from node.admin import members, moderation, status
 from node.admin.handlers import routes
 from node.admin.reports import routes as report_routes
-from node.keys import admin_token_key, main_app_key
+from node.keys import admin_token_key, clock_key, main_app_key, started_at_key
 from node.problems import problem_response, problems_middleware
 from node.settings import Secret
 
@@ -43,7 +44,10 @@ def create_admin_app(main_app: web.Application, *, token: Secret) -> web.Applica
     admin = web.Application(middlewares=[problems_middleware, admin_auth_middleware])
     admin[main_app_key] = main_app
     admin[admin_token_key] = token
+    admin[started_at_key] = main_app[clock_key]()
     admin.add_routes(routes)
     admin.add_routes(moderation.routes)
     admin.add_routes(report_routes)
+    admin.add_routes(members.routes)
+    admin.add_routes(status.routes)
     return admin

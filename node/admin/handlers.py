@@ -1,6 +1,6 @@
 """The admin API's endpoints: thin over node.peering, node.publishing and node.sync.
 
-    GET    /v1/status                     the node, its counts, its traffic
+    GET    /v1/status                     (node/admin/status.py)
     GET    /v1/peers                      every peer, with state and counts
     POST   /v1/peers/preview  {url}       the node document a URL serves
     POST   /v1/peers          {url, node_id?}   store it (node_id: the key confirmed)
@@ -29,15 +29,12 @@ from node.keys import (
     main_app_key,
     node_key_key,
     settings_key,
-    traffic_key,
 )
 from node.sync import sync_with_peers
-from node.version import __version__
 from protocol.annonce import Category, Kind, parse_annonce_ref
 from protocol.errors import DecodeError, ValidationError
 from protocol.identity import node_id_text, parse_node_id
 from storage import annonces as annonce_store
-from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage.annonces import StoredAnnonce
 from storage.errors import NotFound
@@ -113,33 +110,6 @@ def annonce_json(stored: StoredAnnonce) -> dict:
 
 def _revision_json(signed) -> dict:
     return {"ref": signed.annonce.ref, "id": signed.id.hex(), "rev": signed.annonce.rev}
-
-
-# --- Status ---------------------------------------------------------------------------
-
-
-@routes.get("/v1/status")
-async def status(request: web.Request) -> web.Response:
-    app = main_app(request)
-    key, settings, db = app[node_key_key], app[settings_key], app[db_key]
-    counts = await annonce_store.counts_by_origin(db)
-    peers = await peer_store.list_peers(db)
-    return web.json_response({
-        "node_id": key.node_id_text,
-        "fingerprint": key.fingerprint,
-        "name": settings.name,
-        "url": settings.public_url,
-        "version": __version__,
-        "annonces": {
-            "live": sum(c["live"] for c in counts.values()),
-            "withdrawn": sum(c["withdrawn"] for c in counts.values()),
-            "own": counts.get(key.node_id, {}).get("live", 0),
-        },
-        "peers": {"total": len(peers),
-                  "unavailable": sum(p.state == peer_store.UNAVAILABLE for p in peers)},
-        "outbox": sum((await outbox_store.pending_counts(db)).values()),
-        "traffic": app[traffic_key].as_dict(),
-    })  # fmt: skip
 
 
 # --- Peers ----------------------------------------------------------------------------

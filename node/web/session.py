@@ -110,7 +110,12 @@ def current_token_hash(request: web.Request) -> bytes:
 
 
 async def hash_password(request: web.Request, password: str) -> str:
-    hasher: PasswordHasher = request.app[password_hasher_key]
+    return await hash_password_in(request.app, password)
+
+
+async def hash_password_in(app: web.Application, password: str) -> str:
+    """A password's hash, with the node application's hasher (also for the admin API)."""
+    hasher: PasswordHasher = app[password_hasher_key]
     return await asyncio.get_running_loop().run_in_executor(None, hasher.hash, password)
 
 

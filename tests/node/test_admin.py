@@ -69,7 +69,7 @@ async def test_status_describes_the_node(pair):
     status, body = await admin.call("GET", "/v1/status")
     assert status == 200
     assert body["node_id"] == a.key.node_id_text and body["name"] == "Maison A"
-    assert body["annonces"] == {"live": 0, "withdrawn": 0, "own": 0}
+    assert body["annonces"] == {"live": 0, "withdrawn": 0, "own": 0, "hidden": 0, "by_origin": []}
     assert set(body["traffic"]) == {"requests_received", "bytes_received", "requests_sent",
                                     "bytes_sent", "received_by_endpoint"}  # fmt: skip
 

@@ -108,3 +108,16 @@ async def test_a_remote_replier_has_no_member_here(db):
         replier=talk.Party(NODE_B, "paul", "Paul"), now=NOW)  # fmt: skip
     assert conv.replier.member_id is None
     assert (await talk.conversation_by_key(db, b"r" * 16)).id == conv.id
+
+
+async def test_members_by_handle_counted_by_state_and_logged_out_everywhere(db):
+    marie = await member(db)
+    await member(db, "paul", residents.PENDING)
+    assert await residents.member_by_handle(db, "marie") == marie
+    assert await residents.member_by_handle(db, "personne") is None
+    assert await residents.member_counts(db) == {"active": 1, "pending": 1, "suspended": 0}
+    for token in (b"a" * 32, b"b" * 32):
+        await residents.create_session(db, marie.id, token, now=NOW, lifetime_s=60)
+    assert await residents.end_member_sessions(db, marie.id) == 2
+    assert await read(db, residents.session_member, b"a" * 32, NOW) is None
+    assert await residents.end_member_sessions(db, marie.id) == 0

@@ -1,0 +1,89 @@
+"""`troc members ...`: the association's residents, on a running node.
+
+Thin: each command sends one admin request (cli.client; the endpoints are in
+node/admin/members.py) and prints the answer. With the `approval`
+registration policy, new members wait in the `pending` state until an
+operator approves them.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import click
+
+from cli.client import admin_client
+from cli.output import print_json, show, table, when
+
+STATES = ("pending", "active", "suspended")
+
+
+def _member_path(handle: str, action: str) -> str:
+    return f"/v1/members/{quote(handle, safe='')}/{action}"
+
+
+@click.group()
+def members() -> None:
+    """The residents with an account on this node."""
+
+
+@members.command("list")
+@click.option("--state", type=click.Choice(STATES), default=None, help="Only members in STATE.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def members_list(ctx, state: str | None, as_json: bool) -> None:
+    """Every member (or those in one state), oldest account first."""
+    query = f"?state={state}" if state else ""
+    listed = admin_client(ctx).call("GET", f"/v1/members{query}")
+    if as_json:
+        print_json(listed)
+        return
+    if not listed:
+        click.echo(f"No {state} members." if state else "No members yet.")
+        return
+    rows = table("handle", "name", "state", "since")
+    for m in listed:
+        rows.add_row(m["handle"], m["display_name"], m["state"], when(m["created_at"]))
+    show(rows)
+
+
+@members.command("approve")
+@click.argument("handle")
+@click.pass_context
+def members_approve(ctx, handle: str) -> None:
+    """Approve the pending member HANDLE: they can log in from now on."""
+    admin_client(ctx).call("POST", _member_path(handle, "approve"))
+    click.echo(f"{handle} approved: they can log in now.")
+
+
+@members.command("suspend")
+@click.argument("handle")
+@click.pass_context
+def members_suspend(ctx, handle: str) -> None:
+    """Suspend HANDLE: logged out everywhere at once; may read, but not post or answer."""
+    done = admin_client(ctx).call("POST", _member_path(handle, "suspend"))
+    click.echo(f"{handle} suspended; {done['sessions_ended']} web sessions ended.")
+
+
+@members.command("unsuspend")
+@click.argument("handle")
+@click.pass_context
+def members_unsuspend(ctx, handle: str) -> None:
+    """Lift the suspension of HANDLE: they can post and answer again."""
+    admin_client(ctx).call("POST", _member_path(handle, "unsuspend"))
+    click.echo(f"{handle} is active again.")
+
+
+@members.command("reset-password")
+@click.argument("handle")
+@click.pass_context
+def members_reset_password(ctx, handle: str) -> None:
+    """Give HANDLE a new temporary password, printed once; their sessions end."""
+    done = admin_client(ctx).call("POST", _member_path(handle, "reset-password"))
+    click.echo(f"Temporary password for {handle}: {done['password']}")
+    click.echo("It is shown only this once. Give it to the member in person or by phone: "
+               "they log in with it, then choose their own with “Changer de mot de passe” "
+               "on their profile page.")  # fmt: skip
+
+
+COMMANDS = (members,)

@@ -1,0 +1,81 @@
+"""The admin API's overview of the node: ``GET /v1/status``.
+
+One answer an operator (``troc status``) or a monitoring script reads at a
+glance: who the node is and since when it runs, its members by state, the
+annonces it holds by origin, each peer with its last sync and outbox, the
+private messages still to deliver, and the federation traffic since start.
+Times are Unix seconds by the node's clock; ``lag_s`` is how long ago the
+last anti-entropy pass with a peer succeeded (null: never).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node import peering
+from node.keys import (
+    clock_key,
+    db_key,
+    main_app_key,
+    node_key_key,
+    settings_key,
+    started_at_key,
+    traffic_key,
+)
+from node.version import __version__
+from protocol.identity import fingerprint, node_id_text
+from storage import annonces as annonce_store
+from storage import conversations as conversation_store
+from storage import residents
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/status")
+async def status(request: web.Request) -> web.Response:
+    app = request.app[main_app_key]
+    key, settings, db = app[node_key_key], app[settings_key], app[db_key]
+    now, started = int(app[clock_key]()), int(request.app[started_at_key])
+    peers = [_with_lag(summary, now) for summary in await peering.peer_summaries(app)]
+    return web.json_response({
+        "node_id": key.node_id_text,
+        "fingerprint": key.fingerprint,
+        "name": settings.name,
+        "url": settings.public_url,
+        "version": __version__,
+        "now": now,
+        "started_at": started,
+        "uptime_s": max(0, now - started),
+        "members": await residents.member_counts(db),
+        "annonces": await _annonce_counts(app, {p["node_id"]: p["name"] for p in peers}),
+        "peers": peers,
+        "outbox": sum(p["outbox"] for p in peers),
+        "messages": {"pending_deliveries": await conversation_store.pending_deliveries(db)},
+        "traffic": app[traffic_key].as_dict(),
+    })  # fmt: skip
+
+
+def _with_lag(summary: dict, now: int) -> dict:
+    last_sync = summary["last_sync"]
+    return {**summary, "lag_s": None if last_sync is None else max(0, now - last_sync)}
+
+
+async def _annonce_counts(app: web.Application, peer_names: dict[str, str]) -> dict:
+    """Totals, and per origin: live and withdrawn, named when the origin is us or a peer."""
+    own = app[node_key_key].node_id
+    counts = await annonce_store.counts_by_origin(app[db_key])
+    by_origin = []
+    for origin, held in counts.items():
+        origin_text = node_id_text(origin)
+        name = app[settings_key].name if origin == own else peer_names.get(origin_text)
+        by_origin.append({"origin": origin_text, "fingerprint": fingerprint(origin),
+                          "name": name, "is_peer": origin_text in peer_names,
+                          "live": held["live"], "withdrawn": held["withdrawn"]})  # fmt: skip
+    by_origin.sort(key=lambda o: (-o["live"], o["origin"]))
+    return {
+        "live": sum(c["live"] for c in counts.values()),
+        "withdrawn": sum(c["withdrawn"] for c in counts.values()),
+        "own": counts.get(own, {}).get("live", 0),
+        "hidden": await annonce_store.count_hidden(app[db_key]),
+        "by_origin": by_origin,
+    }
