@@ -172,6 +172,7 @@ async def fulfil(request: web.Request) -> web.Response:
 @routes.post("/annonces/{ref}/rouvrir")
 async def reopen(request: web.Request) -> web.Response:
     _member, annonce = await _own(request)
+    require_active(request)  # reopening or renewing shows it again: posting, in effect
     if annonce.state is State.FULFILLED:
         await publishing.revise(request.app, annonce.uid, state=State.OPEN)
     raise web.HTTPSeeOther(f"/annonces/{annonce.ref}?fait=rouverte")
@@ -193,6 +194,7 @@ async def withdraw(request: web.Request) -> web.Response:
 @routes.post("/annonces/{ref}/renouveler")
 async def renew(request: web.Request) -> web.Response:
     _member, annonce = await _own(request)
+    require_active(request)  # reopening or renewing shows it again: posting, in effect
     form = Form(await request.post())
     days = form.integer("duree", minimum=1, maximum=max(DURATIONS_DAYS))
     if days is None:

@@ -154,6 +154,20 @@ async def test_suspended_members_cannot_post_or_answer(web_client, db):
     assert response.status == 403 and await held(db) == []
 
 
+async def test_suspended_members_may_close_but_not_renew_or_reopen(web_client, db):
+    await sign_up(web_client)
+    ref = await publish(web_client)
+    page = f"/annonces/{ref}"
+    await residents.set_member_state(db, "marie", residents.SUSPENDED)
+    assert (await post_form(web_client, f"{page}/renouveler", {"duree": "60"}, page=page)).status == 403
+    assert (await post_form(web_client, f"{page}/pourvue", {}, page=page)).status == 303
+    assert (await post_form(web_client, f"{page}/rouvrir", {}, page=page)).status == 403
+    [annonce] = await held(db)
+    assert (annonce.state, annonce.rev) == (State.FULFILLED, 2)
+    assert (await post_form(web_client, f"{page}/retirer", {}, page=page)).status == 303
+    assert (await held(db))[0].state is State.WITHDRAWN
+
+
 async def test_anonymous_visitors_are_sent_to_the_login_page(web_client):
     response = await web_client.get("/annonces/nouvelle", allow_redirects=False)
     assert response.status == 303 and response.headers["Location"].startswith("/connexion?suite=")
