@@ -18,9 +18,15 @@ from pathlib import Path
 
 import click
 
+from cli.output import waiting
 from node.backup import create_backup, restore_backup
 from node.errors import ConfigError
-from node.maintenance import export_records, move_database, replace_node_key, running_node
+from node.maintenance import (
+    export_records,
+    move_database,
+    replace_node_key,
+    running_node,
+)
 from node.settings import Settings, load_settings
 from storage import maintenance as db_maintenance
 
@@ -61,7 +67,8 @@ def backup(ctx, dest: Path) -> None:
     copy of the database (SQLite online backup, or pg_dump for PostgreSQL).
     """
     settings = _node_settings(ctx)
-    report = asyncio.run(create_backup(settings, dest, now=int(time.time())))
+    with waiting(f"Backing up into {dest}…"):
+        report = asyncio.run(create_backup(settings, dest, now=int(time.time())))
     click.echo(
         f"Backup of node {report.node_id} written to {report.path} "
         f"({report.database}, schema {report.schema}, {_size_text(report.size)})"
@@ -77,7 +84,8 @@ def backup(ctx, dest: Path) -> None:
 def restore(ctx, src: Path, database_url: str | None) -> None:
     """Bring a node back from the backup SRC into a new or empty --data directory."""
     data_dir = _data_dir(ctx)
-    report = asyncio.run(restore_backup(src, data_dir, database_url=database_url))
+    with waiting(f"Restoring {src}…"):
+        report = asyncio.run(restore_backup(src, data_dir, database_url=database_url))
     click.echo(f"Node {report.node_id} restored into {data_dir} ({report.database})")
     click.echo(f"  fingerprint: {report.fingerprint}")
     click.echo(f"Start it with: troc --data {data_dir} run")
@@ -104,7 +112,7 @@ def export(ctx, output: Path | None) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write to {output.parent}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with os.fdopen(fd, "w", encoding="utf-8") as out, waiting(f"Exporting to {output}…"):
             count = asyncio.run(_export(settings, out))
         os.replace(partial, output)
     except BaseException:
@@ -136,7 +144,8 @@ def db() -> None:
 def upgrade(ctx) -> None:
     """Apply the database migrations this version of Troc brings."""
     settings = _node_settings(ctx)
-    before, after = asyncio.run(_upgrade(settings.effective_database_url))
+    with waiting("Upgrading the database…"):
+        before, after = asyncio.run(_upgrade(settings.effective_database_url))
     if before == after:
         click.echo(f"Database schema already at the latest revision {after}")
     else:
@@ -161,7 +170,8 @@ def move_to(ctx, url: str) -> None:
     """
     settings = _node_settings(ctx)
     _refuse_if_running(settings)
-    counts = asyncio.run(move_database(settings, url))
+    with waiting("Copying the database…"):
+        counts = asyncio.run(move_database(settings, url))
     copied = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
     click.echo(f"Copied to {db_maintenance.safe_url(url)}: {copied or 'no rows'}")
     click.echo(f"{settings.config_path} now uses it; {settings.data_dir / 'troc.db'} is kept.")
