@@ -68,7 +68,8 @@ def annonces_list(ctx, limit: int, as_json: bool) -> None:
         return
     rows = table("updated", "state", "kind", "category", "title", "rev", "ref")
     for a in listed:
-        rows.add_row(when(a["updated"]), a["state"], a["kind"], a["category"], a["title"],
+        state = f"{a['state']}, hidden" if a.get("hidden") else a["state"]
+        rows.add_row(when(a["updated"]), state, a["kind"], a["category"], a["title"],
                       str(a["rev"]), a["ref"])  # fmt: skip
     show(rows)
 

@@ -75,6 +75,8 @@ def test_hide_and_unhide_take_the_annonce_off_the_site_and_back(node):
     assert hidden.exit_code == 0, hidden.output
     assert hidden.output == f"Hidden: {ref} (Perceuse à prêter)\n"
     assert _page_status(node, ref) == 404
+    listed = [line for line in troc(node.data, "annonces", "list").output.splitlines() if ref in line]
+    assert len(listed) == 1 and "open, hidden" in listed[0]
     described = _show(node, ref)
     assert (described["hidden"], described["hidden_reason"]) == (True, "annonce en double")
     text = troc(node.data, "annonces", "show", ref).output
