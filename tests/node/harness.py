@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +25,12 @@ from aiohttp.test_utils import TestServer, unused_port
 from yarl import URL
 
 from node import publishing
+from node.admin import create_admin_app
 from node.app import create_app
 from node.keys import db_key
 from node.peer_client import PeerTimeouts
 from node.publishing import Author, Draft
-from node.settings import Settings
+from node.settings import Secret, Settings
 from protocol.annonce import Category, Kind
 from protocol.envelope import SignedAnnonce
 from protocol.federation import CONTENT_TYPE
@@ -178,3 +183,38 @@ async def signed_call(key: NodeKey, node: Node, path: str, body: bytes = b"", **
     method = "POST" if body else "GET"
     url = node.url + path
     return await send(method, url, body, signed_headers(key, method, url, body, **options))
+
+
+# --- A node's admin socket --------------------------------------------------------
+
+ADMIN_TOKEN = "jeton-de-test-0123456789"
+
+
+class Admin:
+    """A client of one node's admin socket."""
+
+    def __init__(self, path: Path, token: str | None = ADMIN_TOKEN) -> None:
+        self.path, self.token = path, token
+
+    async def call(self, method: str, path: str, body=None) -> tuple[int, object]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        connector = aiohttp.UnixConnector(path=str(self.path))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async with session.request(method, "http://troc" + path, json=body,
+                                       headers=headers) as response:  # fmt: skip
+                raw = await response.read()
+                return response.status, (await response.json(content_type=None)) if raw else None
+
+
+@asynccontextmanager
+async def served_admin(node: Node) -> AsyncIterator[Admin]:
+    """The node's admin API on a Unix socket (in a short /tmp path), and its client."""
+    short = Path(tempfile.mkdtemp(prefix="troc-adm-", dir="/tmp"))
+    runner = web.AppRunner(create_admin_app(node.app, token=Secret(ADMIN_TOKEN)))
+    await runner.setup()
+    try:
+        await web.UnixSite(runner, str(short / "admin.sock")).start()
+        yield Admin(short / "admin.sock")
+    finally:
+        await runner.cleanup()
+        shutil.rmtree(short, ignore_errors=True)

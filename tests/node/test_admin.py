@@ -9,34 +9,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from node.admin import create_admin_app
 from node.admin.handlers import OPERATOR_TEXT_MAX_CHARS
 from node.errors import StartupError
 from node.runner import check_admin_socket
-from node.settings import Secret
 from protocol.identity import NodeKey
 from storage import outbox as outbox_store
-from tests.node.harness import Clock, make_nodes
+from tests.node.harness import ADMIN_TOKEN, Admin, Clock, make_nodes, served_admin
 
-TOKEN = "jeton-de-test-0123456789"
-
-
-class Admin:
-    """A client of one node's admin socket."""
-
-    def __init__(self, path: Path, token: str | None = TOKEN) -> None:
-        self.path, self.token = path, token
-
-    async def call(self, method: str, path: str, body=None) -> tuple[int, object]:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        connector = aiohttp.UnixConnector(path=str(self.path))
-        async with aiohttp.ClientSession(connector=connector) as session:
-            async with session.request(method, "http://troc" + path, json=body,
-                                       headers=headers) as response:  # fmt: skip
-                raw = await response.read()
-                return response.status, (await response.json(content_type=None)) if raw else None
+TOKEN = ADMIN_TOKEN
 
 
 @pytest.fixture
@@ -45,15 +26,10 @@ async def pair(db, spare_db, tmp_path):
     a, b = await make_nodes(db, spare_db, tmp_path, ["Maison A", "Maison B"], Clock())
     await a.start(background_tasks=False)
     await b.start(background_tasks=False)
-    short = Path(tempfile.mkdtemp(prefix="troc-adm-", dir="/tmp"))
-    runner = web.AppRunner(create_admin_app(a.app, token=Secret(TOKEN)))
-    await runner.setup()
-    await web.UnixSite(runner, str(short / "admin.sock")).start()
-    yield a, b, Admin(short / "admin.sock")
-    await runner.cleanup()
+    async with served_admin(a) as admin:
+        yield a, b, admin
     await a.stop()
     await b.stop()
-    shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.mark.parametrize("token", [None, "faux", TOKEN + "x"])
@@ -217,7 +193,7 @@ def test_the_runner_removes_a_stale_socket_and_refuses_a_live_one():
 
 
 async def test_operators_reasons_and_notes_are_bounded(pair):
-    a, b, admin = pair
+    _a, b, admin = pair
     too_long = "x" * (OPERATOR_TEXT_MAX_CHARS + 1)
     status, problem = await admin.call("POST", "/v1/blocked",
                                        {"origin": b.key.node_id_text, "reason": too_long})  # fmt: skip

@@ -8,24 +8,17 @@ works, which password opens the account.
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from node import publishing
-from node.admin import create_admin_app
 from node.admin.members import temporary_password
-from node.settings import Secret
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage.schema import annonces
 from tests.factories import make_signed
-from tests.node.harness import Clock, make_nodes, peer
-from tests.node.test_admin import TOKEN, Admin
+from tests.node.harness import Clock, make_nodes, peer, served_admin
 
 PASSWORD = "un mot de passe solide"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -38,14 +31,9 @@ async def node(db, spare_db, tmp_path):
     a, b = await make_nodes(db, spare_db, tmp_path, ["Maison A", "Maison B"], clock)
     a.options["registration"] = "approval"
     await a.start(background_tasks=False)
-    short = Path(tempfile.mkdtemp(prefix="troc-adm-", dir="/tmp"))
-    runner = web.AppRunner(create_admin_app(a.app, token=Secret(TOKEN)))
-    await runner.setup()
-    await web.UnixSite(runner, str(short / "admin.sock")).start()
-    yield a, b, Admin(short / "admin.sock")
-    await runner.cleanup()
+    async with served_admin(a) as admin:
+        yield a, b, admin
     await a.stop()
-    shutil.rmtree(short, ignore_errors=True)
 
 
 class Browser:

@@ -4,25 +4,18 @@ forwarded to peers (outbox, fetch, anti-entropy), back when shown again."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from node import publishing
-from node.admin import create_admin_app
 from node.gossip import deliver_outbox_batch
 from node.keys import traffic_key
-from node.settings import Secret
 from node.sync import reconcile_with_peer
 from protocol import federation as messages
 from protocol.annonce import annonce_ref
 from storage import peers as peer_store
-from tests.node.harness import Clock, make_nodes, peer, signed_call
-from tests.node.test_admin import TOKEN, Admin
+from tests.node.harness import Clock, make_nodes, peer, served_admin, signed_call
 
 
 @pytest.fixture
@@ -34,15 +27,10 @@ async def line(db, spare_db, tmp_path):
     await peer(a, c)
     for node in (a, b, c):
         await node.start(background_tasks=False)
-    short = Path(tempfile.mkdtemp(prefix="troc-mod-", dir="/tmp"))
-    runner = web.AppRunner(create_admin_app(a.app, token=Secret(TOKEN)))
-    await runner.setup()
-    await web.UnixSite(runner, str(short / "admin.sock")).start()
-    yield a, b, c, Admin(short / "admin.sock")
-    await runner.cleanup()
+    async with served_admin(a) as admin:
+        yield a, b, c, admin
     for node in (a, b, c):
         await node.stop()
-    shutil.rmtree(short, ignore_errors=True)
 
 
 async def _page(node, path: str) -> tuple[int, str]:

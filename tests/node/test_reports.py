@@ -8,25 +8,17 @@ forwards the report; B stores it once, naming node A and nobody else.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
-from aiohttp import web
 
 from node import publishing
 from node import reports as node_reports
-from node.admin import create_admin_app
 from node.gossip import deliver_outbox_batch
-from node.settings import Secret
 from node.web.labels import REPORT_REASONS as REPORT_LABELS
 from protocol.identity import NodeKey, node_id_text
 from protocol.reports import REPORT_REASONS
 from storage import residents
 from tests.factories import NOW
-from tests.node.harness import Clock, make_nodes, peer
-from tests.node.test_admin import TOKEN, Admin
+from tests.node.harness import Clock, make_nodes, peer, served_admin
 
 
 @pytest.fixture
@@ -36,15 +28,10 @@ async def pair(db, spare_db, tmp_path):
     await peer(a, b)
     await a.start(background_tasks=False)
     await b.start(background_tasks=False)
-    short = Path(tempfile.mkdtemp(prefix="troc-rep-", dir="/tmp"))
-    runner = web.AppRunner(create_admin_app(a.app, token=Secret(TOKEN)))
-    await runner.setup()
-    await web.UnixSite(runner, str(short / "admin.sock")).start()
-    yield a, b, Admin(short / "admin.sock")
-    await runner.cleanup()
+    async with served_admin(a) as admin:
+        yield a, b, admin
     await a.stop()
     await b.stop()
-    shutil.rmtree(short, ignore_errors=True)
 
 
 async def report_on(node, annonce, *, handle="marie", details="Il demande 20 € par heure."):
