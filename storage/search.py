@@ -66,6 +66,7 @@ MAX_RESULTS = 1000            # pages go no deeper than this
 KM_PER_UNIT = 1.11195         # one hundredth of a degree of latitude, in km
 EARTH_RADIUS_KM = 6371.0
 FIRST_RING_KM = 2.0
+LISTED_LATITUDES = 64         # a band of fewer latitudes is listed value by value
 
 _fts = table("annonces_fts", column("annonces_fts"), column("rowid"),
              column("title"), column("text"))  # fmt: skip
@@ -341,15 +342,28 @@ def _flat_sql(geo: _Geo, sqlite: bool) -> tuple[str, list]:
     return expr, [o.lat, o.lat, o.lon, o.lon, geo.cos_lat**2]
 
 
+def _lat_band(lat: str, lat_lo: int, lat_hi: int) -> tuple[str, list[int]]:
+    """``lat`` between the bounds, as a list of values when it is short.
+
+    The columns hold whole hundredths of a degree: listed, each latitude is
+    one seek into the (lat, lon) index bounded by lon, where a range of lat
+    would scan every longitude of the band (several times the rows).
+    """
+    if lat_hi - lat_lo < LISTED_LATITUDES:
+        values = list(range(lat_lo, lat_hi + 1))
+        return f"{lat} IN ({', '.join('?' * len(values))})", values
+    return f"{lat} BETWEEN ? AND ?", [lat_lo, lat_hi]
+
+
 def _geo_clause(geo: _Geo, sqlite: bool, km: float | None = None, *, indexed: bool = True):
     """Points within the radius, or communes (without a point) within it."""
     lat_lo, lat_hi, lon_lo, lon_hi = geo.box(km)
     flat, flat_params = _flat_sql(geo, sqlite)
     # A unary + keeps SQLite from driving the query by these indexes.
     plus = "" if indexed or not sqlite else "+"
-    lat = f"{plus}a.lat"
-    parts = [f"({lat} BETWEEN ? AND ? AND a.lon BETWEEN ? AND ? AND {flat} <= ?)"]
-    params: list[object] = [lat_lo, lat_hi, lon_lo, lon_hi, *flat_params, geo.radius_units(km) ** 2]
+    band, band_params = _lat_band(f"{plus}a.lat", lat_lo, lat_hi)
+    parts = [f"({band} AND a.lon BETWEEN ? AND ? AND {flat} <= ?)"]
+    params: list[object] = [*band_params, lon_lo, lon_hi, *flat_params, geo.radius_units(km) ** 2]
     codes = [code for _, code in geo.near_communes(km)]
     if codes:
         commune = f"{plus}a.commune"
@@ -417,9 +431,13 @@ def _by_index(sql: _Sql, words: list[str], limit: int, offset: int):
     return statement, [*sql.params, limit, offset]
 
 
+_KINDS = {kind.value: kind for kind in Kind}  # a dict lookup: Enum(value) is slower
+_CATEGORIES = {category.value: category for category in Category}
+
+
 def _row_hit(row) -> Hit:
     return Hit(
-        origin=bytes(row[0]), uid=bytes(row[1]), kind=Kind(row[2]), category=Category(row[3]),
+        origin=bytes(row[0]), uid=bytes(row[1]), kind=_KINDS[row[2]], category=_CATEGORIES[row[3]],
         title=row[4], excerpt=row[5], commune=row[6], lat=row[7], lon=row[8],
         author_name=row[9], created=row[10], updated=row[11], expires=row[12],
         sortie_at=row[13],
@@ -459,8 +477,9 @@ def _nearest(conn: Connection, query: Query, words: list[str], geo: _Geo, now: i
         sql = base.copy()
         lat_lo, lat_hi, lon_lo, lon_hi = geo.box(km)
         flat, flat_params = _flat_sql(geo, sql.sqlite)
-        sql.add(f"a.lat BETWEEN ? AND ? AND a.lon BETWEEN ? AND ? AND {flat} <= ?",
-                lat_lo, lat_hi, lon_lo, lon_hi, *flat_params, geo.radius_units(km) ** 2)  # fmt: skip
+        band, band_params = _lat_band("a.lat", lat_lo, lat_hi)
+        sql.add(f"{band} AND a.lon BETWEEN ? AND ? AND {flat} <= ?",
+                *band_params, lon_lo, lon_hi, *flat_params, geo.radius_units(km) ** 2)  # fmt: skip
         statement = (f"SELECT {_COLUMNS}, {flat} AS d FROM annonces a WHERE {sql.clause()}"
                      f" ORDER BY d, {order} LIMIT ?")  # fmt: skip
         rows = list(_render(conn, statement, [*flat_params, *sql.params, wanted]))

@@ -160,3 +160,17 @@ async def test_distance_pagination_is_consistent(db, nearest):
             hits += (await find(db, Query(origin=AGEN, radius_km=15, nearest=True,
                                           page=page, per_page=5))).hits  # fmt: skip
         assert [h.distance_km for h in hits] == sorted(h.distance_km for h in hits)
+
+
+@pytest.mark.parametrize("nearest", [False, True])
+async def test_listed_latitudes_and_a_latitude_range_find_the_same(db, nearest, monkeypatch):
+    """Short bands of latitude are listed value by value; long ones are a range."""
+    batch = [make_signed(KEY, title=f"Point {i}", commune=None,
+                         point=Point(4420 + (i * 7) % 41 - 20, 63 + (i * 5) % 23 - 11),
+                         created=NOW - i) for i in range(40)]  # fmt: skip
+    await put(db, *batch)
+    query = Query(origin=AGEN, radius_km=20, nearest=nearest, per_page=50)
+    listed = await titles(db, query)
+    monkeypatch.setattr(search, "LISTED_LATITUDES", 0)
+    ranged = await titles(db, query)
+    assert listed == ranged and 10 < len(listed) < 40  # some out of the radius
