@@ -19,8 +19,9 @@ The index
 Distance
     An annonce is placed at its coarse point if it has one, else at the centre
     of its commune (the caller passes the centres). A radius becomes a
-    bounding box on ``(lat, lon)`` plus the list of communes whose centre is
-    within it; distances are equirectangular in SQL (exact enough at the scale
+    bounding box on ``(lat, lon)`` — its latitudes listed one by one when they
+    are few (``_lat_band``), one index seek each — plus the list of communes
+    whose centre is within it; distances are equirectangular in SQL (exact enough at the scale
     of a département, and monotonic), and the haversine distance shown to the
     resident is computed in Python for the page's few hits.
 
