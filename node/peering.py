@@ -112,7 +112,7 @@ async def peer_summaries(app: web.Application) -> list[dict]:
     """Every peer with its state, last contact and counts, for operators."""
     db = app[db_key]
     pending = await outbox_store.pending_counts(db)
-    held = await annonce_store.counts_by_origin(db)
+    held = await annonce_store.counts_by_origin(db, now=_now(app))
     return [
         {
             "node_id": node_id_text(p.node_id),

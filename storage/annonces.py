@@ -330,10 +330,12 @@ async def purge_expired(db: Database, now: int) -> int:
     return result.rowcount or 0
 
 
-async def counts_by_origin(db: Database) -> dict[bytes, dict[str, int]]:
-    """Per origin: how many live annonces and tombstones this node holds."""
-    query = select(annonces.c.origin, annonces.c.state, func.count()).group_by(
-        annonces.c.origin, annonces.c.state
+async def counts_by_origin(db: Database, *, now: int) -> dict[bytes, dict[str, int]]:
+    """Per origin: how many live annonces and tombstones this node holds, unexpired."""
+    query = (
+        select(annonces.c.origin, annonces.c.state, func.count())
+        .where(annonces.c.expires > now)  # expired ones wait for the purge: not counted
+        .group_by(annonces.c.origin, annonces.c.state)
     )
     counts: dict[bytes, dict[str, int]] = {}
     async with db.engine.connect() as conn:

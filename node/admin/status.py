@@ -63,7 +63,7 @@ def _with_lag(summary: dict, now: int) -> dict:
 async def _annonce_counts(app: web.Application, peer_names: dict[str, str]) -> dict:
     """Totals, and per origin: live and withdrawn, named when the origin is us or a peer."""
     own = app[node_key_key].node_id
-    counts = await annonce_store.counts_by_origin(app[db_key])
+    counts = await annonce_store.counts_by_origin(app[db_key], now=int(app[clock_key]()))
     by_origin = []
     for origin, held in counts.items():
         origin_text = node_id_text(origin)

@@ -98,7 +98,9 @@ async def test_counts_by_origin_separate_live_and_withdrawn(db):
     await store.store_revisions(
         db, [live, next_revision(KEY, gone, state=State.WITHDRAWN)], now=NOW
     )
-    assert await store.counts_by_origin(db) == {KEY.node_id: {"live": 1, "withdrawn": 1}}
+    assert await store.counts_by_origin(db, now=NOW) == {KEY.node_id: {"live": 1, "withdrawn": 1}}
+    expiry = max(live.annonce.expires, gone.annonce.expires)
+    assert await store.counts_by_origin(db, now=expiry) == {}  # expired: waits for the purge
 
 
 async def test_a_large_batch_is_stored_in_chunks(db):
