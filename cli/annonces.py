@@ -178,6 +178,3 @@ def _print_annonce(a: dict, as_json: bool) -> None:
     ]
     for name, value in lines:
         click.echo(f"{name + ':':<14}{value}")
-
-
-COMMANDS = (annonces,)

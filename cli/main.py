@@ -7,18 +7,16 @@ line and a non-zero exit (click's ClickException), never a traceback.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import shutil
 from pathlib import Path
 
 import click
 
-from cli import annonces, demo, maintenance, members, peers, status
 from cli.client import TOKEN_ENV, remember_token
-from cli.reports import reports
 from node.errors import ConfigError
 from node.keyfile import create_admin_token, create_node_key, load_node_key
 from node.logs import configure_logging
-from node.runner import prepare_database, serve
 from node.settings import Settings, check_settings, load_settings, render_toml
 from node.version import __version__
 from protocol.errors import TrocError
@@ -26,8 +24,36 @@ from protocol.errors import TrocError
 EXIT_CONFIG = 2  # click's own code for usage errors, reused for bad configuration
 
 
+# The commands defined in other modules, by name: each module is imported only
+# when its command runs (or when --help lists them), so that `troc status`
+# does not load the whole node (half a second) before asking it anything.
+LAZY_COMMANDS = {
+    "annonces": "cli.annonces:annonces",
+    "backup": "cli.maintenance:backup",
+    "db": "cli.maintenance:db",
+    "demo": "cli.demo:demo",
+    "export": "cli.maintenance:export",
+    "members": "cli.members:members",
+    "new-key": "cli.maintenance:new_key",
+    "peers": "cli.peers:peers",
+    "reports": "cli.reports:reports",
+    "restore": "cli.maintenance:restore",
+    "status": "cli.status:status",
+    "sync": "cli.peers:sync",
+}
+
+
 class TrocGroup(click.Group):
     """A group whose commands turn our errors into one clear line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attribute = LAZY_COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -114,6 +140,8 @@ def init(ctx, name, public_url, listen, database_url, area) -> None:
 
 
 async def _init_database(settings: Settings, key) -> None:
+    from node.runner import prepare_database  # the whole node: loaded only when needed
+
     db = await prepare_database(settings, key)
     await db.close()
 
@@ -128,6 +156,8 @@ def run(ctx, listen) -> None:
         settings = load_settings(settings.data_dir, {"TROC_LISTEN": listen})
     configure_logging(settings.log_level, settings.log_format)
     key = load_node_key(settings.key_path)
+    from node.runner import serve  # the whole node: loaded only when needed
+
     asyncio.run(serve(settings, key))
 
 
@@ -139,15 +169,6 @@ def key(ctx) -> None:
     node_key = load_node_key(settings.key_path)
     click.echo(f"id:          {node_key.node_id_text}")
     click.echo(f"fingerprint: {node_key.fingerprint}")
-
-
-for _command in (*maintenance.COMMANDS, demo.demo):
-    cli.add_command(_command)
-for _command in (*peers.COMMANDS, *annonces.COMMANDS):
-    cli.add_command(_command)
-cli.add_command(reports)
-for _command in (*status.COMMANDS, *members.COMMANDS):
-    cli.add_command(_command)
 
 
 def main() -> None:

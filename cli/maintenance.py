@@ -201,6 +201,3 @@ def new_key(ctx, yes: bool) -> None:
     if report.old_key_kept_as:
         click.echo(f"The old key is kept as {report.old_key_kept_as}.")
     click.echo("Tell your peers the new fingerprint: they remove the old identity and add the new.")
-
-
-COMMANDS = (backup, restore, export, db, new_key)

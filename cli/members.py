@@ -84,6 +84,3 @@ def members_reset_password(ctx, handle: str) -> None:
     click.echo("It is shown only this once. Give it to the member in person or by phone: "
                "they log in with it, then choose their own with “Changer de mot de passe” "
                "on their profile page.")  # fmt: skip
-
-
-COMMANDS = (members,)

@@ -120,6 +120,3 @@ def sync(ctx, node_id: str | None, as_json: bool) -> None:
     failed = sum(1 for r in results if r["error"])
     if failed:
         raise click.ClickException(f"sync failed with {failed} of {len(results)} peers")
-
-
-COMMANDS = (peers, sync)

@@ -73,6 +73,3 @@ def _peers(peers: list[dict]) -> None:
         rows.add_row(f"  {p['name']}", p["state"], when(p["last_contact"]), when(p["last_sync"]),
                      duration(p["lag_s"]), str(p["outbox"]))  # fmt: skip
     show(rows)
-
-
-COMMANDS = (status,)
