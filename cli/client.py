@@ -28,6 +28,7 @@ TOKEN_ENV = "TROC_ADMIN_TOKEN"
 TOKEN_META = "troc.admin_token"  # where the root group's --token option is kept
 ADMIN_TIMEOUT_S = 600.0  # a sync with many peers can take a while
 ADMIN_CONNECT_TIMEOUT_S = 5.0
+ADMIN_MAX_PATH_CHARS = 2048  # ids, refs and handles are far shorter; the node's limit is 8190
 # Node ids and annonce refs are base64url and may start with "-": commands
 # taking one must not read it as an option (a mistyped option then reaches the
 # node as an id, which it refuses in one line).
@@ -60,6 +61,7 @@ class AdminClient:
 
     def call(self, method: str, path: str, body: dict | None = None):
         """The node's JSON answer (None for 204), or a TrocError."""
+        _check_path(path)
         return asyncio.run(self._call(method, path, body))
 
     async def _call(self, method: str, path: str, body: dict | None):
@@ -80,6 +82,15 @@ class AdminClient:
                     f"start it with `troc --data {self.data_dir} run`"
                 ) from None
         return _answer(status, payload)
+
+
+def _check_path(path: str) -> None:
+    """Arguments that become part of the path: none empty, none huge (a usage error)."""
+    route = path.split("?", 1)[0]
+    if "//" in route or route.endswith("/"):
+        raise click.UsageError("an argument is empty")
+    if len(path) > ADMIN_MAX_PATH_CHARS:
+        raise click.UsageError(f"an argument is too long (over {ADMIN_MAX_PATH_CHARS} characters)")
 
 
 def _answer(status: int, payload: bytes):

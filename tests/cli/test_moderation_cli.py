@@ -121,3 +121,14 @@ def test_a_node_that_is_not_running_is_one_line(command):
         assert "the node is not running" in error
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.parametrize("args", [
+    ["annonces", "show", ""], ["annonces", "hide", ""], ["peers", "remove", ""],
+    ["reports", "resolve", ""], ["members", "approve", ""], ["annonces", "show", "A" * 100_000],
+])  # fmt: skip
+def test_an_empty_or_huge_argument_is_a_usage_error(node, args):
+    result = troc(node.data, *args)
+    assert result.exit_code == 2, result.output
+    assert "an argument is empty" in result.output or "an argument is too long" in result.output
+    assert "Traceback" not in result.output
