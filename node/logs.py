@@ -12,6 +12,8 @@ import logging
 import sys
 import time
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -53,6 +55,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (a line too long, a bad header)
+    as an ERROR with its traceback. The fault is the client's, and anyone can
+    send such requests: one INFO line each, without traceback, is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        record.msg, record.args = "malformed HTTP request refused", ()
+        record.status, record.reason = error.code, str(error.message)[:MAX_REASON_CHARS]
+        return logging.getLogger().isEnabledFor(logging.INFO)
+
+
+MAX_REASON_CHARS = 120  # of what the client sent, quoted in the log line
+
+
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -65,3 +86,6 @@ def configure_logging(level: str, fmt: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(
         logging.INFO if level == "DEBUG" else logging.WARNING
     )
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server.filters):
+        server.addFilter(MalformedRequestFilter())
