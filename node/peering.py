@@ -17,6 +17,8 @@ whoever relays them (storage refuses them at ingest; nothing else stores).
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from node.errors import PeerError, PeerRefused
@@ -37,6 +39,8 @@ from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage.errors import Conflict
 from storage.peers import Peer
+
+log = logging.getLogger("troc.peers")
 
 MAX_URL_CHARS = 2048
 MAX_REASON_CHARS = 500
@@ -72,6 +76,7 @@ async def add_peer(app: web.Application, url: str, expected: bytes | None) -> Pe
         )
     peer = await peer_store.add_peer(app[db_key], doc.node_id, doc.url, doc.name, _now(app))
     app[sync_trigger_key].request(doc.node_id)
+    log.info("peer added", extra={"peer": doc.id, "peer_name": doc.name, "url": doc.url})
     return peer
 
 
@@ -88,6 +93,7 @@ async def accepts_us(app: web.Application, peer: Peer) -> bool | None:
 
 async def remove_peer(app: web.Application, node_id: bytes) -> None:
     await peer_store.remove_peer(app[db_key], node_id)  # its outbox goes with it
+    log.info("peer removed", extra={"peer": node_id_text(node_id)})
 
 
 async def block_origin(app: web.Application, origin: bytes, reason: str) -> int:
@@ -99,11 +105,13 @@ async def block_origin(app: web.Application, origin: bytes, reason: str) -> int:
     )
     await outbox_store.drop_dead(app[db_key])
     app[reconcile_set_key].invalidate()
+    log.info("origin blocked", extra={"origin": node_id_text(origin), "dropped": dropped})
     return dropped
 
 
 async def unblock_origin(app: web.Application, origin: bytes) -> None:
     await peer_store.unblock_origin(app[db_key], origin)
+    log.info("origin unblocked", extra={"origin": node_id_text(origin)})
     app[ignored_ids_key].clear()  # what was refused as blocked may be fetched again
     app[sync_trigger_key].request()
 

@@ -15,6 +15,7 @@ active member...) is a 409 that says why.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from aiohttp import web
@@ -25,6 +26,8 @@ from protocol.errors import ValidationError
 from storage import residents
 from storage.errors import Conflict, NotFound
 from storage.residents import Member
+
+log = logging.getLogger("troc.members")
 
 routes = web.RouteTableDef()
 
@@ -63,6 +66,7 @@ async def _change_state(request: web.Request, allowed_from: tuple[str, ...], to:
     if member.state not in allowed_from:
         raise Conflict(f"{member.handle} is {member.state}, not {' or '.join(allowed_from)}")
     await residents.set_member_state(request.app[main_app_key][db_key], member.handle, to)
+    log.info("member state changed", extra={"handle": member.handle, "state": to})
     return await residents.member_by_handle(request.app[main_app_key][db_key], member.handle)
 
 
@@ -101,5 +105,6 @@ async def reset_password(request: web.Request) -> web.Response:
     member, password = await _member(request), temporary_password()
     await residents.set_password_hash(app[db_key], member.id, await hash_password_in(app, password))
     ended = await residents.end_member_sessions(app[db_key], member.id)
+    log.info("member password reset", extra={"handle": member.handle})  # never the password
     return web.json_response({**member_json(member), "password": password,
                               "sessions_ended": ended})  # fmt: skip
