@@ -57,7 +57,7 @@ class Point:
     lon: int
 
     @classmethod
-    def from_degrees(cls, lat: float, lon: float) -> "Point":
+    def from_degrees(cls, lat: float, lon: float) -> Point:
         return cls(round(lat * limits.POINT_SCALE), round(lon * limits.POINT_SCALE))
 
     @property
@@ -96,7 +96,7 @@ class Annonce:
     def is_tombstone(self) -> bool:
         return self.state is State.WITHDRAWN
 
-    def revised(self, *, updated: int, **changes: object) -> "Annonce":
+    def revised(self, *, updated: int, **changes: object) -> Annonce:
         """The next revision with ``changes`` applied (not validated here)."""
         return replace(self, rev=self.rev + 1, updated=updated, **changes)
 

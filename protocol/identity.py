@@ -89,17 +89,17 @@ class NodeKey:
     _private: Ed25519PrivateKey
 
     @classmethod
-    def generate(cls) -> "NodeKey":
+    def generate(cls) -> NodeKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> "NodeKey":
+    def from_seed(cls, seed: bytes) -> NodeKey:
         if len(seed) != 32:
             raise DecodeError("an Ed25519 seed is 32 bytes")
         return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
     @classmethod
-    def from_pem(cls, pem: bytes) -> "NodeKey":
+    def from_pem(cls, pem: bytes) -> NodeKey:
         try:
             key = serialization.load_pem_private_key(pem, password=None)
         except (ValueError, TypeError) as exc:

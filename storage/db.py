@@ -17,7 +17,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.errors import DatabaseUnavailable
@@ -90,7 +95,7 @@ async def migrate(db: Database) -> None:
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(lambda c: command.upgrade(_alembic_config(c), "head"))
-    except (OperationalError, DBAPIError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OperationalError, DBAPIError, OSError) as exc:
         raise DatabaseUnavailable(f"cannot open the database: {_short(exc)}") from exc
 
 

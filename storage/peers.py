@@ -12,7 +12,6 @@ from storage.db import Database
 from storage.errors import Conflict, NotFound
 from storage.schema import annonces, blocked_origins, peers
 
-
 # A peer's states: reachable, or failing for a while (its circuit is open).
 ACTIVE = "active"
 UNAVAILABLE = "unavailable"

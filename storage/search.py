@@ -302,12 +302,12 @@ class _Sql:
         self.where: list[str] = []
         self.params: list[object] = []
 
-    def add(self, clause: str, *params: object) -> "_Sql":
+    def add(self, clause: str, *params: object) -> _Sql:
         self.where.append(clause)
         self.params.extend(params)
         return self
 
-    def copy(self) -> "_Sql":
+    def copy(self) -> _Sql:
         other = _Sql("sqlite" if self.sqlite else "postgresql")
         other.where, other.params = list(self.where), list(self.params)
         return other

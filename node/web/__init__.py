@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from node.i18n import load_catalogs
 from node.keys import db_key, node_key_key, revision_listeners_key
 from node.web import about, accounts, annonces, conversations, profile, reports, search
+from node.web.common import peer_names
 from node.web.keys import (
     communes_key,
     csrf_secret_key,
@@ -25,7 +26,6 @@ from node.web.keys import (
     reader_key,
     translators_key,
 )
-from node.web.common import peer_names
 from node.web.middleware import web_middleware
 from node.web.page_cache import PageCache, PeerNames
 from node.web.places import load_communes

@@ -11,7 +11,12 @@ from aiohttp import web
 from node import publishing
 from node.i18n import Msg
 from node.keys import db_key, node_key_key
-from node.web.annonce_form import DURATIONS_DAYS, FIELDS, form_from_annonce, read_annonce_form
+from node.web.annonce_form import (
+    DURATIONS_DAYS,
+    FIELDS,
+    form_from_annonce,
+    read_annonce_form,
+)
 from node.web.common import (
     association_namer,
     parse_ref,

@@ -15,11 +15,11 @@ import os
 from aiohttp import web
 
 from node.keys import db_key, node_key_key
+from node.web import delivery
 from node.web.annonces import visible_annonce
 from node.web.common import association_namer, require_active, require_member
 from node.web.forms import Form
 from node.web.keys import member_rkey, reader_key
-from node.web import delivery
 from node.web.render import now_of, render
 from protocol.annonce import State
 from storage import conversations as talk

@@ -11,8 +11,8 @@ import logging
 
 from aiohttp import web
 
-from node.keys import settings_key
 from node.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, negotiate
+from node.keys import settings_key
 from node.web.keys import member_rkey, translator_rkey, translators_key
 from node.web.labels import ERROR_TEXTS, ERROR_TITLES
 from node.web.render import render

@@ -21,11 +21,11 @@ import jinja2.ext
 from aiohttp import web
 from jinja2.lexer import TOKEN_LPAREN, TOKEN_NAME, TOKEN_RPAREN, TOKEN_STRING, Token
 
-from protocol.annonce import annonce_ref
 from node.i18n import LANGUAGES, Msg, Translator
 from node.keys import clock_key, settings_key
 from node.web.keys import communes_key, member_rkey, reader_key, translator_rkey
 from node.web.session import CSRF_FIELD, csrf_token
+from protocol.annonce import annonce_ref
 from storage import conversations
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"

@@ -30,7 +30,14 @@ from pathlib import Path
 import pytest
 
 from protocol.nodedoc import NodeDocument, open_node_document
-from tests.cli.nodeproc import TROC, NodeProcess, free_port, http_get, invoke, seed_annonces
+from tests.cli.nodeproc import (
+    TROC,
+    NodeProcess,
+    free_port,
+    http_get,
+    invoke,
+    seed_annonces,
+)
 from tests.cli.test_maintenance import _downgrade_one_step
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operating.md"

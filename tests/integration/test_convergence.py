@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import functools
 import http.client
-import threading
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar

@@ -6,7 +6,12 @@ import pytest
 
 from protocol.errors import TooLargeError
 from protocol.limits import REPORT_MAX_BODY_BYTES, REPORT_MAX_DETAILS_CHARS
-from protocol.reports import REPORT_REASONS, ForwardedReport, decode_report, encode_report
+from protocol.reports import (
+    REPORT_REASONS,
+    ForwardedReport,
+    decode_report,
+    encode_report,
+)
 
 
 def test_the_longest_report_fits_in_the_body_limit():
