@@ -37,6 +37,7 @@ from protocol.federation import CONTENT_TYPE
 from protocol.httpsig import sign_request
 from protocol.identity import NodeKey
 from storage import annonces as annonce_store
+from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage.db import Database
 from storage.nodes import claim_database
@@ -139,6 +140,14 @@ async def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"not true after {timeout} s: {check.__qualname__}")
         await asyncio.sleep(interval)
+
+
+async def outboxes_empty(*nodes: Node) -> bool:
+    """Whether no node has anything left to deliver to its peers."""
+    for node in nodes:
+        if await outbox_store.pending_counts(node.db):
+            return False
+    return True
 
 
 def db_of(app: web.Application) -> Database:

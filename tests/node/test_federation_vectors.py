@@ -15,10 +15,6 @@ spaces appended to the previous (hex) value, each value read by its key.
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
-
 import pytest
 
 from protocol import federation as messages
@@ -26,8 +22,8 @@ from protocol.envelope import open_envelope
 from protocol.errors import ProtocolError
 from protocol.httpsig import ReplayGuard, sign_request, verify_request
 from protocol.identity import NodeKey
+from tests.vector_blocks import VectorKeys, read_vectors
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 HEX_KEYS = frozenset({"body", "message", "seed"})
 HEX_LIST_KEYS = frozenset({"ids", "envelopes"})
 JSON_KEYS = frozenset({"accepted", "duplicates", "superseded", "blocked", "refused", "created"})
@@ -36,8 +32,7 @@ TEXT_KEYS = frozenset({
     "content_digest", "signature_input", "signature",
 })  # fmt: skip
 
-_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-_LINE = re.compile(r"([a-z][a-z0-9_]*): (.*)")
+KEYS = VectorKeys(hex=HEX_KEYS, hex_list=HEX_LIST_KEYS, json=JSON_KEYS, text=TEXT_KEYS)
 
 WRITERS = {
     "announce-request": lambda v: messages.encode_announce(v["ids"]),
@@ -65,58 +60,7 @@ def outcome_of(v: dict) -> messages.PushOutcome:
     )  # fmt: skip
 
 
-def parse_block(block: str) -> dict[str, object]:
-    raw: dict[str, str] = {}
-    last = None
-    for line in block.splitlines():
-        if line.startswith("  ") and last is not None:
-            if last not in HEX_KEYS | HEX_LIST_KEYS:
-                raise ValueError(f"only hex values may continue, not {last!r}")
-            raw[last] += line.strip()
-            continue
-        match = _LINE.fullmatch(line)
-        if not match:
-            raise ValueError(f"not a 'key: value' line: {line!r}")
-        key, value = match.groups()
-        if key in raw:
-            raise ValueError(f"{key!r} given twice")
-        raw[key], last = value, key
-    return {key: _read(key, value) for key, value in raw.items()}
-
-
-def _hex(value: str) -> bytes:
-    if not re.fullmatch(r"(?:[0-9a-f]{2})*", value):
-        raise ValueError("not lowercase hex")
-    return bytes.fromhex(value)
-
-
-def _read(key: str, value: str) -> object:
-    if key in HEX_KEYS:
-        return _hex(value)
-    if key in HEX_LIST_KEYS:
-        return [_hex(item) for item in value.split(",")]
-    if key in JSON_KEYS:
-        return json.loads(value)
-    if key in TEXT_KEYS:
-        return value
-    raise ValueError(f"unknown key {key!r}")
-
-
-def federation_vectors() -> dict[str, dict]:
-    for name in ("protocol.md", "protocol-federation.md"):
-        found = {}
-        for match in _FENCE.finditer((DOCS / name).read_text(encoding="utf-8")):
-            block = match.group(1)
-            if block.startswith("vector: federation-"):
-                vector = parse_block(block)
-                assert vector["vector"] not in found, f"{vector['vector']} appears twice"
-                found[vector["vector"]] = vector
-        if found:
-            return found
-    return {}
-
-
-VECTORS = federation_vectors()
+VECTORS = read_vectors(("protocol.md", "protocol-federation.md"), "federation-", KEYS)
 
 
 def named(prefix: str) -> list[str]:

@@ -21,7 +21,7 @@ from node.settings import load_settings
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
-from tests.node.harness import Clock, eventually, make_nodes, peer
+from tests.node.harness import Clock, eventually, make_nodes, outboxes_empty, peer
 
 
 async def test_a_revision_posted_on_a_crosses_b_and_reaches_c(db, spare_db, tmp_path):
@@ -37,17 +37,10 @@ async def test_a_revision_posted_on_a_crosses_b_and_reaches_c(db, spare_db, tmp_
         held = await annonce_store.get_by_id(c.db, signed.id)
         assert held.envelope == signed.envelope
         assert held.source == b.node_id
-        await eventually(lambda: _outboxes_empty(a, b, c))
+        await eventually(lambda: outboxes_empty(a, b, c))
     finally:
         for node in (a, b, c):
             await node.stop()
-
-
-async def _outboxes_empty(*nodes) -> bool:
-    for node in nodes:
-        if await outbox_store.pending_counts(node.db):
-            return False
-    return True
 
 
 async def test_in_a_triangle_each_node_gets_each_body_once_and_gossip_stops(
@@ -66,7 +59,7 @@ async def test_in_a_triangle_each_node_gets_each_body_once_and_gossip_stops(
         ids = {s.id for s in posted}
         for node in (a, b, c):
             await eventually(lambda node=node: _holds_all(node, ids))
-        await eventually(lambda: _outboxes_empty(a, b, c))
+        await eventually(lambda: outboxes_empty(a, b, c))
         for node in (a, b, c):
             assert await node.current_ids() == ids
     finally:
@@ -117,7 +110,7 @@ async def test_the_outbox_survives_a_restart_and_delivers_afterwards(db, spare_d
     await a.start()  # with its background tasks this time
     try:
         await eventually(lambda: b.holds(signed.id))
-        await eventually(lambda: _outboxes_empty(a))
+        await eventually(lambda: outboxes_empty(a))
     finally:
         await a.stop()
         await b.stop()

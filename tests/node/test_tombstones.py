@@ -8,7 +8,14 @@ from node.sync import purge_once
 from protocol import federation as messages
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
-from tests.node.harness import Clock, eventually, make_nodes, peer, signed_call
+from tests.node.harness import (
+    Clock,
+    eventually,
+    make_nodes,
+    outboxes_empty,
+    peer,
+    signed_call,
+)
 
 
 async def _state_on(node, ref_origin, uid):
@@ -32,7 +39,7 @@ async def test_a_withdrawal_reaches_every_node_and_nothing_older_comes_back(
         for node in (b, c):
             await eventually(lambda node=node: node.holds(tombstone.id))
             assert await _state_on(node, a.node_id, uid) == "withdrawn"
-        await eventually(lambda: _outboxes_empty(a, b, c))
+        await eventually(lambda: outboxes_empty(a, b, c))
 
         # C no longer serves the withdrawn revision...
         fetched = await signed_call(b.key, c, messages.FETCH_PATH,
@@ -52,13 +59,6 @@ async def test_a_withdrawal_reaches_every_node_and_nothing_older_comes_back(
     finally:
         for node in (a, b, c):
             await node.stop()
-
-
-async def _outboxes_empty(*nodes) -> bool:
-    for node in nodes:
-        if await outbox_store.pending_counts(node.db):
-            return False
-    return True
 
 
 async def test_a_tombstone_is_kept_until_the_original_would_expire(db, spare_db, tmp_path):

@@ -18,14 +18,13 @@ from protocol.conversations import (
 )
 from protocol.errors import ProtocolError
 from protocol.identity import NodeKey
-from tests.vector_blocks import read_vectors
+from tests.vector_blocks import VectorKeys, read_vectors
 
-VECTORS = read_vectors(
-    "protocol-federation.md", "conversation-",
-    hex_keys=frozenset({"conversation", "origin", "uid", "node", "id", "body"}),
-    json_keys=frozenset({"text", "sent", "duplicate"}),
-    text_keys=frozenset({"vector", "kind", "to", "from", "name", "error", "field"}),
-)
+VECTORS = read_vectors("protocol-federation.md", "conversation-", VectorKeys(
+    hex=frozenset({"conversation", "origin", "uid", "node", "id", "body"}),
+    json=frozenset({"text", "sent", "duplicate"}),
+    text=frozenset({"vector", "kind", "to", "from", "name", "error", "field"}),
+))
 INVALID = sorted(name for name in VECTORS if name.startswith("conversation-invalid-"))
 
 

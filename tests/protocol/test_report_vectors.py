@@ -18,14 +18,13 @@ from protocol.reports import (
     encode_report,
     encode_report_answer,
 )
-from tests.vector_blocks import read_vectors
+from tests.vector_blocks import VectorKeys, read_vectors
 
-VECTORS = read_vectors(
-    "protocol-federation.md", "report-",
-    hex_keys=frozenset({"key", "origin", "uid", "body"}),
-    json_keys=frozenset({"details", "duplicate"}),
-    text_keys=frozenset({"vector", "kind", "reason", "error", "field"}),
-)
+VECTORS = read_vectors("protocol-federation.md", "report-", VectorKeys(
+    hex=frozenset({"key", "origin", "uid", "body"}),
+    json=frozenset({"details", "duplicate"}),
+    text=frozenset({"vector", "kind", "reason", "error", "field"}),
+))
 INVALID = sorted(name for name in VECTORS if name.startswith("report-invalid-"))
 
 

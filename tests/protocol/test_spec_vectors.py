@@ -16,8 +16,6 @@ key (hex bytes, one JSON value, or text as is).
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import pytest
 
@@ -31,8 +29,8 @@ from protocol.nodedoc import (
     open_node_document,
     sign_node_document,
 )
-
-SPEC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+from tests import vector_blocks
+from tests.vector_blocks import VectorKeys, read_vectors
 
 HEX_KEYS = frozenset(
     {"seed", "node_id", "origin", "uid", "body", "signature", "envelope", "id"}
@@ -70,56 +68,14 @@ TEXT_KEYS = frozenset(
 )
 PREFIXES = ("identity-", "annonce-valid-", "annonce-invalid-", "nodedoc-")
 
-_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-_LINE = re.compile(r"([a-z][a-z0-9_]*): (.*)")
+KEYS = VectorKeys(hex=HEX_KEYS, json=JSON_KEYS, text=TEXT_KEYS)
 
 
 def parse_block(block: str) -> dict[str, object]:
-    """One vector's ``key: value`` lines, with continuations, read by key."""
-    raw: dict[str, str] = {}
-    last = None
-    for line in block.splitlines():
-        if line.startswith("  ") and last is not None:
-            if last not in HEX_KEYS:
-                raise ValueError(f"only hex values may continue, not {last!r}")
-            raw[last] += line.strip()
-            continue
-        match = _LINE.fullmatch(line)
-        if not match:
-            raise ValueError(f"not a 'key: value' line: {line!r}")
-        key, value = match.groups()
-        if key in raw:
-            raise ValueError(f"{key!r} given twice")
-        raw[key], last = value, key
-    return {key: _read(key, value) for key, value in raw.items()}
+    return vector_blocks.parse_block(block, KEYS)
 
 
-def _read(key: str, value: str) -> object:
-    if key in HEX_KEYS:
-        if not re.fullmatch(r"(?:[0-9a-f]{2})*", value):
-            raise ValueError(f"{key}: not lowercase hex")
-        return bytes.fromhex(value)
-    if key in JSON_KEYS:
-        return json.loads(value)
-    if key in TEXT_KEYS:
-        return value
-    raise ValueError(f"unknown key {key!r}")
-
-
-def spec_vectors() -> dict[str, dict[str, object]]:
-    vectors = {}
-    for match in _FENCE.finditer(SPEC.read_text(encoding="utf-8")):
-        block = match.group(1)
-        if not block.startswith("vector: "):
-            continue
-        vector = parse_block(block)
-        name = vector["vector"]
-        assert name not in vectors, f"vector {name} appears twice"
-        vectors[name] = vector
-    return vectors
-
-
-VECTORS = spec_vectors()
+VECTORS = read_vectors("protocol.md", "", KEYS)
 
 
 def named(prefix: str) -> list[str]:
