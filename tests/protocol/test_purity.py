@@ -107,6 +107,27 @@ def test_protocol_has_its_modules():
     } <= names
 
 
+def test_protocol_walk_reaches_the_modules_of_its_packages():
+    """The purity check walks into protocol's packages, not only its top-level modules."""
+    walked = {path.relative_to(PROTOCOL_DIR).as_posix() for path in protocol_files()}
+    assert {
+        "httpsig/__init__.py",
+        "httpsig/structured.py",
+        "httpsig/digest.py",
+        "httpsig/refusals.py",
+        "httpsig/base.py",
+        "httpsig/signatures.py",
+        "httpsig/profile.py",
+        "httpsig/replay.py",
+        "reconcile/__init__.py",
+        "reconcile/items.py",
+        "reconcile/messages.py",
+        "reconcile/rounds.py",
+        "reconcile/responder.py",
+        "reconcile/initiator.py",
+    } <= walked
+
+
 def test_protocol_imports_no_io_module_and_reads_no_clock():
     found = []
     for path in protocol_files():

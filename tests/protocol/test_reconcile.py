@@ -27,13 +27,12 @@ from protocol.reconcile import (
     Mode,
     Reconciler,
     SortedItems,
-    _bound_between,
-    _varint,
     decode_message,
     fingerprint_of,
     item_key,
     respond,
 )
+from protocol.reconcile.items import _bound_between, _varint
 
 FIRST_TS = 1_735_689_600
 YEAR_S = 365 * 24 * 3600
