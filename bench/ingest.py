@@ -359,17 +359,19 @@ async def _ingest(
             accept_envelope(data, now) for data in envelopes[start : start + batch]
         ]
         opened = time.perf_counter()
-        await store_revisions(db, signed, now=now)
+        await db.write(store_revisions, signed, now=now)
         storing += time.perf_counter() - opened
     return time.perf_counter() - started, storing
 
 
+def _count_rows(conn) -> int:
+    return conn.execute(
+        sqlalchemy.select(sqlalchemy.func.count()).select_from(annonces_table)
+    ).scalar_one()
+
+
 async def _count(db) -> int:
-    async with db.engine.connect() as conn:
-        result = await conn.execute(
-            sqlalchemy.select(sqlalchemy.func.count()).select_from(annonces_table)
-        )
-        return result.scalar_one()
+    return await db.read(_count_rows)
 
 
 async def run_node(
@@ -438,7 +440,7 @@ def pin_to_one_core(wanted: int | None) -> str:
     os.sched_setaffinity(0, {cpu})
     return (
         f"pinned to CPU {cpu} with os.sched_setaffinity (of {len(allowed)} allowed); "
-        "aiosqlite's thread inherits it, the PostgreSQL server's processes do not"
+        "the database's writer thread inherits it, the PostgreSQL server's processes do not"
     )
 
 
@@ -539,10 +541,10 @@ def main(argv: list[str] | None = None) -> int:
         "(a) floor: Ed25519 verify + msgpack decode + sqlite3 executemany + FTS5 INSERT…SELECT (WAL, synchronous=NORMAL)"
     )
     print(
-        "(b) node on SQLite: accept_envelope + store_revisions (aiosqlite via SQLAlchemy)"
+        "(b) node on SQLite: accept_envelope + Database.write(store_revisions) (the one writer thread, sqlite3 via SQLAlchemy)"
     )
     if unreachable is None:
-        print("(c) node on PostgreSQL: accept_envelope + store_revisions (asyncpg via SQLAlchemy),"
+        print("(c) node on PostgreSQL: accept_envelope + Database.write(store_revisions) (asyncpg via SQLAlchemy),"
               " a throw-away database per run")  # fmt: skip
     else:
         print(
@@ -591,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
             "cProfile of one more (b) run (SQLite). cProfile sees the main thread only:"
         )
         print(
-            "select.epoll.poll is the event loop waiting for aiosqlite's worker thread,"
+            "select.epoll.poll is the event loop waiting for the database's writer thread,"
         )
         print("i.e. SQLite itself plus the hand-over between the threads.")
         print(profile_node(envelopes, args.batch, now, top=25))

@@ -57,7 +57,7 @@ from protocol.identity import NodeKey  # noqa: E402
 from storage.annonces import store_revisions  # noqa: E402
 from storage.db import migrate, open_database, sqlite_url  # noqa: E402
 from storage.nodes import claim_database  # noqa: E402
-from storage.search import STOP_WORDS, fold  # noqa: E402
+from storage.words import STOP_WORDS, fold  # noqa: E402
 
 SEARCH_P99_MS = 50
 THROUGHPUT_RATIO = 0.2
@@ -78,10 +78,10 @@ async def fill(path: Path, count: int, now: int) -> tuple[list[str], collections
     refs: list[str] = []
     try:
         await migrate(db)
-        await claim_database(db, NODE_KEY.node_id, "Banc d'essai", now)
+        await db.write(claim_database, NODE_KEY.node_id, "Banc d'essai", now)
         for start in range(0, len(envelopes), BATCH):
             batch = [accept_envelope(e, now) for e in envelopes[start : start + BATCH]]
-            await store_revisions(db, batch, now=now)
+            await db.write(store_revisions, batch, now=now)
             for signed in batch:
                 a = signed.annonce
                 if a.state.value == "open":

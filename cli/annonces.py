@@ -1,7 +1,7 @@
 """`troc annonces ...`: post, list, edit and withdraw on a running node.
 
 Thin: each command sends one admin request (cli.client) and prints the answer,
-as text for people or JSON with ``--json``. The rules live in node.publishing.
+as text for people or JSON with ``--json``. The rules live in node.annonces.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from typing import Self
 
 import click
 
+from node.clock import machine_now
 from node.demo import DemoNode, create_demo_nodes, load_seed
 
 DEFAULT_BASE_PORT = 8081
@@ -52,7 +53,7 @@ def demo(directory: Path | None, base_port: int) -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with ExitStack() as stack:
         root = _demo_root(directory, stack)
-        nodes = asyncio.run(create_demo_nodes(root, ports, now=int(time.time())))
+        nodes = asyncio.run(create_demo_nodes(root, ports, now=machine_now()))
         processes = stack.enter_context(_NodeProcesses())
         try:
             for node in nodes:

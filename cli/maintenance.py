@@ -13,13 +13,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import click
 
 from cli.output import waiting
 from node.backup import create_backup, restore_backup
+from node.clock import machine_now
 from node.errors import ConfigError
 from node.maintenance import (
     export_records,
@@ -68,7 +68,7 @@ def backup(ctx, dest: Path) -> None:
     """
     settings = _node_settings(ctx)
     with waiting(f"Backing up into {dest}…"):
-        report = asyncio.run(create_backup(settings, dest, now=int(time.time())))
+        report = asyncio.run(create_backup(settings, dest, now=machine_now()))
     click.echo(
         f"Backup of node {report.node_id} written to {report.path} "
         f"({report.database}, schema {report.schema}, {_size_text(report.size)})"
@@ -126,9 +126,10 @@ async def _export(settings: Settings, out) -> int:
     count = 0
     try:
         await db_maintenance.current_revision(db)
-        async for record in export_records(db):
-            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-            count += 1
+        count = await export_records(
+            db, lambda record: out.write(json.dumps(record, ensure_ascii=False,
+                                                    separators=(",", ":")) + "\n"),
+        )  # fmt: skip
     finally:
         await db.close()
     return count
@@ -193,7 +194,7 @@ def new_key(ctx, yes: bool) -> None:
     _refuse_if_running(settings)
     if not yes:
         click.confirm("The node will get a new identity. Continue?", abort=True)
-    report = asyncio.run(replace_node_key(settings, now=int(time.time())))
+    report = asyncio.run(replace_node_key(settings, now=machine_now()))
     click.echo(f"Old identity: {report.old_id} (now blocked on this node)")
     click.echo(f"New identity: {report.new_key.node_id_text}")
     click.echo(f"  fingerprint: {report.new_key.fingerprint}")

@@ -11,18 +11,19 @@ import time
 from collections.abc import Callable
 
 from aiohttp import web
+from argon2 import PasswordHasher
 
 from node import wellknown
+from node.courier import setup_courier
 from node.federation import setup_federation
 from node.keys import (
     clock_key,
     db_key,
     node_document_key,
     node_key_key,
-    revision_listeners_key,
+    password_hasher_key,
     settings_key,
 )
-from node.message_delivery import setup_message_delivery
 from node.peer_client import PeerTimeouts
 from node.problems import problems_middleware
 from node.settings import Settings
@@ -39,16 +40,17 @@ def create_app(
     clock: Callable[[], float] = time.time,
     peer_timeouts: PeerTimeouts | None = None,
     background_tasks: bool = True,
+    password_hasher: PasswordHasher | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[problems_middleware])
     app[settings_key] = settings
     app[node_key_key] = key
     app[db_key] = db
     app[clock_key] = clock
-    app[revision_listeners_key] = []
+    app[password_hasher_key] = password_hasher or PasswordHasher()
     app[node_document_key] = wellknown.build_node_document(app)
     app.add_routes(wellknown.routes)
+    setup_courier(app, background_tasks=background_tasks)
     setup_federation(app, peer_timeouts=peer_timeouts, background_tasks=background_tasks)
-    setup_message_delivery(app, background_tasks=background_tasks)
     setup_web(app)
     return app

@@ -151,7 +151,7 @@ async def _copy_database(settings: Settings, key: NodeKey, staging: Path):
     else:
         db = maintenance.open_existing(url)
         try:
-            owner = await maintenance.database_owner(db)
+            owner = await maintenance.inspected(db, maintenance.database_owner)
             schema = await maintenance.current_revision(db)
         finally:
             await db.close()
@@ -250,14 +250,14 @@ async def _restore_postgresql(staging, settings, key, database_url) -> str | Non
     _check_owner(await maintenance.pg_dump_owner(dump), key)
     db = open_database(url)
     try:
-        tables = await maintenance.table_names(db)
+        tables = await maintenance.inspected(db, maintenance.table_names)
         if tables:
             raise BackupError(
                 f"the database {maintenance.safe_url(url)} is not empty: "
                 "restore into a new, empty database (createdb)"
             )
         await maintenance.pg_restore(url, dump)
-        _check_owner(await maintenance.database_owner(db), key)
+        _check_owner(await maintenance.inspected(db, maintenance.database_owner), key)
         schema = await maintenance.current_revision(db)
     finally:
         await db.close()

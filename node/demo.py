@@ -5,7 +5,7 @@ nodes as ``troc run`` processes. Everything here happens before they start,
 through the node's own APIs: the key, token and configuration files and
 ``prepare_database`` as ``troc init`` makes them; ``storage.peers.add_peer``
 on both sides of each link of the line; residents as the web view's sign-up
-stores them; and ``node.publishing.publish`` on an application that is built
+stores them; and ``node.annonces.publish`` on an application that is built
 but never served, so the seeded annonces are signed, stored and queued for
 the peers exactly as a resident's would be.
 
@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 
+from node.annonces import Author, Draft, publish
 from node.app import create_app
 from node.keyfile import create_admin_token, create_node_key
-from node.publishing import Author, Draft, publish
 from node.runner import prepare_database
 from node.settings import Settings, render_toml
 from protocol.annonce import Category, Kind, Point
@@ -111,7 +111,7 @@ async def create_demo_nodes(root: Path, ports: list[int], *, now: int) -> list[D
         db = await prepare_database(settings, key)
         try:
             for _spec, peer_settings, peer_key in neighbours:
-                await add_peer(db, peer_key.node_id, peer_settings.public_url,
+                await db.write(add_peer, peer_key.node_id, peer_settings.public_url,
                                peer_settings.name, now)  # fmt: skip
             logins = await _seed_annonces(settings, key, db, spec, points, password_hash, now)
         finally:
@@ -132,14 +132,13 @@ async def _seed_annonces(
     for item in sorted(spec["annonces"], key=lambda a: -a["age_hours"]):
         handle, name = item["author"]
         if handle not in members:
-            members[handle] = await residents.create_member(
-                db, handle=handle, display_name=name, password_hash=password_hash,
-                state=residents.ACTIVE, now=now - 30 * 86400,
+            members[handle] = await db.write(
+                residents.create_member, handle=handle, display_name=name,
+                password_hash=password_hash, state=residents.ACTIVE, now=now - 30 * 86400,
             )  # fmt: skip
         moment[0] = now - item["age_hours"] * 3600
-        signed = await publish(app, Author(handle, name), _draft(item, points, now))
-        await residents.record_authorship(db, signed.annonce.uid, members[handle].id,
-                                          int(moment[0]))  # fmt: skip
+        await publish(app, Author(handle, name), _draft(item, points, now),
+                      member_id=members[handle].id)  # fmt: skip
     return tuple(members)
 
 

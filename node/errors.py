@@ -4,11 +4,16 @@
     └── NodeError
         ├── ConfigError     the configuration or the key file is unusable
         ├── StartupError    the node cannot start (port in use, database down)
-        └── PeerError       a peer cannot be reached or answers wrongly
-            ├── PeerUnreachable  no connection, or no answer in time
-            ├── PeerRefused      the peer answered with an error (status, code)
-            └── PeerBadAnswer    the answer breaks the protocol (not a Troc node,
-                                 too large, malformed, another key)
+        ├── PeerError       a peer cannot be reached or answers wrongly
+        │   ├── PeerUnreachable  no connection, or no answer in time
+        │   ├── PeerRefused      the peer answered with an error (status, code)
+        │   └── PeerBadAnswer    the answer breaks the protocol (not a Troc node,
+        │                        too large, malformed, another key)
+        └── NotAllowed      a member may not do this (node.annonces, node.conversations)
+            ├── NotTheAuthor     only an annonce's author may change it
+            ├── Suspended        a suspended member may read, not post or answer
+            ├── CannotAnswer     one's own annonce, or one no longer open
+            └── Unreachable      the other member's node is not one we can send to
 """
 
 from __future__ import annotations
@@ -64,3 +69,33 @@ class PeerBadAnswer(PeerError):
     """The peer's answer breaks the protocol."""
 
     code = "peer-bad-answer"
+
+
+class NotAllowed(NodeError):
+    """A member may not do this."""
+
+    code = "not-allowed"
+
+
+class NotTheAuthor(NotAllowed):
+    """Only the member who wrote an annonce may change it."""
+
+    code = "not-the-author"
+
+
+class Suspended(NotAllowed):
+    """A suspended member may read, not post, answer or show an annonce again."""
+
+    code = "suspended"
+
+
+class CannotAnswer(NotAllowed):
+    """This member may not answer this annonce (their own, or no longer open)."""
+
+    code = "cannot-answer"
+
+
+class Unreachable(NotAllowed):
+    """The other member's node is not one this node can send to."""
+
+    code = "unreachable"

@@ -8,7 +8,8 @@ the database. These are signals and caches that make the durable parts cheap:
   push, ids not worth fetching again);
 - ``ReconcileSet``: the reconciled set as ``SortedItems``, rebuilt only after
   it changed, so a reconciliation round does not re-read the whole table;
-- ``Traffic``: bytes and requests in and out over the federation API.
+- ``Traffic``: bytes and requests in and out over the federation API;
+- ``CourierState``: the courier's kinds, wake-ups and locks (node/courier.py).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from protocol.envelope import annonce_id, split_envelope
 from protocol.errors import FutureError, ProtocolError
 from protocol.reconcile import SortedItems
 from storage import annonces as annonce_store
-from storage.db import Database
+from storage.annonces import ANNONCES
+from storage.db import Changes, Database
+from storage.outbox import OUTBOX
 
-# Sets larger than this are sorted in a worker thread.
-RECONCILE_SET_INLINE_MAX = 20_000
 # How stale the cached reconciled set may be when another process writes the database.
 RECONCILE_SET_MAX_AGE_S = 30.0
 # An id we asked one peer for is not asked of another for this long: its push
@@ -155,11 +156,13 @@ class RecentIds:
 class ReconcileSet:
     """The reconciled set (``storage.annonces.reconcile_items``), cached until it changes.
 
-    The revision listener, the purge and blocking an origin call
-    ``invalidate``; ``max_age`` bounds how stale it can be when another process
-    (a second web worker on PostgreSQL) writes the same database. Expired
-    revisions are purged before each build, so the set holds only what a
-    receiver would still accept.
+    The change signal (``changed``, registered on the database) marks it stale
+    after any committed write to the annonces; ``max_age`` bounds how stale it
+    can be when another process (a second web worker on PostgreSQL, the
+    offline CLI) writes the same database, and how long a revision that
+    expired meanwhile stays in it. Reading it never writes: expired revisions
+    are left out of each build, and the purge (node.sync) deletes them in its
+    own time. A large set is read and sorted off the event loop.
     """
 
     def __init__(self, *, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -173,23 +176,23 @@ class ReconcileSet:
     def invalidate(self) -> None:
         self._dirty = True
 
+    def changed(self, changes: Changes) -> None:
+        if ANNONCES in changes:
+            self._dirty = True
+
     async def get(self, db: Database, now: int) -> SortedItems:
         async with self._lock:
             stale = self._clock() - self._built_at > self._max_age
             if self._items is None or self._dirty or stale:
                 # Cleared before reading: a change during the build marks it again.
                 self._dirty = False
-                self._items = await self._build(db, now)
+                self._items = await db.scan(_sorted_items, now)
                 self._built_at = self._clock()
             return self._items
 
-    @staticmethod
-    async def _build(db: Database, now: int) -> SortedItems:
-        await annonce_store.purge_expired(db, now)
-        rows = await annonce_store.reconcile_items(db)
-        if len(rows) <= RECONCILE_SET_INLINE_MAX:
-            return SortedItems(rows)
-        return await asyncio.get_running_loop().run_in_executor(None, SortedItems, rows)
+
+def _sorted_items(conn, now: int) -> SortedItems:
+    return SortedItems(annonce_store.reconcile_items(conn, now=now))
 
 
 @dataclass
@@ -223,3 +226,21 @@ _ENDPOINTS = frozenset({"announce", "push", "fetch", "reconcile", "node"})
 def header_bytes(headers) -> int:
     """About what a header block costs on the wire: ``name: value\\r\\n`` each."""
     return sum(len(name) + len(value) + 4 for name, value in headers.items())
+
+
+class CourierState:
+    """The courier's in-memory side: its kinds, wake-ups, nodes heard from, one lock per node."""
+
+    def __init__(self) -> None:
+        self.kinds: list = []  # node.courier.ItemKind, in the order they go
+        self.wakeup = asyncio.Event()
+        self.heard: set[bytes] = set()
+        self._locks: dict[bytes, asyncio.Lock] = {}
+
+    def lock(self, node_id: bytes) -> asyncio.Lock:
+        return self._locks.setdefault(node_id, asyncio.Lock())
+
+    def changed(self, changes: Changes) -> None:
+        """The change signal: anything queued wakes the dispatcher."""
+        if OUTBOX in changes:
+            self.wakeup.set()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
+from argon2 import PasswordHasher
 
-from node.federation_state import RecentIds, ReconcileSet, SyncTrigger, Traffic
+from node.federation_state import (
+    CourierState,
+    RecentIds,
+    ReconcileSet,
+    SyncTrigger,
+    Traffic,
+)
 from node.peer_client import PeerClient, PeerTimeouts
 from node.settings import Secret, Settings
 from protocol.httpsig import ReplayGuard
@@ -19,14 +25,13 @@ node_key_key = web.AppKey("node_key_key", NodeKey)
 db_key = web.AppKey("db_key", Database)
 clock_key = web.AppKey("clock_key", Callable[[], float])
 node_document_key = web.AppKey("node_document_key", dict)
-# Coroutines told of every batch of newly accepted revisions (see node.publishing).
-revision_listeners_key = web.AppKey("revision_listeners_key", list)
+password_hasher_key = web.AppKey("password_hasher_key", PasswordHasher)
+# The courier of everything this node sends other nodes (node/courier.py).
+courier_key = web.AppKey("courier_key", CourierState)
 
 # --- Federation (node/federation, node/gossip.py, node/sync.py) ---------------
 # The node's own application, reached from its federation and admin sub-apps.
 main_app_key = web.AppKey("main_app_key", web.Application)
-# Set whenever rows are added to the outbox: wakes the gossip dispatcher.
-outbox_wakeup_key = web.AppKey("outbox_wakeup_key", asyncio.Event)
 peer_client_key = web.AppKey("peer_client_key", PeerClient)
 peer_timeouts_key = web.AppKey("peer_timeouts_key", PeerTimeouts)
 # Signatures already accepted by the federation API, to refuse replays.
@@ -43,10 +48,6 @@ peer_holds_key = web.AppKey("peer_holds_key", RecentIds)
 # (it hides them): not asked of that peer again soon.
 unserved_ids_key = web.AppKey("unserved_ids_key", RecentIds)
 traffic_key = web.AppKey("traffic_key", Traffic)
-
-# --- Private messages to other nodes (node/message_delivery.py) ----------------
-# Set whenever a message is queued for another node: wakes the message courier.
-message_wakeup_key = web.AppKey("message_wakeup_key", asyncio.Event)
 
 # --- Admin API (node/admin) -------------------------------------------------------
 admin_token_key = web.AppKey("admin_token_key", Secret)

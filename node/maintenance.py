@@ -13,26 +13,26 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+
+from node.annonces import reissued
 from node.errors import ConfigError, NodeError
 from node.keyfile import create_admin_token, create_node_key, load_node_key
 from node.settings import Settings, render_toml
-from protocol.annonce import Annonce
-from protocol.envelope import sign_annonce
 from protocol.identity import NodeKey, b64url_encode, node_id_text
 from storage import maintenance
-from storage.annonces import StoredAnnonce, list_annonces, store_revisions
+from storage.annonces import StoredAnnonce
 from storage.db import Database, migrate
 from storage.errors import Conflict
 from storage.peers import block_origin
 
 PENDING_KEY_SUFFIX = ".new"
 REPLACED_KEY_SUFFIX = ".replaced-{now}"
-_PAGE = 500
 
 
 class MaintenanceError(NodeError):
@@ -99,9 +99,9 @@ def export_record(stored: StoredAnnonce) -> dict[str, object]:
     }
 
 
-async def export_records(db: Database) -> AsyncIterator[dict[str, object]]:
-    async for stored in maintenance.iter_annonces(db):
-        yield export_record(stored)
+async def export_records(db: Database, write: Callable[[dict[str, object]], None]) -> int:
+    """Give ``write`` every annonce as a record, from one snapshot; how many there were."""
+    return await db.scan(maintenance.each_annonce, lambda stored: write(export_record(stored)))
 
 
 # --- Moving to PostgreSQL -----------------------------------------------------
@@ -168,22 +168,13 @@ async def replace_node_key(settings: Settings, *, now: int) -> NewKeyReport:
     db = maintenance.open_existing(settings.effective_database_url)
     try:
         await migrate(db)
-        old_id = await maintenance.database_owner(db)
+        old_id = await maintenance.inspected(db, maintenance.database_owner)
         if old_id is None:
             raise MaintenanceError("the database has no owner node: was it made by `troc init`?")
         new_key = _pending_key(pending)
-        republished = 0
-        dropped = 0
+        republished = dropped = 0
         if new_key.node_id != old_id:  # else an interrupted run had done the database part
-            own = await _live_annonces_of(db, old_id, now)
-            reissued = [sign_annonce(new_key, _reissue(a, new_key.node_id, now)) for a in own]
-            await store_revisions(db, reissued, now=now)
-            await maintenance.replace_owner(db, old_id, new_key.node_id)
-            republished = len(reissued)
-            try:
-                dropped = await block_origin(db, old_id, "replaced by a new node key", now)
-            except Conflict:
-                pass
+            republished, dropped = await db.write(_new_identity, old_id, new_key, now)
     finally:
         await db.close()
     kept = _swap_key_files(settings.key_path, pending, now)
@@ -191,27 +182,21 @@ async def replace_node_key(settings: Settings, *, now: int) -> NewKeyReport:
     return NewKeyReport(node_id_text(old_id), new_key, republished, dropped, kept)
 
 
+def _new_identity(conn: Connection, old_id: bytes, new_key: NodeKey, at: int) -> tuple[int, int]:
+    """One unit: the annonces signed anew, the database given to the new key, the old blocked."""
+    republished = reissued(conn, old_id, new_key, at)
+    maintenance.replace_owner(conn, old_id, new_key.node_id)
+    try:
+        dropped = block_origin(conn, old_id, "replaced by a new node key", at)
+    except Conflict:  # blocked already by an earlier replacement
+        dropped = 0
+    return republished, dropped
+
+
 def _pending_key(pending: Path) -> NodeKey:
     if pending.exists():
         return load_node_key(pending)
     return create_node_key(pending)
-
-
-async def _live_annonces_of(db: Database, origin: bytes, now: int) -> list[Annonce]:
-    found: list[Annonce] = []
-    offset = 0
-    while True:
-        page = await list_annonces(
-            db, origin=origin, include_withdrawn=False, limit=_PAGE, offset=offset
-        )
-        found.extend(s.annonce for s in page if s.annonce.expires > now)
-        if len(page) < _PAGE:
-            return found
-        offset += _PAGE
-
-
-def _reissue(a: Annonce, new_origin: bytes, now: int) -> Annonce:
-    return replace(a, origin=new_origin, rev=1, updated=max(now, a.updated))
 
 
 def _swap_key_files(key_path: Path, pending: Path, now: int) -> Path | None:

@@ -8,6 +8,10 @@ separate steps, so that no function both signs and sends:
    (``protocol.httpsig.sign_request``): method, URL, headers, body;
 2. ``send`` sends a prepared request and reads a bounded answer.
 
+Everything a node sends another goes through one of its methods: the gossip
+calls (announce, push, fetch, reconcile), the point-to-point ones (a private
+message, a forwarded report), discovery.
+
 Timeouts are named constants (tests pass shorter ones through
 ``PeerTimeouts``). Failures become errors of ours: ``PeerUnreachable``
 (connection refused, timeout), ``PeerRefused`` (the peer's RFC 9457 problem
@@ -31,10 +35,12 @@ from node.federation_state import Traffic, header_bytes
 from node.version import SOFTWARE
 from protocol import federation as messages
 from protocol import limits
+from protocol.conversations import MESSAGE_PATH, decode_message_answer
 from protocol.errors import ProtocolError
 from protocol.httpsig import sign_request
 from protocol.identity import NodeKey
 from protocol.nodedoc import NodeDocument, open_node_document
+from protocol.reports import REPORT_PATH, decode_report_answer
 
 PEER_CONNECT_TIMEOUT_S = 5.0
 PEER_TOTAL_TIMEOUT_S = 30.0
@@ -174,6 +180,16 @@ class PeerClient:
     async def fetch(self, peer_url: str, ids: list[bytes]) -> list[bytes]:
         request = self.prepare("POST", peer_url, messages.FETCH_PATH, messages.encode_fetch(ids))
         return _decoded(messages.decode_envelopes, await self.send(request), peer_url)
+
+    async def private_message(self, peer_url: str, body: bytes) -> bool:
+        """Deliver one message (protocol.conversations); whether the node had it already."""
+        request = self.prepare("POST", peer_url, MESSAGE_PATH, body)
+        return _decoded(decode_message_answer, await self.send(request), peer_url)
+
+    async def report(self, peer_url: str, body: bytes) -> bool:
+        """Deliver one forwarded report (protocol.reports); whether the node had it already."""
+        request = self.prepare("POST", peer_url, REPORT_PATH, body)
+        return _decoded(decode_report_answer, await self.send(request), peer_url)
 
     async def reconcile(self, peer_url: str, message: bytes) -> bytes:
         request = self.prepare(

@@ -20,15 +20,15 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from sqlalchemy.engine import Connection
 
+from node.clock import now
 from node.errors import PeerError, PeerRefused
 from node.keys import (
-    clock_key,
     db_key,
     ignored_ids_key,
     node_key_key,
     peer_client_key,
-    reconcile_set_key,
     sync_trigger_key,
 )
 from protocol.errors import ValidationError
@@ -44,10 +44,6 @@ log = logging.getLogger("troc.peers")
 
 MAX_URL_CHARS = 2048
 MAX_REASON_CHARS = 500
-
-
-def _now(app: web.Application) -> int:
-    return int(app[clock_key]())
 
 
 def check_peer_url(url: object) -> str:
@@ -74,7 +70,7 @@ async def add_peer(app: web.Application, url: str, expected: bytes | None) -> Pe
             f"{url} now answers with another key (fingerprint {doc.fingerprint}), "
             "not the one confirmed: nothing was stored"
         )
-    peer = await peer_store.add_peer(app[db_key], doc.node_id, doc.url, doc.name, _now(app))
+    peer = await app[db_key].write(peer_store.add_peer, doc.node_id, doc.url, doc.name, now(app))
     app[sync_trigger_key].request(doc.node_id)
     log.info("peer added", extra={"peer": doc.id, "peer_name": doc.name, "url": doc.url})
     return peer
@@ -92,7 +88,7 @@ async def accepts_us(app: web.Application, peer: Peer) -> bool | None:
 
 
 async def remove_peer(app: web.Application, node_id: bytes) -> None:
-    await peer_store.remove_peer(app[db_key], node_id)  # its outbox goes with it
+    await app[db_key].write(peer_store.remove_peer, node_id)  # its annonces queued go with it
     log.info("peer removed", extra={"peer": node_id_text(node_id)})
 
 
@@ -100,17 +96,19 @@ async def block_origin(app: web.Application, origin: bytes, reason: str) -> int:
     """Refuse an origin from now on; how many of its revisions were dropped."""
     if origin == app[node_key_key].node_id:
         raise ValidationError("this node cannot block itself", field="origin")
-    dropped = await peer_store.block_origin(
-        app[db_key], origin, reason[:MAX_REASON_CHARS], _now(app)
-    )
-    await outbox_store.drop_dead(app[db_key])
-    app[reconcile_set_key].invalidate()
+    dropped = await app[db_key].write(_block, origin, reason[:MAX_REASON_CHARS], now(app))
     log.info("origin blocked", extra={"origin": node_id_text(origin), "dropped": dropped})
     return dropped
 
 
+def _block(conn: Connection, origin: bytes, reason: str, at: int) -> int:
+    dropped = peer_store.block_origin(conn, origin, reason, at)
+    outbox_store.drop_dead(conn)  # what was queued of it goes too
+    return dropped
+
+
 async def unblock_origin(app: web.Application, origin: bytes) -> None:
-    await peer_store.unblock_origin(app[db_key], origin)
+    await app[db_key].write(peer_store.unblock_origin, origin)
     log.info("origin unblocked", extra={"origin": node_id_text(origin)})
     app[ignored_ids_key].clear()  # what was refused as blocked may be fetched again
     app[sync_trigger_key].request()
@@ -118,9 +116,7 @@ async def unblock_origin(app: web.Application, origin: bytes) -> None:
 
 async def peer_summaries(app: web.Application) -> list[dict]:
     """Every peer with its state, last contact and counts, for operators."""
-    db = app[db_key]
-    pending = await outbox_store.pending_counts(db)
-    held = await annonce_store.counts_by_origin(db, now=_now(app))
+    peers, pending, held = await app[db_key].read(_peer_figures, now(app))
     return [
         {
             "node_id": node_id_text(p.node_id),
@@ -137,5 +133,10 @@ async def peer_summaries(app: web.Application) -> list[dict]:
             "outbox": pending.get(p.node_id, 0),
             "annonces": held.get(p.node_id, {}).get("live", 0),
         }
-        for p in await peer_store.list_peers(db)
+        for p in peers
     ]
+
+
+def _peer_figures(conn: Connection, at: int):
+    return (peer_store.list_peers(conn), outbox_store.pending_counts(conn),
+            annonce_store.counts_by_origin(conn, now=at))  # fmt: skip

@@ -12,7 +12,14 @@ import logging
 from aiohttp import web
 
 import protocol.errors
-from node.errors import PeerBadAnswer, PeerError, PeerRefused, PeerUnreachable
+from node.errors import (
+    NotAllowed,
+    PeerBadAnswer,
+    PeerError,
+    PeerRefused,
+    PeerUnreachable,
+    Unreachable,
+)
 from protocol.errors import (
     DecodeError,
     ProtocolError,
@@ -23,7 +30,7 @@ from protocol.errors import (
     UnknownKeyError,
     ValidationError,
 )
-from storage.errors import Conflict, NotFound
+from storage.errors import Conflict, DatabaseUnavailable, NotFound
 
 PROBLEM_TYPE_PREFIX = "urn:troc:problem:"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -47,7 +54,13 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (PeerRefused, 502),
     (PeerBadAnswer, 502),
     (PeerError, 502),
+    (Unreachable, 409),
+    (NotAllowed, 403),
+    # DatabaseBusy too: the node is overloaded for a moment, not broken.
+    (DatabaseUnavailable, 503),
 )
+# Answers with these statuses tell the client when to try again.
+RETRY_AFTER_S = {503: 5}
 
 _TITLES = {
     400: "Bad request",
@@ -106,7 +119,11 @@ _STATUS_BY_PROTOCOL_CODE = {
 
 
 def error_response(error: ProtocolError | NotFound | Conflict | PeerError) -> web.Response:
-    return problem_response(status_for(error), error.code, error.detail, field=error.field)
+    status = status_for(error)
+    response = problem_response(status, error.code, error.detail, field=error.field)
+    if status in RETRY_AFTER_S:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S[status])
+    return response
 
 
 _HTTP_CODES = {
@@ -121,7 +138,7 @@ _HTTP_CODES = {
 async def problems_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (ProtocolError, NotFound, Conflict, PeerError) as error:
+    except (ProtocolError, NotFound, Conflict, PeerError, NotAllowed, DatabaseUnavailable) as error:
         return error_response(error)
     except web.HTTPException as http_error:
         if http_error.status < 400:

@@ -1,46 +1,50 @@
-"""Residents' reports, as the operator handles them, and between nodes.
+"""Residents' reports, the feature: made on the web, handled by the operator, sent to the origin.
 
-A resident reports an annonce on their node's web view (node.web.reports);
-the operator lists, resolves or forwards it through the admin API
+A resident reports an annonce on their node's web view (``report``); the
+operator lists, resolves or forwards it through the admin API
 (node.admin.reports). Forwarding sends the report to the annonce's origin
-node, the only one able to withdraw it network-wide, in one signed request
-(``POST /federation/v1/report``, protocol.reports), at once: the operator is
-told in one line if the origin cannot be reached, and the report stays open
-to be forwarded again later. The report's key is drawn before the first
-attempt and kept, so a report sent twice is stored once by the origin.
+node, the only one able to withdraw it network-wide: in one unit of work the
+report gets its key (drawn once, kept ever after, so that a report sent
+twice is stored once by the origin) and is queued for the origin
+(storage.outbox, kind ``report``); the courier delivers it with durable
+retry (REPORT, the kind registered here), and the report is ``forwarded``
+once the origin has it. The operator waits for the first attempt
+(``forward``): told at once when it went, or why not, in which case it
+stays queued and open.
 
 The origin takes a forwarded report (``receive``) only about one of its own
-annonces, and only from a peer; it stores it with the node that sent it,
-never with the resident who reported it (who is not named on the wire).
+annonces, not withdrawn, and only from a peer; it stores it with the node
+that sent it, never with the resident who reported it (who is not named on
+the wire).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from aiohttp import web
+from sqlalchemy.engine import Connection
 
-from node.errors import PeerBadAnswer
-from node.keys import clock_key, db_key, node_key_key, peer_client_key
-from node.peer_client import PeerClient
-from protocol.annonce import annonce_ref
-from protocol.errors import ProtocolError, UnknownKeyError, ValidationError
+from node.clock import now
+from node.courier import Outcome, attempt_now
+from node.errors import PeerError, PeerRefused, PeerUnreachable
+from node.keys import db_key, node_key_key, peer_client_key
+from protocol.annonce import Annonce, annonce_ref
+from protocol.errors import UnknownKeyError, ValidationError
 from protocol.identity import node_id_text
 from protocol.limits import REPORT_KEY_BYTES
-from protocol.reports import (
-    REPORT_PATH,
-    ForwardedReport,
-    decode_report_answer,
-    encode_report,
-    validate_report,
-)
+from protocol.reports import ForwardedReport, encode_report, validate_report
 from storage import annonces as annonce_store
+from storage import outbox as outbox_store
 from storage import peers as peer_store
-from storage import residents
+from storage import reports as report_store
 from storage.errors import Conflict, NotFound
-from storage.peers import Peer
-from storage.residents import Report
+from storage.outbox import REPORT, Destination
+from storage.reports import Report
+
+log = logging.getLogger("troc.reports")
 
 
 def report_json(report: Report, own: bytes, names: dict[bytes, str]) -> dict:
@@ -59,84 +63,167 @@ def report_json(report: Report, own: bytes, names: dict[bytes, str]) -> dict:
         "from_node": node_id_text(report.from_node) if report.from_node else None,
         "from_node_name": names.get(report.from_node) if report.from_node else None,
         "state": report.state,
+        "delivery": report.delivery,
         "note": report.note,
         "handled_at": report.handled_at,
     }
 
 
+def _summaries(conn: Connection, state: str | None) -> tuple[list[Report], dict[bytes, str]]:
+    return report_store.list_reports(conn, state), peer_store.peer_names(conn)
+
+
 async def report_summaries(app: web.Application, *, every_state: bool) -> list[dict]:
-    db = app[db_key]
-    listed = await residents.list_reports(db, None if every_state else residents.REPORT_OPEN)
-    names = await _peer_names(app)
+    state = None if every_state else report_store.REPORT_OPEN
+    listed, names = await app[db_key].read(_summaries, state)
     return [report_json(r, app[node_key_key].node_id, names) for r in listed]
 
 
 async def summary(app: web.Application, report: Report) -> dict:
-    return report_json(report, app[node_key_key].node_id, await _peer_names(app))
+    names = await app[db_key].read(peer_store.peer_names)
+    return report_json(report, app[node_key_key].node_id, names)
 
 
-async def _peer_names(app: web.Application) -> dict[bytes, str]:
-    return {p.node_id: p.name for p in await peer_store.list_peers(app[db_key])}
+async def report(app: web.Application, member_id: int, annonce: Annonce, reason: str,
+                 details: str) -> int:  # fmt: skip
+    """A resident's report of an annonce, for this node's moderators."""
+    return await app[db_key].write(
+        report_store.add_report, origin=annonce.origin, uid=annonce.uid, title=annonce.title,
+        member_id=member_id, reason=reason, details=details, now=now(app),
+    )  # fmt: skip
 
 
 async def resolve(app: web.Application, report_id: int, note: str | None) -> Report:
-    return await residents.resolve_report(
-        app[db_key], report_id, note=note, now=int(app[clock_key]())
-    )
+    resolved = await app[db_key].write(report_store.resolve_report, report_id, note=note,
+                                       now=now(app))  # fmt: skip
+    log.info("report resolved", extra={"report": report_id})
+    return resolved
 
 
-async def forward(app: web.Application, report_id: int) -> tuple[Report, Peer, bool]:
-    """Send a report to its annonce's origin; the report, that peer, and whether it had it."""
-    db = app[db_key]
-    report = await residents.get_report(db, report_id)
-    if report.annonce_origin == app[node_key_key].node_id:
+# --- Forwarding -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    report: Report
+    to: str  # the origin's association name
+    duplicate: bool  # the origin had it already
+
+
+def _queue_forward(conn: Connection, own: bytes, report_id: int, at: int) -> tuple[Report, str]:
+    found = report_store.get_report(conn, report_id)
+    if found.annonce_origin == own:
         raise ValidationError(
             "the annonce is this node's own: withdraw it with `troc annonces withdraw "
-            f"{annonce_ref(report.annonce_origin, report.annonce_uid)}` if it must go", field="id",
+            f"{annonce_ref(found.annonce_origin, found.annonce_uid)}` if it must go", field="id",
         )  # fmt: skip
-    peer = await peer_store.get_peer(db, report.annonce_origin)
+    peer = peer_store.get_peer(conn, found.annonce_origin)
     if peer is None:
         raise ValidationError(
-            f"the annonce's origin {node_id_text(report.annonce_origin)} is not a peer of "
+            f"the annonce's origin {node_id_text(found.annonce_origin)} is not a peer of "
             "this node: there is no URL to send the report to", field="id",
         )  # fmt: skip
-    unsent = ForwardedReport(
-        bytes(REPORT_KEY_BYTES), report.annonce_origin, report.annonce_uid,
-        report.reason, report.details,
-    )  # fmt: skip
+    unsent = ForwardedReport(bytes(REPORT_KEY_BYTES), found.annonce_origin, found.annonce_uid,
+                             found.reason, found.details)  # fmt: skip
     validate_report(unsent)  # a report this node could not send is said here, not by the peer
-    key = await residents.report_key_for(db, report_id, os.urandom(REPORT_KEY_BYTES))
-    body = encode_report(replace(unsent, report_key=key))
-    duplicate = await send_report(app[peer_client_key], peer.url, body)
-    done = await residents.report_forwarded(db, report_id, now=int(app[clock_key]()))
-    return done, peer, duplicate
+    key = report_store.report_key_for(conn, report_id, os.urandom(REPORT_KEY_BYTES))
+    report_store.set_delivery(conn, report_id, report_store.PENDING)
+    outbox_store.enqueue(conn, found.annonce_origin, REPORT, key,
+                         encode_report(replace(unsent, report_key=key)), now=at)  # fmt: skip
+    return report_store.get_report(conn, report_id), peer.name
 
 
-async def send_report(client: PeerClient, peer_url: str, body: bytes) -> bool:
-    """Deliver one report; whether the peer had it already."""
-    answer = await client.send(client.prepare("POST", peer_url, REPORT_PATH, body))
-    try:
-        return decode_report_answer(answer)
-    except ProtocolError as exc:
-        raise PeerBadAnswer(f"{peer_url} answered a malformed report ({exc.detail})") from None
+async def forward(app: web.Application, report_id: int) -> Forwarded:
+    """Queue the report for its annonce's origin and try at once; PeerError if it did not go.
+
+    When it did not go for a reason that may pass (the origin is down), it
+    stays queued: the courier tries again, and the report stays open meanwhile.
+    """
+    db = app[db_key]
+    queued, to = await db.write(_queue_forward, app[node_key_key].node_id, report_id, now(app))
+    tried = await attempt_now(app, queued.annonce_origin)
+    outcome = tried.of(REPORT)
+    done = await db.read(report_store.get_report, report_id)
+    key = done.report_key
+    if outcome is not None and key in outcome.delivered:
+        log.info("report forwarded", extra={"report": report_id, "to": to})
+        return Forwarded(done, to, bool(outcome.answers.get(key)))
+    if outcome is not None and key in outcome.refused:
+        raise outcome.answers[key]
+    if done.state == report_store.REPORT_FORWARDED:  # a courier took it meanwhile
+        return Forwarded(done, to, False)
+    raise PeerUnreachable(tried.error or "the report could not be sent")
 
 
-async def receive(
-    app: web.Application, peer_id: bytes, peer: Peer | None, report: ForwardedReport
-) -> bool:
+# --- From another node ------------------------------------------------------------------
+
+
+async def receive(app: web.Application, peer_id: bytes, is_peer: bool,
+                  forwarded: ForwardedReport) -> bool:  # fmt: skip
     """Store a report a peer forwarded about one of our annonces; False if held already."""
-    if peer is None:
+    if not is_peer:
         raise UnknownKeyError("reports are taken from peers only")
     own = app[node_key_key].node_id
-    if report.annonce_origin != own:
+    if forwarded.annonce_origin != own:
         raise ValidationError("the annonce is not this node's", field="origin")
-    held = await annonce_store.get_annonce(app[db_key], own, report.annonce_uid)
+    return await app[db_key].write(_receive, own, peer_id, forwarded, now(app))
+
+
+def _receive(conn: Connection, own: bytes, peer_id: bytes, forwarded: ForwardedReport,
+             at: int) -> bool:  # fmt: skip
+    held = annonce_store.get_annonce(conn, own, forwarded.annonce_uid)
     if held is None:
         raise NotFound("no such annonce here", field="uid")
     if held.annonce.is_tombstone:
         raise Conflict("the annonce is withdrawn already", field="uid")
-    return await residents.add_forwarded_report(
-        app[db_key], from_node=peer_id, report_key=report.report_key, origin=own,
-        uid=report.annonce_uid, title=held.annonce.title, reason=report.reason,
-        details=report.details, now=int(app[clock_key]()),
+    return report_store.add_forwarded_report(
+        conn, from_node=peer_id, report_key=forwarded.report_key, origin=own,
+        uid=forwarded.annonce_uid, title=held.annonce.title, reason=forwarded.reason,
+        details=forwarded.details, now=at,
     )  # fmt: skip
+
+
+# --- The courier's kind -----------------------------------------------------------------
+
+
+class ReportKind:
+    """Forwarded reports, one signed request each."""
+
+    name = REPORT
+
+    async def deliver(self, app: web.Application, destination: Destination) -> Outcome | None:
+        items = await app[db_key].read(outbox_store.next_items, destination.node_id, REPORT, 50)
+        if not items:
+            return None
+        delivered, refused, answers = [], [], {}
+        for item in items:
+            try:
+                if destination.url is None:
+                    raise PeerUnreachable(
+                        f"{node_id_text(destination.node_id)} is not a peer of this node")
+                answers[item.item_key] = await app[peer_client_key].report(destination.url,
+                                                                           item.body)
+            except PeerRefused as refusal:
+                if not refusal.is_transient:
+                    log.warning("peer refused a report", extra={
+                        "peer": node_id_text(destination.node_id), "error": refusal.detail})
+                    refused.append(item.item_key)
+                    answers[item.item_key] = refusal
+                    continue
+                return Outcome(tuple(delivered), tuple(refused), (item.item_key,), refusal,
+                               answers)  # fmt: skip
+            except PeerError as error:
+                return Outcome(tuple(delivered), tuple(refused), (item.item_key,), error,
+                               answers)  # fmt: skip
+            delivered.append(item.item_key)
+        return Outcome(tuple(delivered), tuple(refused), answers=answers)
+
+    def settle(self, conn: Connection, outcome: Outcome, now: int) -> None:
+        for key in outcome.delivered:
+            found = report_store.report_by_key(conn, key)
+            if found is not None:
+                report_store.report_forwarded(conn, found.id, now=now)
+        for key in outcome.refused:
+            found = report_store.report_by_key(conn, key)
+            if found is not None:
+                report_store.set_delivery(conn, found.id, report_store.REFUSED)

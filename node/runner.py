@@ -14,13 +14,13 @@ import logging
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 
 from aiohttp import web
 
 from node.admin import create_admin_app
 from node.app import create_app
+from node.clock import machine_now
 from node.errors import StartupError
 from node.keyfile import load_admin_token
 from node.settings import Settings
@@ -36,7 +36,7 @@ async def prepare_database(settings: Settings, key: NodeKey) -> Database:
     db = open_database(settings.effective_database_url)
     try:
         await migrate(db)
-        await claim_database(db, key.node_id, settings.name, int(time.time()))
+        await db.write(claim_database, key.node_id, settings.name, machine_now())
     except BaseException:
         await db.close()
         raise

@@ -4,7 +4,7 @@
 initiator's state machine (``protocol.reconcile.Reconciler``) over HTTP, one
 ``POST /federation/v1/reconcile`` per round; the peer answers each round
 statelessly. Once the sets are compared, the revisions we lack are fetched
-and go through ``node.publishing.receive`` (so they are stored, and forwarded
+and go through ``node.annonces.receive`` (so they are stored, and forwarded
 to our other peers like any revision), and the ones the peer lacks are pushed.
 
 The reconciled set is every current revision, live or tombstone, as
@@ -24,8 +24,9 @@ When: ``sync_loop`` runs a pass with every peer on start, whatever their
 back-off (a node coming back catches up at once); then every
 ``settings.sync_interval_s`` (with jitter) with the peers whose back-off has
 run out; and at once with a peer that comes back or is added
-(``SyncTrigger``). ``purge_loop`` deletes expired revisions every
-``settings.purge_interval_s``.
+(``SyncTrigger``). ``purge_loop``, a task of its own, deletes expired
+revisions every ``settings.purge_interval_s`` (nothing else deletes them:
+the reconciled set leaves them out until then).
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from aiohttp import web
+from sqlalchemy.engine import Connection
 
-from node import publishing
+from node import annonces
+from node.clock import now
+from node.courier import record_failure, record_success
 from node.errors import PeerBadAnswer, PeerError
 from node.federation_state import FROM_THE_FUTURE, envelope_id, not_worth_asking_again
-from node.gossip import note_failure, note_success, push_bodies
+from node.gossip import push_bodies
 from node.keys import (
-    clock_key,
     db_key,
     ignored_ids_key,
     peer_client_key,
@@ -90,21 +93,17 @@ class SyncReport:
         }
 
 
-def _now(app: web.Application) -> int:
-    return int(app[clock_key]())
-
-
 async def reconcile_with_peer(app: web.Application, peer: Peer) -> SyncReport:
     """One anti-entropy pass with ``peer``; failures are recorded and reported, not raised."""
     try:
         rounds, have, need = await _compare_sets(app, peer)
         received = await fetch_missing(app, peer, need)
-        sent = await push_bodies(app, peer, have)
+        sent = await push_bodies(app, peer.url, peer.node_id, have)
     except PeerError as error:
-        await note_failure(app, peer, error)
+        await record_failure(app, peer.node_id, error)
         return SyncReport(peer.node_id, error=error.detail)
-    await note_success(app, peer)
-    await peer_store.record_sync(app[db_key], peer.node_id, _now(app))
+    await record_success(app, peer.node_id)
+    await app[db_key].write(peer_store.record_sync, peer.node_id, now(app))
     log.info(
         "sync done",
         extra={"peer": node_id_text(peer.node_id), "rounds": rounds,
@@ -117,7 +116,7 @@ async def _compare_sets(
     app: web.Application, peer: Peer
 ) -> tuple[int, list[bytes], list[bytes]]:
     """Run the reconciliation; (rounds, ids the peer lacks, ids we lack)."""
-    items = await app[reconcile_set_key].get(app[db_key], _now(app))
+    items = await app[reconcile_set_key].get(app[db_key], now(app))
     reconciler = Reconciler(items)
     message: bytes | None = reconciler.initiate()
     have: list[bytes] = []
@@ -146,7 +145,7 @@ async def fetch_missing(app: web.Application, peer: Peer, ids: list[bytes]) -> i
     for chunk in chunked(wanted_ids, FEDERATION_MAX_ENVELOPES):
         fetched = _only_asked(await app[peer_client_key].fetch(peer.url, list(chunk)), chunk)
         _note_unserved(unserved, peer.node_id, chunk, fetched)
-        report = await publishing.receive(app, fetched, source=peer.node_id)
+        report = await annonces.receive(app, fetched, source=peer.node_id)
         accepted += len(report.accepted)
         not_worth_asking_again(
             ignored, fetched,
@@ -197,12 +196,12 @@ async def sync_loop(app: web.Application) -> None:
         if periodic:
             next_periodic = loop.time() + _interval(app)
         try:
-            peers = await peer_store.list_peers(app[db_key])
-            now = _now(app)
+            peers = await app[db_key].read(peer_store.list_peers)
+            at = now(app)
             chosen = [
                 peer for peer in peers
                 if everyone or peer.node_id in asked
-                or (periodic and (peer.next_try is None or peer.next_try <= now))
+                or (periodic and (peer.next_try is None or peer.next_try <= at))
             ]  # fmt: skip
             if chosen:
                 await sync_with_peers(app, chosen)
@@ -210,12 +209,15 @@ async def sync_loop(app: web.Application) -> None:
             log.exception("anti-entropy pass failed")
 
 
+def _purge(conn: Connection, at: int) -> int:
+    purged = annonce_store.purge_expired(conn, at)
+    outbox_store.drop_dead(conn)
+    return purged
+
+
 async def purge_once(app: web.Application) -> int:
-    """Delete expired revisions and the outbox rows left without an annonce."""
-    db = app[db_key]
-    purged = await annonce_store.purge_expired(db, _now(app))
-    await outbox_store.drop_dead(db)
-    app[reconcile_set_key].invalidate()
+    """Delete expired revisions and the outbox items left without an annonce."""
+    purged = await app[db_key].write(_purge, now(app))
     if purged:
         log.info("expired annonces purged", extra={"count": purged})
     return purged

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from node.keys import clock_key, db_key, node_document_key, node_key_key, settings_key
+from node.clock import now
+from node.keys import db_key, node_document_key, node_key_key, settings_key
 from node.problems import problem_response
 from node.version import SOFTWARE
 from protocol import limits
 from protocol.nodedoc import NodeDocument, sign_node_document
+from storage.errors import StorageError
+from storage.nodes import ping
 
 log = logging.getLogger("troc.node")
 routes = web.RouteTableDef()
@@ -28,7 +30,7 @@ def build_node_document(app: web.Application) -> dict[str, str]:
         area=settings.area,
         protocol=limits.PROTOCOL_VERSION,
         software=SOFTWARE,
-        issued=int(app[clock_key]()),
+        issued=now(app),
     )
     return sign_node_document(key, doc)
 
@@ -44,9 +46,8 @@ async def node_document(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     try:
-        async with request.app[db_key].engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError) as exc:
+        await request.app[db_key].read(ping)
+    except (SQLAlchemyError, StorageError, OSError) as exc:
         log.warning("health check failed", extra={"error": type(exc).__name__})
         return problem_response(503, "database-unavailable", "the database does not answer")
     return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})

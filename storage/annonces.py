@@ -8,6 +8,11 @@ handful of round trips: blocked origins, current revisions, one upsert. The
 upsert repeats the ordering rule in SQL, so two writers racing (several web
 workers on PostgreSQL) still keep the right revision.
 
+Every function takes a ``Connection`` first: run it with ``Database.read``
+or ``Database.write``, alone or with others in one unit of work. A write that
+changes the annonces held says so (``touch(conn, ANNONCES, ...)``), so that
+caches are refreshed once it has committed.
+
 An operator's hide (storage.moderation) is on the annonce, not on one
 revision: the upsert never replaces ``hidden``, ``hidden_reason`` or
 ``hidden_at``, so a newer revision of a hidden annonce is stored hidden.
@@ -21,12 +26,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from protocol.annonce import Annonce, Category, Kind, Point, State, revision_key
 from protocol.envelope import SignedAnnonce
-from storage import search
-from storage.db import Database
+from storage import search_index
+from storage.db import touch
 from storage.schema import annonces, blocked_origins
+
+# The topic of every change to the annonces held (storage.db.touch): its keys
+# are the ids of the revisions newly stored.
+ANNONCES = "annonces"
 
 # Bound parameters per statement stay well below SQLite's and asyncpg's limits.
 QUERY_CHUNK = 500
@@ -173,8 +183,8 @@ def _held_revisions(keys: Sequence[tuple[bytes, bytes]]):
     )  # fmt: skip
 
 
-async def store_revisions(
-    db: Database,
+def store_revisions(
+    conn: Connection,
     batch: Sequence[SignedAnnonce],
     *,
     now: int,
@@ -184,36 +194,33 @@ async def store_revisions(
     newest = _newest_per_annonce(batch)
     if not newest:
         return IngestResult(accepted=[])
-    async with db.engine.begin() as conn:
-        origins = list({origin for origin, _ in newest})
-        blocked = set()
-        for chunk in _chunks(origins):
-            result = await conn.execute(
-                select(blocked_origins.c.origin).where(blocked_origins.c.origin.in_(chunk))
-            )
-            blocked.update(result.scalars())
-        held: dict[tuple[bytes, bytes], tuple] = {}
-        for chunk in _chunks(list(newest)):
-            result = await conn.execute(_held_revisions(chunk))
-            for origin, uid, rev, updated, held_id in result:
-                held[(origin, uid)] = revision_key(rev, updated, held_id)
-        accepted, duplicates, superseded, refused = [], 0, 0, 0
-        for key, signed in newest.items():
-            if key[0] in blocked:
-                refused += 1
-            elif key not in held or _rank(signed) > held[key]:
-                accepted.append(signed)
-            elif _rank(signed) == held[key]:
-                duplicates += 1
-            else:
-                superseded += 1
-        if accepted:
-            keys = [(s.annonce.origin, s.annonce.uid) for s in accepted]
-            await search.unindex_annonces(conn, [k for k in keys if k in held])
-            await conn.exec_driver_sql(
-                _upsert_sql(conn.dialect), [_row(s, now, source) for s in accepted]
-            )
-            await search.index_annonces(conn, keys)
+    origins = list({origin for origin, _ in newest})
+    blocked = set()
+    for chunk in _chunks(origins):
+        result = conn.execute(
+            select(blocked_origins.c.origin).where(blocked_origins.c.origin.in_(chunk))
+        )
+        blocked.update(result.scalars())
+    held: dict[tuple[bytes, bytes], tuple] = {}
+    for chunk in _chunks(list(newest)):
+        for origin, uid, rev, updated, held_id in conn.execute(_held_revisions(chunk)):
+            held[(origin, uid)] = revision_key(rev, updated, held_id)
+    accepted, duplicates, superseded, refused = [], 0, 0, 0
+    for key, signed in newest.items():
+        if key[0] in blocked:
+            refused += 1
+        elif key not in held or _rank(signed) > held[key]:
+            accepted.append(signed)
+        elif _rank(signed) == held[key]:
+            duplicates += 1
+        else:
+            superseded += 1
+    if accepted:
+        keys = [(s.annonce.origin, s.annonce.uid) for s in accepted]
+        search_index.unindex_annonces(conn, [k for k in keys if k in held])
+        conn.exec_driver_sql(_upsert_sql(conn.dialect), [_row(s, now, source) for s in accepted])
+        search_index.index_annonces(conn, keys)
+        touch(conn, ANNONCES, *(s.id for s in accepted))
     duplicates += len(batch) - len(newest)
     return IngestResult(accepted, duplicates, superseded, refused)
 
@@ -240,7 +247,7 @@ def _annonce_from_row(row) -> Annonce:
     )
 
 
-def _stored(row) -> StoredAnnonce:
+def stored_annonce(row) -> StoredAnnonce:
     return StoredAnnonce(
         id=row.id,
         annonce=_annonce_from_row(row),
@@ -253,47 +260,40 @@ def _stored(row) -> StoredAnnonce:
     )
 
 
-async def get_annonce(db: Database, origin: bytes, uid: bytes) -> StoredAnnonce | None:
-    async with db.engine.connect() as conn:
-        result = await conn.execute(
-            select(annonces).where(and_(annonces.c.origin == origin, annonces.c.uid == uid))
-        )
-        row = result.first()
-    return _stored(row) if row else None
+def get_annonce(conn: Connection, origin: bytes, uid: bytes) -> StoredAnnonce | None:
+    row = conn.execute(
+        select(annonces).where(and_(annonces.c.origin == origin, annonces.c.uid == uid))
+    ).first()
+    return stored_annonce(row) if row else None
 
 
-async def get_by_id(db: Database, annonce_id: bytes) -> StoredAnnonce | None:
-    async with db.engine.connect() as conn:
-        row = (await conn.execute(select(annonces).where(annonces.c.id == annonce_id))).first()
-    return _stored(row) if row else None
+def get_by_id(conn: Connection, annonce_id: bytes) -> StoredAnnonce | None:
+    row = conn.execute(select(annonces).where(annonces.c.id == annonce_id)).first()
+    return stored_annonce(row) if row else None
 
 
-async def envelopes_by_id(db: Database, ids: Sequence[bytes]) -> dict[bytes, bytes]:
+def envelopes_by_id(conn: Connection, ids: Sequence[bytes]) -> dict[bytes, bytes]:
     """The signed envelopes this node holds and forwards among ``ids`` (see FORWARDABLE)."""
     found: dict[bytes, bytes] = {}
-    async with db.engine.connect() as conn:
-        for chunk in _chunks(list(ids)):
-            result = await conn.execute(
-                select(annonces.c.id, annonces.c.envelope).where(
-                    annonces.c.id.in_(chunk), FORWARDABLE
-                )
-            )
-            found.update((row.id, row.envelope) for row in result)
+    for chunk in _chunks(list(ids)):
+        result = conn.execute(
+            select(annonces.c.id, annonces.c.envelope).where(annonces.c.id.in_(chunk), FORWARDABLE)
+        )
+        found.update((row.id, row.envelope) for row in result)
     return found
 
 
-async def known_ids(db: Database, ids: Sequence[bytes]) -> set[bytes]:
+def known_ids(conn: Connection, ids: Sequence[bytes]) -> set[bytes]:
     """Which of ``ids`` are current revisions held here."""
     known: set[bytes] = set()
-    async with db.engine.connect() as conn:
-        for chunk in _chunks(list(ids)):
-            result = await conn.execute(select(annonces.c.id).where(annonces.c.id.in_(chunk)))
-            known.update(result.scalars())
+    for chunk in _chunks(list(ids)):
+        result = conn.execute(select(annonces.c.id).where(annonces.c.id.in_(chunk)))
+        known.update(result.scalars())
     return known
 
 
-async def list_annonces(
-    db: Database,
+def list_annonces(
+    conn: Connection,
     *,
     limit: int = 100,
     offset: int = 0,
@@ -306,31 +306,31 @@ async def list_annonces(
         query = query.where(annonces.c.origin == origin)
     if not include_withdrawn:
         query = query.where(annonces.c.state != State.WITHDRAWN.value)
-    async with db.engine.connect() as conn:
-        result = await conn.execute(query.limit(limit).offset(offset))
-        return [_stored(row) for row in result]
+    return [stored_annonce(row) for row in conn.execute(query.limit(limit).offset(offset))]
 
 
-async def reconcile_items(db: Database) -> list[tuple[int, bytes]]:
-    """The reconciled set: (updated, id) of every current revision, in order."""
-    async with db.engine.connect() as conn:
-        result = await conn.execute(
-            select(annonces.c.updated, annonces.c.id).order_by(
-                annonces.c.updated, annonces.c.id
-            )
-        )
-        return [(updated, annonce_id) for updated, annonce_id in result]
+def reconcile_items(conn: Connection, *, now: int | None = None) -> list[tuple[int, bytes]]:
+    """The reconciled set: (updated, id) of every current revision, in order.
+
+    With ``now``, the revisions expired by then are left out (the purge
+    deletes them in its own time): the set holds what a receiver would accept.
+    """
+    query = select(annonces.c.updated, annonces.c.id).order_by(annonces.c.updated, annonces.c.id)
+    if now is not None:
+        query = query.where(annonces.c.expires > now)
+    return [(updated, annonce_id) for updated, annonce_id in conn.execute(query)]
 
 
-async def purge_expired(db: Database, now: int) -> int:
+def purge_expired(conn: Connection, now: int) -> int:
     """Delete every revision (live or tombstone) whose expiry has passed."""
-    async with db.engine.begin() as conn:
-        await search.unindex_where(conn, annonces.c.expires <= now)
-        result = await conn.execute(delete(annonces).where(annonces.c.expires <= now))
+    search_index.unindex_where(conn, annonces.c.expires <= now)
+    result = conn.execute(delete(annonces).where(annonces.c.expires <= now))
+    if result.rowcount:
+        touch(conn, ANNONCES)
     return result.rowcount or 0
 
 
-async def counts_by_origin(db: Database, *, now: int) -> dict[bytes, dict[str, int]]:
+def counts_by_origin(conn: Connection, *, now: int) -> dict[bytes, dict[str, int]]:
     """Per origin: how many live annonces and tombstones this node holds, unexpired."""
     query = (
         select(annonces.c.origin, annonces.c.state, func.count())
@@ -338,15 +338,32 @@ async def counts_by_origin(db: Database, *, now: int) -> dict[bytes, dict[str, i
         .group_by(annonces.c.origin, annonces.c.state)
     )
     counts: dict[bytes, dict[str, int]] = {}
-    async with db.engine.connect() as conn:
-        for origin, state, count in await conn.execute(query):
-            per_origin = counts.setdefault(origin, {"live": 0, "withdrawn": 0})
-            per_origin["withdrawn" if state == State.WITHDRAWN.value else "live"] += count
+    for origin, state, count in conn.execute(query):
+        per_origin = counts.setdefault(origin, {"live": 0, "withdrawn": 0})
+        per_origin["withdrawn" if state == State.WITHDRAWN.value else "live"] += count
     return counts
 
 
-async def count_hidden(db: Database) -> int:
+def count_hidden(conn: Connection) -> int:
     """How many annonces held here the operator hid from residents."""
-    query = select(func.count()).select_from(annonces).where(annonces.c.hidden)
-    async with db.engine.connect() as conn:
-        return (await conn.execute(query)).scalar_one()
+    return conn.execute(select(func.count()).select_from(annonces).where(annonces.c.hidden)).scalar_one()
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What the About page says of the annonces residents can see here."""
+
+    held: int
+    own: int
+    origins: int
+
+
+def open_figures(conn: Connection, own_origin: bytes, *, now: int) -> Figures:
+    live = (annonces.c.state == State.OPEN.value) & (annonces.c.expires > now) & ~annonces.c.hidden
+    count = select(func.count()).select_from(annonces).where(live)
+    held = conn.execute(count).scalar_one()
+    own = conn.execute(count.where(annonces.c.origin == own_origin)).scalar_one()
+    origins = conn.execute(
+        select(func.count(func.distinct(annonces.c.origin))).where(live)
+    ).scalar_one()
+    return Figures(held, own, origins)

@@ -5,10 +5,15 @@ Either party may be a member of another node: then that side's
 conversation, under the same ``key``. Messages carry a random ``key`` too, so
 a message delivered twice (a retried federation request) is stored once.
 Each side's read mark is the id of the last message it has seen.
+
+A message for a member of another node waits in the outbox
+(storage.outbox, kind ``message``), queued in the same unit of work that
+stores it; its ``delivery`` tells its writer where it stands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select, update
@@ -16,8 +21,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from protocol import limits
-from storage.db import Database
-from storage.schema import conversations, message_outbox, messages
+from storage.db import touch
+from storage.schema import conversations, messages
+
+# The topic of changes to conversations (storage.db.touch); keys: conversation ids.
+CONVERSATIONS = "conversations"
 
 MAX_MESSAGE_CHARS = limits.MAX_MESSAGE_CHARS
 
@@ -89,8 +97,8 @@ def _party_values(prefix: str, party: Party) -> dict:
             f"{prefix}_name": party.name, f"{prefix}_member_id": party.member_id}  # fmt: skip
 
 
-async def open_conversation(
-    db: Database, *, key: bytes, annonce_origin: bytes, annonce_uid: bytes, title: str,
+def open_conversation(
+    conn: Connection, *, key: bytes, annonce_origin: bytes, annonce_uid: bytes, title: str,
     author: Party, replier: Party, now: int,
 ) -> Conversation:  # fmt: skip
     """The conversation of this replier about this annonce, created if need be."""
@@ -101,39 +109,42 @@ async def open_conversation(
         conversations.c.replier_handle == replier.handle,
     )
     query = select(conversations).where(or_(conversations.c.key == key, same))
-    async with db.engine.begin() as conn:
-        row = (await conn.execute(query)).first()
-        if row is None:
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(conversations.insert().values(
-                        key=key, annonce_origin=annonce_origin, annonce_uid=annonce_uid,
-                        annonce_title=title, created_at=now, updated_at=now,
-                        **_party_values("author", author), **_party_values("replier", replier),
-                    ))  # fmt: skip
-            except IntegrityError:
-                pass  # a concurrent request created it: read it below
-            row = (await conn.execute(query)).first()
+    row = conn.execute(query).first()
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(conversations.insert().values(
+                    key=key, annonce_origin=annonce_origin, annonce_uid=annonce_uid,
+                    annonce_title=title, created_at=now, updated_at=now,
+                    **_party_values("author", author), **_party_values("replier", replier),
+                ))  # fmt: skip
+        except IntegrityError:
+            pass  # a concurrent writer created it: read it below
+        row = conn.execute(query).first()
     return _conversation(row)
 
 
-async def add_message(
-    db: Database, conversation_id: int, *, key: bytes, from_author: bool, body: str, now: int
-) -> Message | None:
+def add_message(
+    conn: Connection, conversation_id: int, *, key: bytes, from_author: bool, body: str,
+    now: int, delivery: str | None = None,
+) -> Message | None:  # fmt: skip
     """Store a message; None if a message with this key is stored already."""
+    if conn.execute(select(messages.c.id).where(messages.c.key == key)).first():
+        return None
     try:
-        async with db.engine.begin() as conn:
-            result = await conn.execute(
+        with conn.begin_nested():  # a concurrent writer may store the same message
+            result = conn.execute(
                 messages.insert().values(conversation_id=conversation_id, key=key,
-                                         from_author=from_author, body=body, sent_at=now)  # fmt: skip
+                                         from_author=from_author, body=body, sent_at=now,
+                                         delivery=delivery)  # fmt: skip
             )
-            await conn.execute(
-                update(conversations).where(conversations.c.id == conversation_id)
-                .values(updated_at=now)
-            )  # fmt: skip
     except IntegrityError:
         return None
-    return Message(result.inserted_primary_key[0], key, from_author, body, now)
+    conn.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now)
+    )
+    touch(conn, CONVERSATIONS, conversation_id)
+    return Message(result.inserted_primary_key[0], key, from_author, body, now, delivery)
 
 
 def get_conversation(conn: Connection, conversation_id: int) -> Conversation | None:
@@ -141,9 +152,8 @@ def get_conversation(conn: Connection, conversation_id: int) -> Conversation | N
     return _conversation(row) if row else None
 
 
-async def conversation_by_key(db: Database, key: bytes) -> Conversation | None:
-    async with db.engine.connect() as conn:
-        row = (await conn.execute(select(conversations).where(conversations.c.key == key))).first()
+def conversation_by_key(conn: Connection, key: bytes) -> Conversation | None:
+    row = conn.execute(select(conversations).where(conversations.c.key == key)).first()
     return _conversation(row) if row else None
 
 
@@ -189,106 +199,25 @@ def unread_total(conn: Connection, member_id: int) -> int:
     return int(total)
 
 
-async def mark_read(db: Database, conversation: Conversation, member_id: int) -> None:
+def mark_read(conn: Connection, conversation: Conversation, member_id: int) -> None:
     column = "author_read" if conversation.is_author(member_id) else "replier_read"
     last = select(func.coalesce(func.max(messages.c.id), 0)).where(
         messages.c.conversation_id == conversation.id
     ).scalar_subquery()
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            update(conversations).where(conversations.c.id == conversation.id)
-            .values({column: last})
-        )  # fmt: skip
+    conn.execute(
+        update(conversations).where(conversations.c.id == conversation.id).values({column: last})
+    )
 
 
 # --- Delivery to other nodes -------------------------------------------------------
-# A message for a member of another node waits in the message outbox, addressed
-# to that node, until the node takes it (node.message_delivery); the message's
-# ``delivery`` tells its writer where it stands.
 
 PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    id: int
-    peer: bytes
-    payload: bytes
-    tries: int
-
-
-async def enqueue_delivery(
-    db: Database, peer: bytes, payload: bytes, now: int, *, message_key: bytes
-) -> None:
-    """Queue ``payload`` for the node ``peer``; the message is pending until it answers.
-
-    It goes no earlier than the messages queued before it for the same node,
-    so that a node gets a conversation in the order it was written.
-    """
-    latest = select(func.max(message_outbox.c.next_try)).where(message_outbox.c.peer == peer)
-    async with db.engine.begin() as conn:
-        waiting = (await conn.execute(latest)).scalar()
-        row = {"peer": peer, "payload": payload, "created_at": now,
-               "next_try": max(now, waiting or now), "message_key": message_key}  # fmt: skip
-        await conn.execute(message_outbox.insert().values(**row))
-        await _set_delivery(conn, message_key, PENDING)
-
-
-async def due_deliveries(db: Database, now: int, limit: int = 50) -> list[Delivery]:
-    """Deliveries whose time has come, oldest first (so a node gets its messages in order)."""
-    query = (
-        select(message_outbox.c.id, message_outbox.c.peer, message_outbox.c.payload,
-               message_outbox.c.tries)
-        .where(message_outbox.c.next_try <= now)
-        .order_by(message_outbox.c.id)
-        .limit(limit)
-    )  # fmt: skip
-    async with db.engine.connect() as conn:
-        return [Delivery(*row) for row in await conn.execute(query)]
-
-
-async def delivered(db: Database, delivery_id: int) -> None:
-    await _settle(db, delivery_id, DELIVERED)
-
-
-async def delivery_refused(db: Database, delivery_id: int) -> None:
-    """The node refused the message for good: it stays here, marked refused."""
-    await _settle(db, delivery_id, REFUSED)
-
-
-async def _settle(db: Database, delivery_id: int, state: str) -> None:
-    row = message_outbox.c.id == delivery_id
-    async with db.engine.begin() as conn:
-        key = (await conn.execute(select(message_outbox.c.message_key).where(row))).scalar()
-        if key is not None:
-            await _set_delivery(conn, key, state)
-        await conn.execute(message_outbox.delete().where(row))
-
-
-async def _set_delivery(conn, message_key: bytes, state: str) -> None:
-    await conn.execute(update(messages).where(messages.c.key == message_key).values(delivery=state))
-
-
-async def delivery_failed(db: Database, delivery: Delivery, error: str, next_try: int) -> None:
-    """Try again at ``next_try``, and not earlier for the later messages to the same node."""
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            update(message_outbox).where(message_outbox.c.id == delivery.id)
-            .values(tries=message_outbox.c.tries + 1, next_try=next_try, last_error=error[:500])
-        )  # fmt: skip
-        await conn.execute(
-            update(message_outbox)
-            .where(message_outbox.c.peer == delivery.peer, message_outbox.c.id > delivery.id,
-                   message_outbox.c.next_try < next_try)
-            .values(next_try=next_try)
-        )  # fmt: skip
-
-
-async def next_delivery_due(db: Database) -> int | None:
-    async with db.engine.connect() as conn:
-        return (await conn.execute(select(func.min(message_outbox.c.next_try)))).scalar()
-
-
-async def pending_deliveries(db: Database) -> int:
-    async with db.engine.connect() as conn:
-        return (await conn.execute(select(func.count()).select_from(message_outbox))).scalar_one()
+def set_delivery(conn: Connection, message_keys: Sequence[bytes], state: str) -> None:
+    """Where the messages (by key) stand: delivered, or refused for good by the other node."""
+    if message_keys:
+        conn.execute(
+            update(messages).where(messages.c.key.in_(list(message_keys))).values(delivery=state)
+        )
+        touch(conn, CONVERSATIONS)

@@ -17,6 +17,12 @@ class DatabaseUnavailable(StorageError):
     code = "database-unavailable"
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """Another process holds the database's write lock longer than we wait: try again soon."""
+
+    code = "database-busy"
+
+
 class WrongNodeError(StorageError):
     """The database belongs to another node's key."""
 

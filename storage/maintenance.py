@@ -1,6 +1,10 @@
 """Maintenance of a node's database: schema upgrades, consistent copies,
 read-only streaming, and moving a node's data to another database.
 
+The queries are functions of a ``Connection`` like everywhere in storage/;
+``copy_database`` alone works on two databases at once, so it drives their
+engines itself.
+
 SQLAlchemy exposes neither SQLite's online backup API nor PostgreSQL's dump
 format, so besides SQLAlchemy Core this module uses the standard library's
 ``sqlite3`` (``Connection.backup`` copies a live database page by page inside
@@ -18,15 +22,15 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 from sqlalchemy import func, inspect, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from storage.annonces import StoredAnnonce, _stored
+from storage.annonces import StoredAnnonce, stored_annonce
 from storage.db import (
     SQLITE_BUSY_TIMEOUT_MS,
     Database,
@@ -109,33 +113,29 @@ async def upgrade_schema(db: Database) -> tuple[str | None, str | None]:
     return before, await current_revision(db)
 
 
-async def database_owner(db: Database) -> bytes | None:
-    """The node id recorded as the database's owner, if any."""
-    try:
-        async with db.engine.connect() as conn:
-            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
-            if "node" not in tables:
-                return None
-            return (await conn.execute(select(node.c.node_id))).scalar_one_or_none()
-    except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
-        raise DatabaseUnavailable(f"cannot open the database: {_short(exc)}") from exc
+def database_owner(conn: Connection) -> bytes | None:
+    """The node id recorded as the database's owner, if any (the schema may not exist yet)."""
+    if "node" not in inspect(conn).get_table_names():
+        return None
+    return conn.execute(select(node.c.node_id)).scalar_one_or_none()
 
 
-async def table_names(db: Database) -> list[str]:
+def table_names(conn: Connection) -> list[str]:
     """The tables of the database's current schema (empty for a new database)."""
+    return inspect(conn).get_table_names()
+
+
+async def inspected(db: Database, fn):
+    """``db.read(fn)``, with a database that cannot be opened said in one line."""
     try:
-        async with db.engine.connect() as conn:
-            return await conn.run_sync(lambda c: inspect(c).get_table_names())
+        return await db.read(fn)
     except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
         raise DatabaseUnavailable(f"cannot open the database: {_short(exc)}") from exc
 
 
-async def replace_owner(db: Database, old_id: bytes, new_id: bytes) -> None:
+def replace_owner(conn: Connection, old_id: bytes, new_id: bytes) -> None:
     """Give the database to another node key (after ``troc new-key``)."""
-    async with db.engine.begin() as conn:
-        result = await conn.execute(
-            update(node).where(node.c.node_id == old_id).values(node_id=new_id)
-        )
+    result = conn.execute(update(node).where(node.c.node_id == old_id).values(node_id=new_id))
     if result.rowcount != 1:
         raise MaintenanceError("the database does not belong to the key being replaced")
 
@@ -143,18 +143,20 @@ async def replace_owner(db: Database, old_id: bytes, new_id: bytes) -> None:
 # --- Reading every annonce --------------------------------------------------
 
 
-async def iter_annonces(db: Database) -> AsyncIterator[StoredAnnonce]:
-    """Every current revision, oldest update first, from one consistent snapshot."""
+def each_annonce(conn: Connection, visit: Callable[[StoredAnnonce], None]) -> int:
+    """Call ``visit`` with every current revision, oldest update first, from one snapshot.
+
+    A long read: run it with ``Database.scan``. Returns how many there were.
+    """
+    if conn.dialect.name == "postgresql":
+        conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
     query = select(annonces).order_by(annonces.c.updated, annonces.c.id)
-    async with db.engine.connect() as conn:
-        if not db.is_sqlite:
-            conn = await conn.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-        result = await conn.stream(query)
-        async for rows in result.partitions(STREAM_CHUNK):
-            for row in rows:
-                yield _stored(row)
+    count = 0
+    result = conn.execution_options(stream_results=True, yield_per=STREAM_CHUNK).execute(query)
+    for row in result:
+        visit(stored_annonce(row))
+        count += 1
+    return count
 
 
 # --- SQLite -----------------------------------------------------------------

@@ -1,51 +1,83 @@
-"""The durable per-peer outbox: what this node has still to offer each peer.
+"""The one durable queue of everything this node sends other nodes, and their delivery state.
 
-Gossip (node/gossip.py) enqueues the ids of newly accepted revisions for
-every peer but the one they came from and their origin. ``enqueue`` is one
-executemany of ``INSERT ... SELECT`` over the peers table per accepted batch,
-so a peer added or removed meanwhile is either fully served or not at all.
+An item is for one destination node and of one kind (node/courier.py holds
+the kinds): ``annonce`` (an id to offer a peer, its envelope read when it
+goes), ``message`` and ``report`` (point-to-point requests, kept as the exact
+body to send). The queue is in the database, in the same transaction as the
+decision that filled it: a revision and its items, a message and its
+delivery, are committed together or not at all, and survive a restart.
 
-A courier reads a peer's oldest rows (``next_batch``), offers them, and
-deletes them once the peer has answered (``remove``); when delivery fails the
-rows stay and count a try (``count_try``). Rows live in the database, so they
-survive a restart: they *are* the queue.
+Annonces: ``enqueue_annonces`` is one executemany of ``INSERT … SELECT`` over
+the peers table per accepted batch, for every peer but the one a revision
+came from and its origin, so a peer added or removed meanwhile is either
+fully served or not at all. An item whose annonce id is no longer a current
+revision (superseded, expired and purged, of an origin blocked since), or is
+one this node does not forward (hidden, ``storage.annonces.FORWARDABLE``), is
+dead: ``take_annonces`` drops it unsent, and ``drop_dead`` sweeps them all.
 
-Back-off is kept per peer, not per row, since a peer that is down fails every
-row alike: ``storage.peers.record_failure`` stores when to try again and
-``due_peers`` lists the peers with work whose time has come.
-
-A row whose annonce id is no longer a current revision (superseded, expired
-and purged, or of an origin blocked since), or is one this node does not
-forward (hidden by its operator, ``storage.annonces.FORWARDABLE``), is dead:
-``next_batch`` drops it unsent, and ``drop_dead`` sweeps them all. Unhiding
-an annonce queues it again (node/gossip.py).
+Destinations: the back-off and circuit state of every node this node sends
+to (``destinations``), kept per node, not per item, since a node that is down
+fails every item alike. ``record_failure`` stores when to try again,
+``record_contact`` clears it; ``due_destinations`` lists the nodes with work
+whose time has come. The courier (node/courier.py) decides the delays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger,
     LargeBinary,
+    String,
     and_,
     bindparam,
+    case,
     cast,
     delete,
     func,
+    literal,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from storage.annonces import FORWARDABLE
-from storage.db import Database
-from storage.schema import annonces, outbox, peers
+from storage.db import touch
+from storage.peers import ACTIVE, UNAVAILABLE
+from storage.schema import annonces, destinations, outbox_items, peers
 
-# Bound parameters per statement stay well below SQLite's and asyncpg's limits.
-_CHUNK = 500
-# Never equal to a 32-byte node id: stands for "no source" in enqueue.
-_NO_NODE = b""
+ANNONCE, MESSAGE, REPORT = "annonce", "message", "report"
+# The topic of changes to the queue (storage.db.touch); keys: destination ids.
+OUTBOX = "outbox"
+MAX_ERROR_CHARS = 500
+_CHUNK = 500  # bound parameters per statement stay well below the drivers' limits
+_NO_NODE = b""  # never equal to a 32-byte node id: stands for "no source"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: int
+    destination: bytes
+    kind: str
+    item_key: bytes
+    body: bytes | None
+    tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A node this node sends to: where, and how delivery to it has gone lately."""
+
+    node_id: bytes
+    url: str | None  # None: no address known for it (no longer a peer)
+    state: str = ACTIVE
+    failures: int = 0
+    next_try: int | None = None
+    last_error: str | None = None
+    last_contact: int | None = None
 
 
 def _chunks(items: Sequence, size: int = _CHUNK):
@@ -53,10 +85,17 @@ def _chunks(items: Sequence, size: int = _CHUNK):
         yield items[start : start + size]
 
 
-def _build_enqueue_statement(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _insert(conn: Connection):
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+# --- Filling the queue ------------------------------------------------------------
+
+
+def _annonces_statement(insert):
     each_peer = select(
         peers.c.node_id,
+        literal(ANNONCE, String),
         cast(bindparam("annonce_id"), LargeBinary),
         cast(bindparam("enqueued_at"), BigInteger),
     ).where(
@@ -64,17 +103,20 @@ def _build_enqueue_statement(dialect: str):
         peers.c.node_id != cast(bindparam("origin"), LargeBinary),
     )
     return (
-        insert(outbox)
-        .from_select(["peer_id", "annonce_id", "enqueued_at"], each_peer)
+        insert(outbox_items)
+        .from_select(["destination", "kind", "item_key", "enqueued_at"], each_peer)
         .on_conflict_do_nothing()
     )
 
 
-_ENQUEUE_STATEMENTS = {name: _build_enqueue_statement(name) for name in ("sqlite", "postgresql")}
+_ANNONCES_STATEMENTS = {
+    "sqlite": _annonces_statement(sqlite.insert),
+    "postgresql": _annonces_statement(postgresql.insert),
+}
 
 
-async def enqueue(
-    db: Database,
+def enqueue_annonces(
+    conn: Connection,
     revisions: Sequence[tuple[bytes, bytes]],
     *,
     source: bytes | None,
@@ -88,90 +130,189 @@ async def enqueue(
          "source": source or _NO_NODE, "origin": origin}
         for annonce_id, origin in revisions
     ]  # fmt: skip
-    async with db.engine.begin() as conn:
-        await conn.execute(_ENQUEUE_STATEMENTS[db.dialect], rows)
+    conn.execute(_ANNONCES_STATEMENTS[conn.dialect.name], rows)
+    touch(conn, OUTBOX)
 
 
-async def next_batch(db: Database, peer_id: bytes, limit: int) -> list[bytes]:
-    """The ids of the peer's oldest live rows, at most ``limit``; dead rows are dropped."""
+def enqueue(
+    conn: Connection, destination: bytes, kind: str, item_key: bytes, body: bytes, *, now: int
+) -> bool:
+    """Queue one point-to-point item; False if the same item waits already."""
+    result = conn.execute(
+        _insert(conn)(outbox_items)
+        .values(destination=destination, kind=kind, item_key=item_key, body=body,
+                enqueued_at=now)
+        .on_conflict_do_nothing()
+    )  # fmt: skip
+    touch(conn, OUTBOX, destination)
+    return bool(result.rowcount)
+
+
+# --- Taking items out -----------------------------------------------------------------
+
+
+def next_items(conn: Connection, destination: bytes, kind: str, limit: int) -> list[Item]:
+    """The destination's oldest items of ``kind``, at most ``limit``."""
     query = (
-        select(outbox.c.annonce_id, annonces.c.id)
-        .select_from(
-            outbox.outerjoin(annonces, and_(annonces.c.id == outbox.c.annonce_id, FORWARDABLE))
-        )
-        .where(outbox.c.peer_id == peer_id)
-        .order_by(outbox.c.enqueued_at, outbox.c.annonce_id)
+        select(outbox_items)
+        .where(outbox_items.c.destination == destination, outbox_items.c.kind == kind)
+        .order_by(outbox_items.c.id)
         .limit(limit)
     )
+    return [
+        Item(r.id, r.destination, r.kind, r.item_key, r.body, r.tries)
+        for r in conn.execute(query)
+    ]
+
+
+def take_annonces(conn: Connection, destination: bytes, limit: int) -> list[bytes]:
+    """The ids of the destination's oldest live annonce items; dead ones are dropped.
+
+    A write: run it with ``Database.write``.
+    """
+    query = (
+        select(outbox_items.c.item_key, annonces.c.id)
+        .select_from(outbox_items.outerjoin(
+            annonces, and_(annonces.c.id == outbox_items.c.item_key, FORWARDABLE)))
+        .where(outbox_items.c.destination == destination, outbox_items.c.kind == ANNONCE)
+        .order_by(outbox_items.c.id)
+        .limit(limit)
+    )  # fmt: skip
     while True:
-        async with db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = conn.execute(query).all()
         live = [queued for queued, held in rows if held is not None]
         dead = [queued for queued, held in rows if held is None]
         if dead:
-            await remove(db, peer_id, dead)
+            remove(conn, destination, ANNONCE, dead)
         # A batch made only of dead rows hides live ones behind it: read on.
         if live or not dead or len(rows) < limit:
             return live
 
 
-async def remove(db: Database, peer_id: bytes, ids: Sequence[bytes]) -> None:
-    """Forget rows the peer has been offered."""
-    async with db.engine.begin() as conn:
-        for chunk in _chunks(list(ids)):
-            await conn.execute(
-                delete(outbox).where(outbox.c.peer_id == peer_id, outbox.c.annonce_id.in_(chunk))
+def remove(conn: Connection, destination: bytes, kind: str, keys: Sequence[bytes]) -> None:
+    """Forget items that went (or will never go)."""
+    for chunk in _chunks(list(keys)):
+        conn.execute(
+            delete(outbox_items).where(
+                outbox_items.c.destination == destination,
+                outbox_items.c.kind == kind,
+                outbox_items.c.item_key.in_(chunk),
             )
+        )
 
 
-async def count_try(db: Database, peer_id: bytes, ids: Sequence[bytes]) -> None:
-    """Note that offering these rows to the peer failed once more."""
-    async with db.engine.begin() as conn:
-        for chunk in _chunks(list(ids)):
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.peer_id == peer_id, outbox.c.annonce_id.in_(chunk))
-                .values(tries=outbox.c.tries + 1)
-            )
+def count_try(conn: Connection, destination: bytes, kind: str, keys: Sequence[bytes]) -> None:
+    """Note that sending these items failed once more."""
+    for chunk in _chunks(list(keys)):
+        conn.execute(
+            update(outbox_items)
+            .where(outbox_items.c.destination == destination, outbox_items.c.kind == kind,
+                   outbox_items.c.item_key.in_(chunk))
+            .values(tries=outbox_items.c.tries + 1)
+        )  # fmt: skip
 
 
-async def pending_counts(db: Database) -> dict[bytes, int]:
-    """Per peer, how many rows wait in its outbox (dead ones included)."""
-    query = select(outbox.c.peer_id, func.count()).group_by(outbox.c.peer_id)
-    async with db.engine.connect() as conn:
-        return {peer_id: count for peer_id, count in await conn.execute(query)}
-
-
-def _has_work():
-    return select(outbox.c.peer_id).where(outbox.c.peer_id == peers.c.node_id).exists()
-
-
-async def waiting_peers(db: Database) -> list[tuple[bytes, int | None]]:
-    """``(peer id, end of its back-off or None)`` of every peer with rows waiting."""
-    query = select(peers.c.node_id, peers.c.next_try).where(_has_work())
-    async with db.engine.connect() as conn:
-        return [(node_id, next_try) for node_id, next_try in await conn.execute(query)]
-
-
-async def due_peers(db: Database, now: int) -> list[bytes]:
-    """Peers with rows waiting whose back-off, if any, has run out."""
-    query = select(peers.c.node_id).where(
-        (peers.c.next_try.is_(None)) | (peers.c.next_try <= now), _has_work()
+def drop_dead(conn: Connection) -> int:
+    """Delete every annonce item whose id is no longer a current revision, or is hidden."""
+    held = (
+        select(annonces.c.id)
+        .where(annonces.c.id == outbox_items.c.item_key, FORWARDABLE)
+        .exists()
     )
-    async with db.engine.connect() as conn:
-        return list((await conn.execute(query)).scalars())
-
-
-async def next_due(db: Database) -> int | None:
-    """The earliest back-off end among peers with rows waiting, if any."""
-    query = select(func.min(peers.c.next_try)).where(peers.c.next_try.is_not(None), _has_work())
-    async with db.engine.connect() as conn:
-        return (await conn.execute(query)).scalar_one_or_none()
-
-
-async def drop_dead(db: Database) -> int:
-    """Delete every row whose annonce id is no longer a current revision, or is hidden."""
-    held = select(annonces.c.id).where(annonces.c.id == outbox.c.annonce_id, FORWARDABLE).exists()
-    async with db.engine.begin() as conn:
-        result = await conn.execute(delete(outbox).where(~held))
+    result = conn.execute(delete(outbox_items).where(outbox_items.c.kind == ANNONCE, ~held))
     return result.rowcount or 0
+
+
+# --- What waits -------------------------------------------------------------------------
+
+
+def pending_counts(conn: Connection, kind: str | None = ANNONCE) -> dict[bytes, int]:
+    """Per destination, how many items of ``kind`` (any kind if None) wait, dead ones included."""
+    query = select(outbox_items.c.destination, func.count()).group_by(outbox_items.c.destination)
+    if kind is not None:
+        query = query.where(outbox_items.c.kind == kind)
+    return {node_id: count for node_id, count in conn.execute(query)}
+
+
+def pending_count(conn: Connection, kind: str) -> int:
+    query = select(func.count()).select_from(outbox_items).where(outbox_items.c.kind == kind)
+    return conn.execute(query).scalar_one()
+
+
+def _waiting():
+    """Each destination with items, and the end of its back-off (NULL: none)."""
+    with_work = select(outbox_items.c.destination).distinct().subquery()
+    return select(with_work.c.destination, destinations.c.next_try).select_from(
+        with_work.outerjoin(destinations, destinations.c.node_id == with_work.c.destination)
+    )
+
+
+def waiting_destinations(conn: Connection) -> list[tuple[bytes, int | None]]:
+    """``(node id, end of its back-off or None)`` of every destination with items waiting."""
+    return [(node_id, next_try) for node_id, next_try in conn.execute(_waiting())]
+
+
+def due_destinations(conn: Connection, now: int) -> list[bytes]:
+    """Destinations with items waiting whose back-off, if any, has run out."""
+    return [node_id for node_id, next_try in conn.execute(_waiting())
+            if next_try is None or next_try <= now]  # fmt: skip
+
+
+def next_due(conn: Connection) -> int | None:
+    """The earliest back-off end among destinations with items waiting, if any."""
+    ends = [next_try for _, next_try in conn.execute(_waiting()) if next_try is not None]
+    return min(ends, default=None)
+
+
+# --- Delivery state ---------------------------------------------------------------------
+
+
+def get_destination(conn: Connection, node_id: bytes) -> Destination:
+    """Where to send to ``node_id`` (its peer URL), and its delivery state."""
+    url = conn.execute(select(peers.c.url).where(peers.c.node_id == node_id)).scalar()
+    row = conn.execute(select(destinations).where(destinations.c.node_id == node_id)).first()
+    if row is None:
+        return Destination(node_id, url)
+    return Destination(node_id, url, row.state, row.failures, row.next_try, row.last_error,
+                       row.last_contact)  # fmt: skip
+
+
+def record_contact(conn: Connection, node_id: bytes, now: int) -> None:
+    """A request to or from the node succeeded: it is reachable, with no back-off."""
+    values = {"last_contact": now, "last_error": None, "failures": 0, "state": ACTIVE,
+              "next_try": None}  # fmt: skip
+    statement = _insert(conn)(destinations).values(node_id=node_id, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=["node_id"], set_=values))
+    touch(conn, OUTBOX, node_id)
+
+
+def record_failure(
+    conn: Connection, node_id: bytes, *, error: str, next_try: int, unavailable_after: int
+) -> None:
+    """A request to the node failed: count it, and hold off until ``next_try``.
+
+    The node turns unavailable once it has failed ``unavailable_after`` times
+    in a row; ``record_contact`` makes it active again.
+    """
+    error = f"{error}"[:MAX_ERROR_CHARS]
+    first = unavailable_after <= 1
+    statement = _insert(conn)(destinations).values(
+        node_id=node_id, failures=1, last_error=error, next_try=next_try,
+        state=UNAVAILABLE if first else ACTIVE,
+    )  # fmt: skip
+    failures = destinations.c.failures + 1
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=["node_id"],
+        set_={"failures": failures, "last_error": error, "next_try": next_try,
+              "state": case((failures >= unavailable_after, UNAVAILABLE),
+                            else_=destinations.c.state)},
+    ))  # fmt: skip
+
+
+def forget_destination(conn: Connection, node_id: bytes) -> None:
+    """Drop the delivery state of a node this node no longer sends anything to."""
+    waiting = conn.execute(
+        select(outbox_items.c.id).where(outbox_items.c.destination == node_id).limit(1)
+    ).first()
+    if waiting is None:
+        conn.execute(delete(destinations).where(destinations.c.node_id == node_id))

@@ -1,21 +1,27 @@
-"""Peers this node federates with, and origins it refuses."""
+"""Peers this node federates with, and origins it refuses.
+
+A peer's delivery state (failures, back-off, circuit, last contact) is its
+destination's (storage.outbox): ``Peer`` shows both, read in one query.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Connection
 
-from storage import search
-from storage.db import Database
+from storage import search_index
+from storage.annonces import ANNONCES
+from storage.db import touch
 from storage.errors import Conflict, NotFound
-from storage.schema import annonces, blocked_origins, peers
+from storage.schema import annonces, blocked_origins, destinations, outbox_items, peers
 
-# A peer's states: reachable, or failing for a while (its circuit is open).
+# A destination's states: reachable, or failing for a while (its circuit is open).
 ACTIVE = "active"
 UNAVAILABLE = "unavailable"
-MAX_ERROR_CHARS = 500
+# The topic of changes to the peers (storage.db.touch); keys: their node ids.
+PEERS = "peers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,109 +47,88 @@ class BlockedOrigin:
 
 def _peer(row) -> Peer:
     return Peer(
-        row.node_id, row.url, row.name, row.added_at, row.state,
-        row.last_contact, row.last_error, row.failures, row.next_try, row.last_sync,
+        row.node_id, row.url, row.name, row.added_at, row.state or ACTIVE,
+        row.last_contact, row.last_error, row.failures or 0, row.next_try, row.last_sync,
     )  # fmt: skip
 
 
-async def add_peer(db: Database, node_id: bytes, url: str, name: str, now: int) -> Peer:
-    try:
-        async with db.engine.begin() as conn:
-            await conn.execute(
-                peers.insert().values(node_id=node_id, url=url, name=name, added_at=now)
-            )
-    except IntegrityError as exc:
-        raise Conflict("this node is already a peer") from exc
-    peer = await get_peer(db, node_id)
+_PEER_QUERY = select(
+    peers.c.node_id, peers.c.url, peers.c.name, peers.c.added_at, peers.c.last_sync,
+    destinations.c.state, destinations.c.last_contact, destinations.c.last_error,
+    destinations.c.failures, destinations.c.next_try,
+).select_from(peers.outerjoin(destinations, destinations.c.node_id == peers.c.node_id))  # fmt: skip
+
+
+def add_peer(conn: Connection, node_id: bytes, url: str, name: str, now: int) -> Peer:
+    if conn.execute(select(peers.c.node_id).where(peers.c.node_id == node_id)).first():
+        raise Conflict("this node is already a peer")
+    conn.execute(peers.insert().values(node_id=node_id, url=url, name=name, added_at=now))
+    touch(conn, PEERS, node_id)
+    peer = get_peer(conn, node_id)
     assert peer is not None
     return peer
 
 
-async def get_peer(db: Database, node_id: bytes) -> Peer | None:
-    async with db.engine.connect() as conn:
-        row = (await conn.execute(select(peers).where(peers.c.node_id == node_id))).first()
+def get_peer(conn: Connection, node_id: bytes) -> Peer | None:
+    row = conn.execute(_PEER_QUERY.where(peers.c.node_id == node_id)).first()
     return _peer(row) if row else None
 
 
-async def list_peers(db: Database) -> list[Peer]:
-    async with db.engine.connect() as conn:
-        result = await conn.execute(select(peers).order_by(peers.c.added_at, peers.c.node_id))
-        return [_peer(row) for row in result]
+def list_peers(conn: Connection) -> list[Peer]:
+    rows = conn.execute(_PEER_QUERY.order_by(peers.c.added_at, peers.c.node_id))
+    return [_peer(row) for row in rows]
 
 
-async def remove_peer(db: Database, node_id: bytes) -> None:
-    async with db.engine.begin() as conn:
-        result = await conn.execute(delete(peers).where(peers.c.node_id == node_id))
+def peer_names(conn: Connection) -> dict[bytes, str]:
+    """The association name of each peer, by node id."""
+    return {row.node_id: row.name for row in conn.execute(select(peers.c.node_id, peers.c.name))}
+
+
+def remove_peer(conn: Connection, node_id: bytes) -> None:
+    """Stop peering: the annonces queued for it go too (messages wait: see storage.outbox)."""
+    result = conn.execute(delete(peers).where(peers.c.node_id == node_id))
     if not result.rowcount:
         raise NotFound("no such peer")
-
-
-async def record_contact(db: Database, node_id: bytes, now: int) -> None:
-    """A request to or from the peer succeeded."""
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            update(peers)
-            .where(peers.c.node_id == node_id)
-            .values(last_contact=now, last_error=None, failures=0, state=ACTIVE, next_try=None)
+    conn.execute(
+        delete(outbox_items).where(
+            outbox_items.c.destination == node_id, outbox_items.c.kind == "annonce"
         )
+    )
+    touch(conn, PEERS, node_id)
 
 
-async def record_failure(
-    db: Database, node_id: bytes, *, error: str, next_try: int, unavailable_after: int
-) -> None:
-    """A request to the peer failed: count it, and hold off until ``next_try``.
-
-    The peer turns unavailable once it has failed ``unavailable_after`` times
-    in a row; ``record_contact`` makes it active again.
-    """
-    failures = peers.c.failures + 1
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            update(peers)
-            .where(peers.c.node_id == node_id)
-            .values(
-                failures=failures,
-                last_error=f"{error}"[:MAX_ERROR_CHARS],
-                next_try=next_try,
-                state=case((failures >= unavailable_after, UNAVAILABLE), else_=peers.c.state),
-            )
-        )
-
-
-async def record_sync(db: Database, node_id: bytes, now: int) -> None:
+def record_sync(conn: Connection, node_id: bytes, now: int) -> None:
     """An anti-entropy pass with the peer completed."""
-    async with db.engine.begin() as conn:
-        await conn.execute(update(peers).where(peers.c.node_id == node_id).values(last_sync=now))
+    conn.execute(update(peers).where(peers.c.node_id == node_id).values(last_sync=now))
 
 
-async def block_origin(db: Database, origin: bytes, reason: str, now: int) -> int:
+def count_peers(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(peers)).scalar_one()
+
+
+# --- Blocked origins -----------------------------------------------------------------
+
+
+def block_origin(conn: Connection, origin: bytes, reason: str, now: int) -> int:
     """Refuse an origin from now on and drop what is held of it; return how many."""
-    async with db.engine.begin() as conn:
-        exists = (
-            await conn.execute(
-                select(blocked_origins.c.origin).where(blocked_origins.c.origin == origin)
-            )
-        ).first()
-        if exists:
-            raise Conflict("this origin is already blocked")
-        await conn.execute(
-            blocked_origins.insert().values(origin=origin, reason=reason, blocked_at=now)
-        )
-        await search.unindex_where(conn, annonces.c.origin == origin)
-        dropped = await conn.execute(delete(annonces).where(annonces.c.origin == origin))
-    return dropped.rowcount or 0
+    exists = conn.execute(
+        select(blocked_origins.c.origin).where(blocked_origins.c.origin == origin)
+    ).first()
+    if exists:
+        raise Conflict("this origin is already blocked")
+    conn.execute(blocked_origins.insert().values(origin=origin, reason=reason, blocked_at=now))
+    search_index.unindex_where(conn, annonces.c.origin == origin)
+    dropped = conn.execute(delete(annonces).where(annonces.c.origin == origin)).rowcount or 0
+    touch(conn, ANNONCES)
+    return dropped
 
 
-async def unblock_origin(db: Database, origin: bytes) -> None:
-    async with db.engine.begin() as conn:
-        result = await conn.execute(
-            delete(blocked_origins).where(blocked_origins.c.origin == origin)
-        )
+def unblock_origin(conn: Connection, origin: bytes) -> None:
+    result = conn.execute(delete(blocked_origins).where(blocked_origins.c.origin == origin))
     if not result.rowcount:
         raise NotFound("this origin is not blocked")
 
 
-async def list_blocked(db: Database) -> list[BlockedOrigin]:
-    async with db.engine.connect() as conn:
-        result = await conn.execute(select(blocked_origins).order_by(blocked_origins.c.blocked_at))
-        return [BlockedOrigin(r.origin, r.reason, r.blocked_at) for r in result]
+def list_blocked(conn: Connection) -> list[BlockedOrigin]:
+    result = conn.execute(select(blocked_origins).order_by(blocked_origins.c.blocked_at))
+    return [BlockedOrigin(r.origin, r.reason, r.blocked_at) for r in result]

@@ -79,12 +79,8 @@ peers = Table(
     Column("url", Text, nullable=False),
     Column("name", Text, nullable=False),
     Column("added_at", BigInteger, nullable=False),
-    Column("state", String(16), nullable=False, server_default="active"),
-    Column("last_contact", BigInteger),
-    Column("last_error", Text),
-    Column("failures", Integer, nullable=False, server_default="0"),
-    # Added by migration 0002: delivery back-off and the last anti-entropy pass.
-    Column("next_try", BigInteger),
+    # Added by migration 0002: the last anti-entropy pass. (The delivery state
+    # that 0002 also put here moved to ``destinations`` in 0008.)
     Column("last_sync", BigInteger),
 )
 
@@ -203,22 +199,6 @@ messages = Table(
     Index("ix_messages_conversation", "conversation_id", "id"),
 )
 
-# Messages for members of other nodes, delivered point to point with retries.
-message_outbox = Table(
-    "message_outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("peer", LargeBinary(32), nullable=False),
-    Column("payload", LargeBinary, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("tries", Integer, nullable=False, server_default="0"),
-    Column("next_try", BigInteger, nullable=False),
-    Column("last_error", Text),
-    # Added by migration 0005: the message this delivery carries.
-    Column("message_key", LargeBinary(16)),
-    Index("ix_message_outbox_next_try", "next_try"),
-)
-
 # Residents' reports of an annonce, for the node's moderators.
 reports = Table(
     "reports",
@@ -240,26 +220,45 @@ reports = Table(
     Column("report_key", LargeBinary(16)),
     Column("note", Text),
     Column("handled_at", BigInteger),
+    # Added by migration 0008: NULL, or pending / delivered / refused once the
+    # operator forwarded the report to the annonce's origin.
+    Column("delivery", String(16)),
     Index("ix_reports_state_created", "state", "created_at"),
     Index("uq_reports_from_node_key", "from_node", "report_key", unique=True),
 )
 
-# --- Federation (migration 0002) ---------------------------------------------
+# --- Everything this node sends other nodes (migration 0008) -------------------
 
-# The durable per-peer outbox: revisions this node accepted and has yet to
-# offer to a peer. A row whose annonce id is no longer a current revision
-# (superseded, purged, blocked) is dropped unsent.
-outbox = Table(
-    "outbox",
+# The one durable queue: an item for one destination node, of one kind
+# (node/courier.py lists the kinds: an annonce to offer a peer, a private
+# message, a forwarded report). ``item_key`` is what the item is about (an
+# annonce id, a message or report key), unique per destination and kind, so
+# queueing it twice keeps one row; ``body`` is the exact request body for the
+# kinds sent as they were written (NULL for annonces, whose current envelope
+# is read when they go). Rows are delivered in ``id`` order.
+outbox_items = Table(
+    "outbox_items",
     metadata,
-    Column(
-        "peer_id",
-        LargeBinary(32),
-        ForeignKey("peers.node_id", ondelete="CASCADE", name="fk_outbox_peer"),
-        primary_key=True,
-    ),
-    Column("annonce_id", LargeBinary(32), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("destination", LargeBinary(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("item_key", LargeBinary(32), nullable=False),
+    Column("body", LargeBinary),
     Column("enqueued_at", BigInteger, nullable=False),
     Column("tries", Integer, nullable=False, server_default="0"),
-    Index("ix_outbox_peer_enqueued", "peer_id", "enqueued_at"),
+    UniqueConstraint("destination", "kind", "item_key", name="uq_outbox_items_item"),
+    Index("ix_outbox_items_destination", "destination", "kind", "id"),
+)
+
+# Each destination node's delivery state, whatever is sent to it: the
+# failures in a row, when to try again, and whether its circuit is open.
+destinations = Table(
+    "destinations",
+    metadata,
+    Column("node_id", LargeBinary(32), primary_key=True),
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("next_try", BigInteger),
+    Column("last_error", Text),
+    Column("last_contact", BigInteger),
 )

@@ -1,244 +1,52 @@
 """Finding annonces: words, kind, category, commune, distance; newest or nearest first.
 
-The index
-    SQLite: ``annonces_fts``, a contentless FTS5 table (unicode61 tokenizer,
-    diacritics removed, so accents and case do not matter). Its rowid is the
-    annonce's *document number*, ``(created - DOC_EPOCH) << DOC_SHIFT | rowid``:
-    walking the index by rowid descending is walking the annonces newest
-    first, so "newest first" stops after one page even for a word found in
-    most annonces, and the number leads back to the row by its rowid. It is
-    kept up to date per ingested batch (``index_annonces`` and
-    ``unindex_annonces``, called by storage/annonces.py inside the ingest
-    transaction; one ``INSERT … SELECT`` per batch), and on every delete
-    (``unindex_where``). Withdrawn annonces are never indexed.
-    PostgreSQL: a GIN index over ``to_tsvector('troc_french', troc_fold(...))``
-    (migration 0003), kept up to date by the database itself.
-    Plurals: PostgreSQL's French stemmer handles them; on SQLite each query
-    word is widened to its French singular and plural forms (``word_forms``).
+``run_search(conn, query, ...)`` is one page of results, a storage function
+like any other (run it with ``Database.read``). Its parts:
 
-Distance
-    An annonce is placed at its coarse point if it has one, else at the centre
-    of its commune (the caller passes the centres). A radius becomes a
-    bounding box on ``(lat, lon)`` — its latitudes listed one by one when they
-    are few (``_lat_band``), one index seek each — plus the list of communes
-    whose centre is within it; distances are equirectangular in SQL (exact enough at the scale
-    of a département, and monotonic), and the haversine distance shown to the
-    resident is computed in Python for the page's few hits.
+- words: storage/words.py folds what a resident typed and widens each word to
+  its French forms; the index is SQLite's FTS5 table (storage/search_index.py)
+  or PostgreSQL's GIN index over ``to_tsvector('troc_french', troc_fold(...))``
+  (migration 0003);
+- distance: storage/geo.py turns a radius into a box of coarse points and a
+  list of communes. The box's latitudes are listed one by one when they are
+  few (``_lat_band``), one index seek each.
 
 Query plans (SQLite, 100,000 annonces): when words or a radius would keep
 only a few candidates (a capped count says so, ``CANDIDATE_CAP``) those are
-fetched and sorted; otherwise the walk is by recency (the FTS5 rowid or the
-``created`` index) and stops at the page. How many annonces a radius holds
-is estimated from the population of the communes within it (``weights``),
-without a count. "Nearest first" widens rings of
-points and walks the communes in order of distance, newest first within each.
+fetched and sorted; otherwise the walk is by recency (the FTS5 rowid, which is
+the annonce's document number, or the ``created`` index) and stops at the
+page. How many annonces a radius holds is estimated from the population of
+the communes within it (``weights``), without a count. "Nearest first" widens
+rings of points and walks the communes in order of distance, newest first
+within each.
 
-Reads go through ``Reader``: on SQLite a synchronous SQLAlchemy engine run
-inline on the event loop (each page is a few index lookups of well under a
-millisecond, cheaper than a hop to aiosqlite's thread), on PostgreSQL the
-async engine. The query functions are written once, for a sync Connection.
+On SQLite a page is a few index lookups of well under a millisecond: it runs
+inline on the event loop (storage/db.py).
 """
 
 from __future__ import annotations
 
-import math
 import re
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import and_, create_engine, event, literal, or_, select
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql import column, table
+from sqlalchemy.engine import Connection
 
-from protocol import limits
-from protocol.annonce import Annonce, Category, Kind, Point, State
-from storage.db import SQLITE_BUSY_TIMEOUT_MS, Database
-from storage.schema import annonces
+from protocol.annonce import Category, Kind, State
+from storage.geo import Geo, Origin, haversine_km
+from storage.search_index import DOC_EPOCH, DOC_MASK, DOC_SHIFT
+from storage.words import fts_expression, pg_tsquery, query_words, word_forms
 
-DOC_SHIFT = 30
-DOC_EPOCH = limits.MIN_TIMESTAMP
-DOC_MASK = (1 << DOC_SHIFT) - 1
+__all__ = [
+    "Hit", "Origin", "Query", "ResultPage", "fts_expression", "haversine_km",
+    "pg_tsquery", "query_words", "run_search", "word_forms",
+]  # fmt: skip
+
 CANDIDATE_CAP = 2000          # under this many candidates, fetch them all and sort
 SMALL_SHARE = 0.02            # a radius holding less of the area's people: fetch its candidates
-MAX_QUERY_WORDS = 8
-MAX_QUERY_CHARS = 200
 MAX_RESULTS = 1000            # pages go no deeper than this
-KM_PER_UNIT = 1.11195         # one hundredth of a degree of latitude, in km
-EARTH_RADIUS_KM = 6371.0
 FIRST_RING_KM = 2.0
 LISTED_LATITUDES = 64         # a band of fewer latitudes is listed value by value
-
-_fts = table("annonces_fts", column("annonces_fts"), column("rowid"),
-             column("title"), column("text"))  # fmt: skip
-_DOC = ((annonces.c.created - DOC_EPOCH).op("<<")(DOC_SHIFT)).op("|")(
-    literal(DOC_MASK).op("&")(column("rowid"))
-)
-
-
-# --- Keeping the SQLite index up to date ------------------------------------
-
-
-def _keys_condition(keys: Iterable[tuple[bytes, bytes]]):
-    uids_by_origin: dict[bytes, list[bytes]] = {}
-    for origin, uid in keys:
-        uids_by_origin.setdefault(origin, []).append(uid)
-    return or_(*(
-        and_(annonces.c.origin == origin, annonces.c.uid.in_(uids))
-        for origin, uids in uids_by_origin.items()
-    ))  # fmt: skip
-
-
-def _indexed_rows(condition):
-    return select(_DOC, annonces.c.title, annonces.c.text).where(
-        condition, annonces.c.state != State.WITHDRAWN.value
-    )
-
-
-async def index_annonces(conn, keys: Sequence[tuple[bytes, bytes]]) -> None:
-    """Index the current revisions of ``keys`` (just written, in this transaction)."""
-    if conn.dialect.name != "sqlite" or not keys:
-        return
-    for start in range(0, len(keys), 500):
-        rows = _indexed_rows(_keys_condition(keys[start : start + 500]))
-        await conn.execute(_fts.insert().from_select(["rowid", "title", "text"], rows))
-
-
-async def unindex_annonces(conn, keys: Sequence[tuple[bytes, bytes]]) -> None:
-    """Take the revisions of ``keys`` held now out of the index, before they change."""
-    if conn.dialect.name != "sqlite" or not keys:
-        return
-    for start in range(0, len(keys), 500):
-        await unindex_where(conn, _keys_condition(keys[start : start + 500]))
-
-
-async def unindex_where(conn, condition) -> None:
-    """Take the annonces matching ``condition`` out of the index, before a delete.
-
-    A contentless FTS5 table forgets a document when told the values it
-    indexed: they are read from the row itself, which has not changed since.
-    """
-    if conn.dialect.name != "sqlite":
-        return
-    rows = select(literal("delete"), _DOC, annonces.c.title, annonces.c.text).where(
-        condition, annonces.c.state != State.WITHDRAWN.value
-    )
-    await conn.execute(
-        _fts.insert().from_select(["annonces_fts", "rowid", "title", "text"], rows)
-    )
-
-
-# --- Query words -----------------------------------------------------------------
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-STOP_WORDS = frozenset(
-    "a au aux avec ce ces d dans de des du en et il je l la le les leur ma mais me mes "
-    "mon ne nous on ou par pas pour qu que qui sa se ses son sur ta te tes ton tu un une "
-    "vos votre vous y".split()
-)
-
-
-def fold(text: str) -> str:
-    """Lower case, accents removed, as the index sees words."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("œ", "oe")
-
-
-def query_words(text: str) -> list[str]:
-    """The searchable words of what a resident typed: folded, no stop words."""
-    words: list[str] = []
-    for word in _WORD.findall(fold(text[:MAX_QUERY_CHARS])):
-        if len(word) > 1 and word not in STOP_WORDS and word not in words:
-            words.append(word)
-    return words[:MAX_QUERY_WORDS]
-
-
-def word_forms(word: str) -> list[str]:
-    """A folded word with its French singular and plural forms."""
-    forms = [word]
-    if len(word) > 4 and word.endswith("aux"):
-        forms += [word[:-3] + "al", word[:-3] + "ail", word[:-1]]
-    elif len(word) > 3 and word.endswith(("s", "x")):
-        forms.append(word[:-1])
-    else:
-        forms.append(word + "s")
-        if word.endswith(("au", "eu", "ou")):
-            forms.append(word + "x")
-        elif len(word) > 3 and word.endswith("al"):
-            forms.append(word[:-2] + "aux")
-        elif len(word) > 4 and word.endswith("ail"):
-            forms.append(word[:-3] + "aux")
-    return forms
-
-
-def fts_expression(words: Sequence[str]) -> str:
-    """An FTS5 query: every word, in any of its forms (terms quoted: no syntax)."""
-    groups = []
-    for word in words:
-        forms = " OR ".join(f'"{form}"' for form in word_forms(word))
-        groups.append(f"({forms})")
-    return " AND ".join(groups)
-
-
-# --- Places and distances --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where distances are measured from, in hundredths of a degree."""
-
-    lat: float
-    lon: float
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance between two points given in hundredths of a degree."""
-    p1, p2 = math.radians(lat1 / 100), math.radians(lat2 / 100)
-    dp, dl = p2 - p1, math.radians((lon2 - lon1) / 100)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-@dataclass(frozen=True, slots=True)
-class _Geo:
-    origin: Origin
-    radius_km: float
-    communes: Mapping[str, tuple[float, float]]
-    weights: Mapping[str, int] | None = None
-
-    @property
-    def cos_lat(self) -> float:
-        return math.cos(math.radians(self.origin.lat / 100))
-
-    def flat_units2(self, lat: float, lon: float) -> float:
-        dy, dx = lat - self.origin.lat, (lon - self.origin.lon) * self.cos_lat
-        return dy * dy + dx * dx
-
-    def radius_units(self, km: float | None = None) -> float:
-        return (self.radius_km if km is None else km) / KM_PER_UNIT
-
-    def box(self, km: float | None = None) -> tuple[int, int, int, int]:
-        """The bounding box, widened to whole units (the columns are integers)."""
-        r = self.radius_units(km)
-        dlon = r / max(self.cos_lat, 0.01)
-        return (math.floor(self.origin.lat - r), math.ceil(self.origin.lat + r),
-                math.floor(self.origin.lon - dlon), math.ceil(self.origin.lon + dlon))  # fmt: skip
-
-    def share(self) -> float:
-        """The part of the area's people within the radius: about that of its annonces."""
-        total = sum(self.weights.values()) if self.weights else len(self.communes)
-        near = [code for _, code in self.near_communes()]
-        held = sum(self.weights.get(c, 0) for c in near) if self.weights else len(near)
-        return held / total if total else 0.0
-
-    def near_communes(self, km: float | None = None) -> list[tuple[float, str]]:
-        """(squared flat distance, code) of the communes within the radius, nearest first."""
-        limit = self.radius_units(km) ** 2
-        near = [
-            (self.flat_units2(lat, lon), code)
-            for code, (lat, lon) in self.communes.items()
-        ]
-        return sorted(item for item in near if item[0] <= limit)
 
 
 # --- The query -------------------------------------------------------------------
@@ -335,7 +143,7 @@ def _base_filters(query: Query, dialect: str, now: int) -> _Sql:
     return sql
 
 
-def _flat_sql(geo: _Geo, sqlite: bool) -> tuple[str, list]:
+def _flat_sql(geo: Geo, sqlite: bool) -> tuple[str, list]:
     """Squared flat distance to the origin, in squared units (PostgreSQL: in float8)."""
     f = "?" if sqlite else "CAST(? AS DOUBLE PRECISION)"
     expr = f"((a.lat - {f}) * (a.lat - {f}) + (a.lon - {f}) * (a.lon - {f}) * {f})"
@@ -356,7 +164,7 @@ def _lat_band(lat: str, lat_lo: int, lat_hi: int) -> tuple[str, list[int]]:
     return f"{lat} BETWEEN ? AND ?", [lat_lo, lat_hi]
 
 
-def _geo_clause(geo: _Geo, sqlite: bool, km: float | None = None, *, indexed: bool = True):
+def _geo_clause(geo: Geo, sqlite: bool, km: float | None = None, *, indexed: bool = True):
     """Points within the radius, or communes (without a point) within it."""
     lat_lo, lat_hi, lon_lo, lon_hi = geo.box(km)
     flat, flat_params = _flat_sql(geo, sqlite)
@@ -387,11 +195,6 @@ def _words_clause(sql: _Sql, words: list[str]) -> None:
         )
     else:
         sql.add(_PG_MATCH, pg_tsquery(words))
-
-
-def pg_tsquery(words: Sequence[str]) -> str:
-    """A to_tsquery text: every word, in any of its forms (the stemmer misses some plurals)."""
-    return " & ".join("(" + " | ".join(word_forms(word)) + ")" for word in words)
 
 
 _PG_MATCH = (
@@ -445,7 +248,7 @@ def _row_hit(row) -> Hit:
     )  # fmt: skip
 
 
-def _newest(conn: Connection, query: Query, words: list[str], geo: _Geo | None, now: int):
+def _newest(conn: Connection, query: Query, words: list[str], geo: Geo | None, now: int):
     sql = _base_filters(query, conn.dialect.name, now)
     limit, offset = query.per_page + 1, query.offset
     if geo is None:
@@ -465,7 +268,7 @@ def _newest(conn: Connection, query: Query, words: list[str], geo: _Geo | None, 
     return [_row_hit(r) for r in _render(conn, statement, all_params)]
 
 
-def _nearest(conn: Connection, query: Query, words: list[str], geo: _Geo, now: int):
+def _nearest(conn: Connection, query: Query, words: list[str], geo: Geo, now: int):
     """Nearest first: rings of points widened until full, communes in order of distance."""
     wanted = query.offset + query.per_page + 1
     base = _base_filters(query, conn.dialect.name, now)
@@ -502,7 +305,7 @@ def _nearest(conn: Connection, query: Query, words: list[str], geo: _Geo, now: i
     return [hit for _, _, hit in ranked[query.offset : query.offset + query.per_page + 1]]
 
 
-def _with_distance(hit: Hit, geo: _Geo | None, origin: Origin | None, communes) -> Hit:
+def _with_distance(hit: Hit, geo: Geo | None, origin: Origin | None, communes) -> Hit:
     if origin is None:
         return hit
     if hit.lat is not None:
@@ -533,7 +336,7 @@ def run_search(
         return ResultPage([], False, words)
     geo = None
     if query.origin is not None and query.radius_km:
-        geo = _Geo(query.origin, query.radius_km, communes, weights)
+        geo = Geo(query.origin, query.radius_km, communes, weights)
     if geo is not None and query.nearest:
         hits = _nearest(conn, query, words, geo, now)
     else:
@@ -542,69 +345,3 @@ def run_search(
     origin = distance_from or query.origin
     hits = [_with_distance(h, geo, origin, communes) for h in hits[: query.per_page]]
     return ResultPage(hits, has_next, words)
-
-
-# --- The reader ------------------------------------------------------------------
-
-
-class Reader:
-    """Runs read functions written for a sync Connection, the fastest way per backend."""
-
-    def __init__(self, db: Database, sync_engine: Engine | None) -> None:
-        self.db = db
-        self._sync = sync_engine
-
-    async def run(self, fn: Callable, *args, **kwargs):
-        if self._sync is not None:
-            with self._sync.connect() as conn:
-                return fn(conn, *args, **kwargs)
-        async with self.db.engine.connect() as conn:
-            return await conn.run_sync(lambda c: fn(c, *args, **kwargs))
-
-    def close(self) -> None:
-        if self._sync is not None:
-            self._sync.dispose()
-
-
-def open_reader(db: Database) -> Reader:
-    if not db.is_sqlite:
-        return Reader(db, None)
-    url = db.engine.url.set(drivername="sqlite+pysqlite")
-    engine = create_engine(url)
-    event.listen(engine, "connect", _reader_pragmas)
-    return Reader(db, engine)
-
-
-def _reader_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA query_only=1")
-    cursor.close()
-
-
-# --- One annonce, for its page -----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Shown:
-    """An annonce as its page shows it, whatever its state."""
-
-    annonce: Annonce
-    hidden: bool
-
-
-def annonce_for_page(conn: Connection, origin: bytes, uid: bytes) -> Shown | None:
-    row = conn.execute(
-        select(annonces).where(annonces.c.origin == origin, annonces.c.uid == uid)
-    ).first()
-    if row is None:
-        return None
-    annonce = Annonce(
-        origin=row.origin, uid=row.uid, rev=row.rev, kind=Kind(row.kind),
-        category=Category(row.category), title=row.title, text=row.text, lang=row.lang,
-        commune=row.commune, point=Point(row.lat, row.lon) if row.lat is not None else None,
-        author_handle=row.author_handle, author_name=row.author_name, created=row.created,
-        updated=row.updated, expires=row.expires, state=State(row.state),
-        sortie_at=row.sortie_at,
-    )  # fmt: skip
-    return Shown(annonce, bool(row.hidden))

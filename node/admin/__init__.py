@@ -21,7 +21,8 @@ from aiohttp import web
 from node.admin import members, moderation, status
 from node.admin.handlers import routes
 from node.admin.reports import routes as report_routes
-from node.keys import admin_token_key, clock_key, main_app_key, started_at_key
+from node.clock import now_precise
+from node.keys import admin_token_key, main_app_key, started_at_key
 from node.problems import problem_response, problems_middleware
 from node.settings import Secret
 
@@ -44,7 +45,7 @@ def create_admin_app(main_app: web.Application, *, token: Secret) -> web.Applica
     admin = web.Application(middlewares=[problems_middleware, admin_auth_middleware])
     admin[main_app_key] = main_app
     admin[admin_token_key] = token
-    admin[started_at_key] = main_app[clock_key]()
+    admin[started_at_key] = now_precise(main_app)
     admin.add_routes(routes)
     admin.add_routes(moderation.routes)
     admin.add_routes(report_routes)

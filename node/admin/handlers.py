@@ -1,4 +1,4 @@
-"""The admin API's endpoints: thin over node.peering, node.publishing and node.sync.
+"""The admin API's endpoints: thin over node.peering, node.annonces and node.sync.
 
     GET    /v1/status                     (node/admin/status.py)
     GET    /v1/peers                      every peer, with state and counts
@@ -23,7 +23,7 @@ import json
 
 from aiohttp import web
 
-from node import peering, publishing
+from node import annonces, peering
 from node.keys import (
     db_key,
     main_app_key,
@@ -149,7 +149,7 @@ async def remove_peer(request: web.Request) -> web.Response:
 
 @routes.get("/v1/blocked")
 async def list_blocked(request: web.Request) -> web.Response:
-    blocked = await peer_store.list_blocked(main_app(request)[db_key])
+    blocked = await main_app(request)[db_key].read(peer_store.list_blocked)
     return web.json_response([
         {"origin": node_id_text(b.origin), "reason": b.reason, "blocked_at": b.blocked_at}
         for b in blocked
@@ -180,14 +180,14 @@ async def list_annonces(request: web.Request) -> web.Response:
     raw = request.query.get("limit", str(DEFAULT_LIST_LIMIT))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST_LIMIT:
         raise ValidationError(f"must be 1 to {MAX_LIST_LIMIT}", field="limit")
-    held = await annonce_store.list_annonces(main_app(request)[db_key], limit=int(raw))
+    held = await main_app(request)[db_key].read(annonce_store.list_annonces, limit=int(raw))
     return web.json_response([annonce_json(stored) for stored in held])
 
 
 @routes.post("/v1/annonces")
 async def post_annonce(request: web.Request) -> web.Response:
     app, body = main_app(request), await json_body(request)
-    draft = publishing.Draft(
+    draft = annonces.Draft(
         kind=_choice(body, "kind", Kind),
         category=_choice(body, "category", Category),
         title=text_field(body, "title"),
@@ -196,11 +196,11 @@ async def post_annonce(request: web.Request) -> web.Response:
         days=_integer(body, "days", 30),
         sortie_at=_integer(body, "sortie_at", None),
     )
-    author = publishing.Author(
+    author = annonces.Author(
         text_field(body, "handle", default=OPERATOR_HANDLE),
         text_field(body, "name", default=app[settings_key].name[:64]),
     )
-    signed = await publishing.publish(app, author, draft)
+    signed = await annonces.publish(app, author, draft)
     return web.json_response(_revision_json(signed), status=201)
 
 
@@ -238,14 +238,14 @@ async def edit_annonce(request: web.Request) -> web.Response:
     changes = {name: text_field(body, name) for name in ("title", "text") if name in body}
     if not changes:
         raise ValidationError("nothing to change: give a title or a text", field="title")
-    signed = await publishing.revise(app, _own_uid(app, request.match_info["ref"]), **changes)
+    signed = await annonces.revise(app, _own_uid(app, request.match_info["ref"]), **changes)
     return web.json_response(_revision_json(signed))
 
 
 @routes.post("/v1/annonces/{ref}/withdraw")
 async def withdraw_annonce(request: web.Request) -> web.Response:
     app = main_app(request)
-    signed = await publishing.withdraw(app, _own_uid(app, request.match_info["ref"]))
+    signed = await annonces.withdraw(app, _own_uid(app, request.match_info["ref"]))
     return web.json_response(_revision_json(signed))
 
 
@@ -255,7 +255,7 @@ async def withdraw_annonce(request: web.Request) -> web.Response:
 @routes.post("/v1/sync")
 async def sync_now(request: web.Request) -> web.Response:
     app, body = main_app(request), await json_body(request)
-    peers = await peer_store.list_peers(app[db_key])
+    peers = await app[db_key].read(peer_store.list_peers)
     if body.get("node_id") is not None:
         wanted = _node_id(body["node_id"], "node_id")
         peers = [p for p in peers if p.node_id == wanted]

@@ -6,24 +6,23 @@
 
 A hidden annonce stays stored and reconciled, but residents do not see it
 and peers are not served it; the hide holds for its later revisions too
-(storage.moderation). Showing it again queues it for the peers, whose outbox
-rows were dropped while it was hidden. Both empty this process's cache of
-visitors' search pages (node/web/page_cache.py); other web workers' caches
-expire within seconds. Each answer is the annonce as GET
+(storage.moderation). The rules are node.annonces' (``hide``, ``unhide``):
+showing it again queues it for the peers, whose outbox items were dropped
+while it was hidden. Both empty this process's cache of
+visitors' search pages (node/web/page_cache.py, through the change signal);
+other web workers' caches expire within seconds. Each answer is the annonce as GET
 describes it. A ref that is not one is a 422 on ``ref``; a ref of no annonce
 held here, a 404.
 """
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
+from sqlalchemy.engine import Connection
 
+from node import annonces
 from node.admin.handlers import annonce_json, json_body, main_app, text_field
-from node.gossip import queue_for_peers
-from node.keys import clock_key, db_key, node_key_key
-from node.web.keys import page_cache_key
+from node.keys import db_key, node_key_key
 from protocol.annonce import parse_annonce_ref
 from protocol.errors import DecodeError, ValidationError
 from protocol.identity import node_id_text
@@ -32,8 +31,6 @@ from storage import moderation
 from storage import peers as peer_store
 from storage.annonces import StoredAnnonce
 from storage.errors import NotFound
-
-log = logging.getLogger("troc.moderation")
 
 routes = web.RouteTableDef()
 
@@ -50,35 +47,34 @@ def _unknown(request: web.Request) -> NotFound:
     return NotFound(f"this node holds no annonce {request.match_info['ref']!r}")
 
 
-async def _peer_name(app: web.Application, node_id: bytes | None) -> str | None:
-    if node_id is None:
-        return None
-    peer = await peer_store.get_peer(app[db_key], node_id)
-    return peer.name if peer else None
+def _about(conn: Connection, stored: StoredAnnonce) -> tuple[dict[bytes, str], int]:
+    a = stored.annonce
+    return peer_store.peer_names(conn), moderation.open_reports(conn, a.origin, a.uid)
 
 
 async def describe(app: web.Application, stored: StoredAnnonce) -> dict:
     """``annonce_json`` and what an operator moderating it wants to know."""
-    a, db = stored.annonce, app[db_key]
+    a = stored.annonce
+    names, open_reports = await app[db_key].read(_about, stored)
     described = annonce_json(stored)
     del described["source"]
     own = a.origin == app[node_key_key].node_id
     return {
         **described,
         "own": own,
-        "origin_name": None if own else await _peer_name(app, a.origin),
+        "origin_name": None if own else names.get(a.origin),
         "hidden_reason": stored.hidden_reason,
         "hidden_at": stored.hidden_at,
         "relayed_by": node_id_text(stored.source) if stored.source else None,
-        "relayed_by_name": await _peer_name(app, stored.source),
-        "open_reports": await moderation.open_reports(db, a.origin, a.uid),
+        "relayed_by_name": names.get(stored.source) if stored.source else None,
+        "open_reports": open_reports,
     }
 
 
 @routes.get("/v1/annonces/{ref}")
 async def show_annonce(request: web.Request) -> web.Response:
     app = main_app(request)
-    stored = await annonce_store.get_annonce(app[db_key], *_ref(request))
+    stored = await app[db_key].read(annonce_store.get_annonce, *_ref(request))
     if stored is None:
         raise _unknown(request)
     return web.json_response(await describe(app, stored))
@@ -90,28 +86,18 @@ async def hide_annonce(request: web.Request) -> web.Response:
     origin, uid = _ref(request)
     body = await json_body(request) if request.can_read_body else {}
     reason = text_field(body, "reason", default="")
-    stored = await moderation.hide_annonce(
-        app[db_key], origin, uid, reason=reason, now=int(app[clock_key]())
-    )
-    if stored is None:
-        raise _unknown(request)
-    app[page_cache_key].clear()  # visitors' cached search pages may show it
-    log.info("annonce hidden", extra={"ref": stored.annonce.ref, "reason": reason})
+    try:
+        stored = await annonces.hide(app, origin, uid, reason)
+    except NotFound:
+        raise _unknown(request) from None
     return web.json_response(await describe(app, stored))
 
 
 @routes.post("/v1/annonces/{ref}/unhide")
 async def unhide_annonce(request: web.Request) -> web.Response:
     app = main_app(request)
-    origin, uid = _ref(request)
-    before = await annonce_store.get_annonce(app[db_key], origin, uid)
-    if before is None:
-        raise _unknown(request)
-    stored = await moderation.unhide_annonce(app[db_key], origin, uid)
-    if stored is None:  # purged meanwhile
-        raise _unknown(request)
-    if before.hidden:
-        app[page_cache_key].clear()
-        await queue_for_peers(app, [(stored.id, origin)], stored.source)
-        log.info("annonce shown again", extra={"ref": stored.annonce.ref})
+    try:
+        stored = await annonces.unhide(app, *_ref(request))
+    except NotFound:
+        raise _unknown(request) from None
     return web.json_response(await describe(app, stored))

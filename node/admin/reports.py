@@ -9,8 +9,6 @@ Answers are JSON: a report as node.reports.report_json makes it.
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
 from node import reports
@@ -19,7 +17,6 @@ from node.keys import main_app_key
 from protocol.errors import ValidationError
 
 routes = web.RouteTableDef()
-log = logging.getLogger("troc.reports")
 
 MAX_REPORT_ID = 2**63 - 1
 
@@ -45,14 +42,12 @@ async def resolve_report(request: web.Request) -> web.Response:
     app, body = request.app[main_app_key], await json_body(request)
     note = text_field(body, "note", required=False)
     resolved = await reports.resolve(app, report_id, note or None)
-    log.info("report resolved", extra={"report": report_id})
     return web.json_response(await reports.summary(app, resolved))
 
 
 @routes.post("/v1/reports/{id}/forward")
 async def forward_report(request: web.Request) -> web.Response:
     app = request.app[main_app_key]
-    forwarded, peer, duplicate = await reports.forward(app, _report_id(request))
-    log.info("report forwarded", extra={"report": forwarded.id, "to": peer.name})
-    answer = await reports.summary(app, forwarded)
-    return web.json_response({**answer, "to": peer.name, "duplicate": duplicate})
+    forwarded = await reports.forward(app, _report_id(request))
+    answer = await reports.summary(app, forwarded.report)
+    return web.json_response({**answer, "to": forwarded.to, "duplicate": forwarded.duplicate})

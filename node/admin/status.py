@@ -11,10 +11,11 @@ last anti-entropy pass with a peer succeeded (null: never).
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.engine import Connection
 
 from node import peering
+from node.clock import now
 from node.keys import (
-    clock_key,
     db_key,
     main_app_key,
     node_key_key,
@@ -25,45 +26,52 @@ from node.keys import (
 from node.version import __version__
 from protocol.identity import fingerprint, node_id_text
 from storage import annonces as annonce_store
-from storage import conversations as conversation_store
+from storage import outbox as outbox_store
 from storage import residents
+from storage.outbox import MESSAGE
 
 routes = web.RouteTableDef()
+
+
+def _figures(conn: Connection, at: int) -> tuple:
+    return (residents.member_counts(conn), annonce_store.counts_by_origin(conn, now=at),
+            annonce_store.count_hidden(conn), outbox_store.pending_count(conn, MESSAGE))  # fmt: skip
 
 
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.Response:
     app = request.app[main_app_key]
-    key, settings, db = app[node_key_key], app[settings_key], app[db_key]
-    now, started = int(app[clock_key]()), int(request.app[started_at_key])
-    peers = [_with_lag(summary, now) for summary in await peering.peer_summaries(app)]
+    key, settings = app[node_key_key], app[settings_key]
+    at, started = now(app), int(request.app[started_at_key])
+    peers = [_with_lag(summary, at) for summary in await peering.peer_summaries(app)]
+    members, counts, hidden, messages = await app[db_key].read(_figures, at)
     return web.json_response({
         "node_id": key.node_id_text,
         "fingerprint": key.fingerprint,
         "name": settings.name,
         "url": settings.public_url,
         "version": __version__,
-        "now": now,
+        "now": at,
         "started_at": started,
-        "uptime_s": max(0, now - started),
-        "members": await residents.member_counts(db),
-        "annonces": await _annonce_counts(app, {p["node_id"]: p["name"] for p in peers}),
+        "uptime_s": max(0, at - started),
+        "members": members,
+        "annonces": _annonce_counts(app, counts, hidden, {p["node_id"]: p["name"] for p in peers}),
         "peers": peers,
         "outbox": sum(p["outbox"] for p in peers),
-        "messages": {"pending_deliveries": await conversation_store.pending_deliveries(db)},
+        "messages": {"pending_deliveries": messages},
         "traffic": app[traffic_key].as_dict(),
     })  # fmt: skip
 
 
-def _with_lag(summary: dict, now: int) -> dict:
+def _with_lag(summary: dict, at: int) -> dict:
     last_sync = summary["last_sync"]
-    return {**summary, "lag_s": None if last_sync is None else max(0, now - last_sync)}
+    return {**summary, "lag_s": None if last_sync is None else max(0, at - last_sync)}
 
 
-async def _annonce_counts(app: web.Application, peer_names: dict[str, str]) -> dict:
+def _annonce_counts(app: web.Application, counts: dict, hidden: int,
+                    peer_names: dict[str, str]) -> dict:  # fmt: skip
     """Totals, and per origin: live and withdrawn, named when the origin is us or a peer."""
     own = app[node_key_key].node_id
-    counts = await annonce_store.counts_by_origin(app[db_key], now=int(app[clock_key]()))
     by_origin = []
     for origin, held in counts.items():
         origin_text = node_id_text(origin)
@@ -76,6 +84,6 @@ async def _annonce_counts(app: web.Application, peer_names: dict[str, str]) -> d
         "live": sum(c["live"] for c in counts.values()),
         "withdrawn": sum(c["withdrawn"] for c in counts.values()),
         "own": counts.get(own, {}).get("live", 0),
-        "hidden": await annonce_store.count_hidden(app[db_key]),
+        "hidden": hidden,
         "by_origin": by_origin,
     }

@@ -5,11 +5,13 @@
 - the federation API, a sub-app mounted at ``/federation/v1``
   (node.federation.api), every request authenticated first
   (node.federation.auth);
-- the revision listener that forwards accepted revisions through the outbox
-  (node.gossip);
+- the courier's kinds for annonces, messages and reports (node.gossip,
+  node.conversations, node.reports);
+- the in-memory federation state, refreshed by the database's change signal
+  (``federation_signal_ctx``);
 - the peer client, opened in ``peer_client_ctx``;
 - unless ``background_tasks`` is False (tests that drive each step by hand),
-  the outbox dispatcher (node.gossip), anti-entropy and the purge (node.sync).
+  anti-entropy and the purge (node.sync).
 
 docs/protocol-federation.md specifies the API; docs/architecture.md shows how
 the parts fit.
@@ -17,12 +19,12 @@ the parts fit.
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
+from node.conversations import MessageKind
+from node.courier import register_kinds
 from node.federation.api import routes
-from node.federation.auth import federation_auth_middleware
+from node.federation.auth import federation_auth_middleware, peer_contact_middleware
 from node.federation.conversations import routes as conversation_routes
 from node.federation.reports import routes as report_routes
 from node.federation_state import (
@@ -37,20 +39,19 @@ from node.federation_state import (
     SyncTrigger,
     Traffic,
 )
-from node.gossip import gossip_ctx, revision_forwarder
+from node.gossip import AnnonceKind
 from node.keys import (
     clock_key,
+    db_key,
     ignored_ids_key,
     main_app_key,
     node_key_key,
-    outbox_wakeup_key,
     peer_client_key,
     peer_holds_key,
     peer_timeouts_key,
     promised_ids_key,
     reconcile_set_key,
     replay_guard_key,
-    revision_listeners_key,
     sync_trigger_key,
     traffic_key,
     unserved_ids_key,
@@ -61,13 +62,18 @@ from node.peer_client import (
     close_peer_session,
     open_peer_session,
 )
+from node.reports import ReportKind
 from node.sync import sync_ctx
 from protocol.federation import PATH_PREFIX
 from protocol.httpsig import ReplayGuard
+from storage.annonces import ANNONCES
+from storage.db import Changes
 
 
 def create_federation_app(main_app: web.Application) -> web.Application:
-    federation = web.Application(middlewares=[federation_auth_middleware])
+    federation = web.Application(
+        middlewares=[federation_auth_middleware, peer_contact_middleware]
+    )
     federation[main_app_key] = main_app
     federation.add_routes(routes)
     federation.add_routes(conversation_routes)
@@ -83,7 +89,6 @@ def setup_federation(
 ) -> None:
     app[peer_timeouts_key] = peer_timeouts or PeerTimeouts()
     app[replay_guard_key] = ReplayGuard()
-    app[outbox_wakeup_key] = asyncio.Event()
     app[sync_trigger_key] = SyncTrigger()
     app[reconcile_set_key] = ReconcileSet(max_age=RECONCILE_SET_MAX_AGE_S)
     app[promised_ids_key] = RecentIds(ttl=PROMISED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
@@ -91,11 +96,25 @@ def setup_federation(
     app[peer_holds_key] = RecentIds(ttl=PEER_HOLDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[unserved_ids_key] = RecentIds(ttl=UNSERVED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[traffic_key] = Traffic()
-    app[revision_listeners_key].append(revision_forwarder(app))
+    register_kinds(app, MessageKind(), ReportKind(), AnnonceKind())
     app.add_subapp(PATH_PREFIX, create_federation_app(app))
-    app.cleanup_ctx.append(peer_client_ctx)
+    app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx])
     if background_tasks:
-        app.cleanup_ctx.extend([gossip_ctx, sync_ctx])
+        app.cleanup_ctx.append(sync_ctx)
+
+
+async def federation_signal_ctx(app: web.Application):
+    """Cleanup context: committed changes refresh the reconciled set and the promised ids."""
+    reconcile_set, promised = app[reconcile_set_key], app[promised_ids_key]
+
+    def changed(changes: Changes) -> None:
+        reconcile_set.changed(changes)
+        for annonce_id in changes.keys(ANNONCES):  # stored: no longer awaited from anyone
+            promised.discard(annonce_id)
+
+    app[db_key].on_change(changed)
+    yield
+    app[db_key].remove_listener(changed)
 
 
 async def peer_client_ctx(app: web.Application):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import publishing
+from node import annonces
+from node.clock import now
 from node.federation.auth import body_key, peer_id_key
 from node.federation_state import FROM_THE_FUTURE, not_worth_asking_again
 from node.keys import (
-    clock_key,
     db_key,
     ignored_ids_key,
     main_app_key,
@@ -44,7 +44,7 @@ async def announce(request: web.Request) -> web.Response:
     """The peer offers ids; we answer the ones we want pushed."""
     app = _main(request)
     ids = messages.decode_announce(request[body_key])
-    held = await annonce_store.known_ids(app[db_key], ids)
+    held = await app[db_key].read(annonce_store.known_ids, ids)
     ignored, promised = app[ignored_ids_key], app[promised_ids_key]
     peer_id = request[peer_id_key]
     peer_holds = app[peer_holds_key]
@@ -64,7 +64,7 @@ async def push(request: web.Request) -> web.Response:
     """The peer sends envelopes; each is verified, stored if new, and forwarded."""
     app = _main(request)
     envelopes = messages.decode_push(request[body_key])
-    report = await publishing.receive(app, envelopes, source=request[peer_id_key])
+    report = await annonces.receive(app, envelopes, source=request[peer_id_key])
     not_worth_asking_again(
         app[ignored_ids_key], envelopes,
         kept={signed.id for signed in report.accepted},
@@ -100,7 +100,7 @@ def _all_refused(refused: tuple[messages.ItemRefusal, ...]) -> web.Response:
 async def fetch(request: web.Request) -> web.Response:
     """The peer asks for envelopes by id; we answer those we hold, in its order."""
     ids = messages.decode_fetch(request[body_key])
-    held = await annonce_store.envelopes_by_id(_main(request)[db_key], ids)
+    held = await _main(request)[db_key].read(annonce_store.envelopes_by_id, ids)
     return msgpack_response(messages.encode_envelopes(held[i] for i in ids if i in held))
 
 
@@ -109,7 +109,7 @@ async def reconcile(request: web.Request) -> web.Response:
     """One round of set reconciliation; we keep no state between rounds."""
     app = _main(request)
     message = messages.decode_reconcile(request[body_key])
-    items = await app[reconcile_set_key].get(app[db_key], int(app[clock_key]()))
+    items = await app[reconcile_set_key].get(app[db_key], now(app))
     return msgpack_response(messages.encode_reconcile(respond(items, message)))
 
 

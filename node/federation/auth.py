@@ -15,6 +15,10 @@
 4. hands the handler the checked peer id (``request[peer_id_key]``), the
    stored peer if any (``request[peer_key]``) and the body (``request[body_key]``).
 
+Authentication only authenticates: it writes nothing. That a peer called us
+and was answered is told to the courier afterwards, in memory, by
+``peer_contact_middleware`` (the courier records it, off the request).
+
 Refusals are RFC 9457 problem documents (node.problems): 401 for an unsigned
 request, a bad or stale signature, a wrong digest or a replay; 403 for a key
 that is not an accepted peer; 413; 415.
@@ -25,16 +29,10 @@ from __future__ import annotations
 from aiohttp import web
 from yarl import URL
 
+from node.clock import now
+from node.courier import heard_from
 from node.federation_state import header_bytes
-from node.gossip import note_success
-from node.keys import (
-    clock_key,
-    db_key,
-    main_app_key,
-    replay_guard_key,
-    settings_key,
-    traffic_key,
-)
+from node.keys import db_key, main_app_key, replay_guard_key, settings_key, traffic_key
 from node.problems import error_response, problem_response
 from protocol.errors import DecodeError, RequestAuthError, TooLargeError
 from protocol.federation import CONTENT_TYPE
@@ -75,7 +73,7 @@ async def federation_auth_middleware(request: web.Request, handler) -> web.Strea
         _target_uri(app, request),
         request.headers,
         body,
-        now=int(app[clock_key]()),
+        now=now(app),
         lookup_key=_key_lookup(app, peer),
         replay_guard=app[replay_guard_key],
     )
@@ -84,10 +82,17 @@ async def federation_auth_middleware(request: web.Request, handler) -> web.Strea
     request[body_key] = body
     response = await handler(request)
     response.headers["Server"] = SERVER_HEADER  # aiohttp's default costs every answer 30 bytes
-    if peer is not None and response.status < 400:
-        await note_success(app, peer)
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
         traffic.bytes_sent += len(response.body) + header_bytes(response.headers)
+    return response
+
+
+@web.middleware
+async def peer_contact_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """A peer we answered is reachable: the courier hears of it (its back-off ends)."""
+    response = await handler(request)
+    if request.get(peer_key) is not None and response.status < 400:
+        heard_from(request.app[main_app_key], request[peer_id_key])
     return response
 
 
@@ -121,7 +126,7 @@ async def _signing_peer(app: web.Application, request: web.Request) -> Peer | No
         node_id = parse_node_id(key_id or "")
     except (RequestAuthError, DecodeError):
         return None
-    return await peer_store.get_peer(app[db_key], node_id)
+    return await app[db_key].read(peer_store.get_peer, node_id)
 
 
 def _key_lookup(app: web.Application, peer: Peer | None):

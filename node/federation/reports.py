@@ -25,6 +25,6 @@ async def forwarded_report(request: web.Request) -> web.Response:
     """A report of one of our annonces, from a peer; stored once, whatever the retries."""
     report = decode_report(request[body_key])
     stored = await reports.receive(
-        request.app[main_app_key], request[peer_id_key], request[peer_key], report
+        request.app[main_app_key], request[peer_id_key], request[peer_key] is not None, report
     )
     return msgpack_response(encode_report_answer(duplicate=not stored))

@@ -1,8 +1,9 @@
 """The residents' web view: server-rendered pages, French first.
 
 ``setup_web(app)`` adds the pages to a node application: templates, static
-files, the web middleware, and the cleanup context that opens the search
-reader and loads the communes and the translations when the app starts.
+files, the web middleware, and the cleanup context that loads the communes
+and the translations when the app starts and lets the database's change
+signal refresh the page cache and the peers' names.
 Each area is a small module with its own routes.
 """
 
@@ -11,19 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
-from argon2 import PasswordHasher
 
 from node.i18n import load_catalogs
-from node.keys import db_key, node_key_key, revision_listeners_key
+from node.keys import db_key, node_key_key
 from node.web import about, accounts, annonces, conversations, profile, reports, search
-from node.web.common import peer_names
 from node.web.keys import (
     communes_key,
     csrf_secret_key,
     page_cache_key,
-    password_hasher_key,
     peer_names_key,
-    reader_key,
     translators_key,
 )
 from node.web.middleware import web_middleware
@@ -31,18 +28,16 @@ from node.web.page_cache import PageCache, PeerNames
 from node.web.places import load_communes
 from node.web.render import setup_templates
 from node.web.session import csrf_secret
-from storage.search import open_reader
+from storage.peers import peer_names
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 AREAS = (search, annonces, accounts, profile, conversations, reports, about)
 
 
-def setup_web(app: web.Application, *, password_hasher: PasswordHasher | None = None) -> None:
+def setup_web(app: web.Application) -> None:
     setup_templates(app)
     app[csrf_secret_key] = csrf_secret(app[node_key_key])
-    app[password_hasher_key] = password_hasher or PasswordHasher()
     app[page_cache_key] = PageCache()
-    app[revision_listeners_key].append(app[page_cache_key].revisions_stored)
     app[peer_names_key] = PeerNames(peer_names)
     app.middlewares.append(web_middleware)
     for area in AREAS:
@@ -54,7 +49,12 @@ def setup_web(app: web.Application, *, password_hasher: PasswordHasher | None = 
 async def web_ctx(app: web.Application):
     app[communes_key] = load_communes()
     app[translators_key] = load_catalogs()
-    reader = open_reader(app[db_key])
-    app[reader_key] = reader
+    page_cache, names = app[page_cache_key], app[peer_names_key]
+
+    def changed(changes) -> None:
+        page_cache.changed(changes)
+        names.changed(changes)
+
+    app[db_key].on_change(changed)
     yield
-    reader.close()
+    app[db_key].remove_listener(changed)

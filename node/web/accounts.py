@@ -2,7 +2,7 @@
 change password, choose the language.
 
 A failed login always says the same thing, whether the handle exists or not,
-and attempts are limited per account and per address (node.web.session).
+and attempts are limited per account and per address (node.accounts).
 """
 
 from __future__ import annotations
@@ -11,21 +11,13 @@ import re
 
 from aiohttp import web
 
+from node import accounts
 from node.i18n import LANGUAGE_COOKIE, LANGUAGES, Msg
-from node.keys import db_key, settings_key
-from node.web.common import require_member
+from node.keys import settings_key
+from node.web.common import client_address, require_member
 from node.web.forms import Form
-from node.web.render import now_of, render
-from node.web.session import (
-    current_token_hash,
-    end_session,
-    hash_password,
-    login_blocked,
-    login_failed,
-    login_succeeded,
-    password_matches,
-    start_session,
-)
+from node.web.render import render
+from node.web.session import end_session, session_token, start_session
 from protocol import limits
 from storage import residents
 from storage.errors import Conflict
@@ -81,17 +73,13 @@ async def signup(request: web.Request) -> web.Response:
     context = {"form": form, "nav": "signup", "policy": policy}
     if not form.ok:
         return await render(request, "signup.html", context, status=422)
-    state = residents.ACTIVE if policy == "open" else residents.PENDING
     try:
-        member = await residents.create_member(
-            request.app[db_key], handle=handle, display_name=name,
-            password_hash=await hash_password(request, password), state=state,
-            now=now_of(request),
-        )  # fmt: skip
+        member = await accounts.sign_up(request.app, handle=handle, display_name=name,
+                                        password=password)  # fmt: skip
     except Conflict:
         form.error("identifiant", Msg("Cet identifiant est déjà pris : choisissez-en un autre."))
         return await render(request, "signup.html", context, status=422)
-    if state == residents.PENDING:
+    if member.state == residents.PENDING:
         return await render(request, "signup_pending.html", {"nav": "signup"})
     response = web.HTTPSeeOther("/profil?bienvenue=1")
     await start_session(request, response, member.id)
@@ -112,18 +100,14 @@ async def login(request: web.Request) -> web.Response:
     password = form.raw("mot_de_passe")[:MAX_PASSWORD_CHARS]
     form.values.update(identifiant=handle, suite=_safe_next(form.raw("suite")))
     context = {"form": form, "nav": "login"}
-    if await login_blocked(request, handle):
+    attempt = await accounts.log_in(request.app, handle, password, client_address(request))
+    if attempt.throttled:
         context["failure"] = Msg("Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.")
         return await render(request, "login.html", context, status=429)
-    found = await residents.credentials(request.app[db_key], handle) if handle else None
-    if found is None:
-        await hash_password(request, password)  # as long as a check: no account oracle
-    if found is None or not await password_matches(request, found[1], password):
-        await login_failed(request, handle)
+    member = attempt.member
+    if member is None:
         context["failure"] = LOGIN_FAILED
         return await render(request, "login.html", context, status=401)
-    member = found[0]
-    await login_succeeded(request, handle)
     if member.state == residents.PENDING:
         context["failure"] = Msg("Votre inscription attend encore la validation de l'association.")
         return await render(request, "login.html", context, status=403)
@@ -153,15 +137,13 @@ async def change_password(request: web.Request) -> web.Response:
     new = _password(form, "nouveau")
     if new and form.raw("confirmation") != new:
         form.error("confirmation", Msg("Les deux mots de passe ne sont pas identiques."))
-    db = request.app[db_key]
     if not current:
         form.error("actuel", Msg("Ce champ est obligatoire."))
-    elif not await password_matches(request, await residents.password_hash_of(db, member.id), current):
+    elif not await accounts.check_password(request.app, member, current):
         form.error("actuel", Msg("Ce n'est pas votre mot de passe actuel."))
     if not form.ok:
         return await render(request, "password.html", {"form": form, "nav": "profile"}, status=422)
-    await residents.set_password_hash(db, member.id, await hash_password(request, new))
-    await residents.end_other_sessions(db, member.id, keep=current_token_hash(request))
+    await accounts.change_password(request.app, member, new, session_token(request))
     return await render(request, "password.html", {"form": Form(), "nav": "profile", "changed": True})
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from node.annonces import Draft
 from node.i18n import Msg
-from node.publishing import Draft
 from node.web.forms import Form
 from node.web.labels import CATEGORY_LABELS, KIND_LABELS
 from node.web.places import Communes

@@ -5,18 +5,15 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
 
-from node.keys import node_key_key, settings_key
+from node.keys import db_key, node_key_key, settings_key
 from node.settings import IPAddress
-from node.web.keys import communes_key, member_rkey
+from node.web.keys import communes_key, member_rkey, peer_names_key
 from protocol.annonce import parse_annonce_ref
 from protocol.errors import DecodeError
 from protocol.identity import fingerprint
+from storage.geo import Origin
 from storage.residents import Member, Place
-from storage.schema import peers
-from storage.search import Origin
 
 
 def require_member(request: web.Request) -> Member:
@@ -88,8 +85,9 @@ def place_label(request: web.Request, place: Place):
     return None
 
 
-def peer_names(conn: Connection) -> dict[bytes, str]:
-    return {row.node_id: row.name for row in conn.execute(select(peers.c.node_id, peers.c.name))}
+async def association_names(request: web.Request) -> dict[bytes, str]:
+    """The peers' association names, from the cache every page shares."""
+    return await request.app[db_key].read(request.app[peer_names_key].get)
 
 
 def association_namer(request: web.Request, names: dict[bytes, str]):

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from aiohttp import web
-from argon2 import PasswordHasher
 
 from node.i18n import Translator
 from node.web.page_cache import PageCache, PeerNames
 from node.web.places import Communes
 from storage.residents import Member
-from storage.search import Reader
 
-reader_key = web.AppKey("reader_key", Reader)
 communes_key = web.AppKey("communes_key", Communes)
 translators_key = web.AppKey("translators_key", dict)
 csrf_secret_key = web.AppKey("csrf_secret_key", bytes)
-password_hasher_key = web.AppKey("password_hasher_key", PasswordHasher)
 page_cache_key = web.AppKey("page_cache_key", PageCache)
 peer_names_key = web.AppKey("peer_names_key", PeerNames)
 

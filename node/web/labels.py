@@ -32,8 +32,10 @@ ERROR_TITLES = {
     404: "Page introuvable",
     405: "Action impossible",
     413: "Envoi trop volumineux",
+    409: "Action impossible pour l'instant",
     429: "Trop de tentatives",
     500: "Une erreur est survenue",
+    503: "Service très occupé",
 }
 ERROR_TEXTS = {
     400: "Le formulaire envoyé est incomplet. Revenez en arrière et réessayez.",
@@ -41,6 +43,8 @@ ERROR_TEXTS = {
     404: "Cette page n'existe pas ou plus. L'annonce a peut-être été retirée ou a expiré.",
     405: "Cette action n'est pas possible ici.",
     413: "Ce que vous avez envoyé est trop volumineux.",
+    409: "Cette action n'est pas possible pour l'instant. Revenez en arrière et réessayez plus tard.",
     429: "Trop de tentatives en peu de temps. Patientez quelques minutes avant de réessayer.",
     500: "Le service n'a pas pu traiter votre demande. Réessayez dans un instant.",
+    503: "Le service est très occupé en ce moment. Réessayez dans quelques secondes : rien de ce que vous avez envoyé n'a été enregistré.",
 }  # fmt: skip

@@ -13,10 +13,12 @@ from aiohttp import web
 
 from node.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, negotiate
 from node.keys import settings_key
+from node.problems import RETRY_AFTER_S, status_for
 from node.web.keys import member_rkey, translator_rkey, translators_key
 from node.web.labels import ERROR_TEXTS, ERROR_TITLES
 from node.web.render import render
 from node.web.session import CSRF_FIELD, csrf_valid, identify, set_cookies
+from protocol.errors import TrocError
 
 log = logging.getLogger("troc.web")
 
@@ -74,6 +76,13 @@ async def web_middleware(request: web.Request, handler) -> web.StreamResponse:
         if unmatched and not _wants_html(request):
             raise
         response = await error_page(request, error.status)
+    except TrocError as error:  # a rule said no (403, 404, 409), or the database is busy (503)
+        status = status_for(error)
+        if status >= 500:
+            log.warning("cannot serve %s %s: %s", request.method, request.path, error.code)
+        response = await error_page(request, status)
+        if status in RETRY_AFTER_S:
+            response.headers["Retry-After"] = str(RETRY_AFTER_S[status])
     except Exception:  # noqa: BLE001 - the resident sees a page, the operator a log line
         log.exception("unexpected error on %s %s", request.method, request.path)
         response = await error_page(request, 500)

@@ -2,16 +2,17 @@
 
 Those pages hold no personal data and no form token, so one rendering serves
 every visitor asking the same URL in the same language. The cache is
-emptied whenever this process stores new revisions (a revision listener),
-and an entry lives at most PAGE_CACHE_TTL_S seconds, which bounds how stale a
-page can be when another web worker (PostgreSQL) or the purge changed the
-data. Logged-in residents always get a fresh page.
+emptied by the database's change signal after any committed change to the
+annonces or the peers (``changed``), and an entry lives at most
+PAGE_CACHE_TTL_S seconds, which bounds how stale a page can be when another
+process (a web worker on PostgreSQL, the offline CLI) changed the data.
+Logged-in residents always get a fresh page.
 
 ``PeerNames`` keeps the peers' association names that every results page
-shows, read at most every PEER_NAMES_TTL_S rather than once per page: peers
-are added and removed by the operator, rarely, and possibly from another
-process (the offline CLI, another web worker), so a short expiry is the
-invalidation that covers every writer.
+shows, read at most every PEER_NAMES_TTL_S rather than once per page, and
+again after this process changed the peers; peers are added and removed by
+the operator, rarely, possibly from another process, which the short expiry
+covers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
+
+from storage.annonces import ANNONCES
+from storage.db import Changes
+from storage.peers import PEERS
 
 PAGE_CACHE_TTL_S = 2.0
 PAGE_CACHE_ENTRIES = 512
@@ -47,8 +52,9 @@ class PageCache:
     def clear(self) -> None:
         self._pages.clear()
 
-    async def revisions_stored(self, _accepted, _source) -> None:
-        self.clear()
+    def changed(self, changes: Changes) -> None:
+        if ANNONCES in changes or PEERS in changes:
+            self.clear()
 
 
 class PeerNames:
@@ -72,3 +78,7 @@ class PeerNames:
 
     def clear(self) -> None:
         self._expires = float("-inf")
+
+    def changed(self, changes: Changes) -> None:
+        if PEERS in changes:
+            self.clear()

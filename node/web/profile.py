@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from node import accounts
 from node.i18n import Msg
-from node.keys import db_key
 from node.web.common import place_label, require_member
 from node.web.forms import Form
-from node.web.keys import communes_key, reader_key
-from node.web.render import now_of, render
+from node.web.keys import communes_key
+from node.web.render import render
 from protocol import limits
-from storage import residents
 from storage.residents import Place, Profile
 
 routes = web.RouteTableDef()
@@ -82,7 +81,7 @@ async def _page(request, form, profile, *, status=200, saved=False):
 @routes.get("/profil")
 async def profile_form(request: web.Request) -> web.Response:
     member = require_member(request)
-    profile = await request.app[reader_key].run(residents.get_profile, member.id)
+    profile = await accounts.profile_of(request.app, member)
     return await _page(request, _form_of(member, profile), profile)
 
 
@@ -97,8 +96,7 @@ async def save(request: web.Request) -> web.Response:
     profile = Profile(presentation, skills, _read_place(form, "domicile", communes),
                       _read_place(form, "travail", communes))  # fmt: skip
     if not form.ok:
-        current = await request.app[reader_key].run(residents.get_profile, member.id)
+        current = await accounts.profile_of(request.app, member)
         return await _page(request, form, current, status=422)
-    await residents.save_profile(request.app[db_key], member.id, display_name=name,
-                                 profile=profile, now=now_of(request))  # fmt: skip
+    await accounts.save_profile(request.app, member, name, profile)
     raise web.HTTPSeeOther("/profil?enregistre=1")

@@ -21,9 +21,10 @@ import jinja2.ext
 from aiohttp import web
 from jinja2.lexer import TOKEN_LPAREN, TOKEN_NAME, TOKEN_RPAREN, TOKEN_STRING, Token
 
+from node.clock import now
 from node.i18n import LANGUAGES, Msg, Translator
-from node.keys import clock_key, settings_key
-from node.web.keys import communes_key, member_rkey, reader_key, translator_rkey
+from node.keys import db_key, settings_key
+from node.web.keys import communes_key, member_rkey, translator_rkey
 from node.web.session import CSRF_FIELD, csrf_token
 from protocol.annonce import annonce_ref
 from storage import conversations
@@ -166,10 +167,6 @@ def age(now: int, ts: int) -> Msg:
     return Msg("hier") if days == 1 else Msg("il y a %(n)s jours", n=days)
 
 
-def now_of(request: web.Request) -> int:
-    return int(request.app[clock_key]())
-
-
 async def render(
     request: web.Request,
     template: str,
@@ -183,7 +180,7 @@ async def render(
     if member is None:
         unread = 0
     elif unread is None:
-        unread = await request.app[reader_key].run(conversations.unread_total, member.id)
+        unread = await request.app[db_key].read(conversations.unread_total, member.id)
     base = {
         "request": request,
         "t": request[translator_rkey],
@@ -194,8 +191,8 @@ async def render(
         "area": request.app[communes_key].area,
         "csrf_field": CSRF_FIELD,
         "csrf_token": csrf_token(request),
-        "now": now_of(request),
-        "age": lambda ts: age(now_of(request), ts),
+        "now": now(request.app),
+        "age": lambda ts: age(now(request.app), ts),
     }
     base.update(context or {})
     env = templates_for(request.app, request[translator_rkey])

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from node.clock import now
 from node.i18n import Msg
+from node.keys import db_key
 from node.web.cards import cards_for
 from node.web.common import association_namer, place_origin
 from node.web.keys import (
@@ -14,11 +16,10 @@ from node.web.keys import (
     member_rkey,
     page_cache_key,
     peer_names_key,
-    reader_key,
     translator_rkey,
 )
 from node.web.labels import CATEGORY_LABELS
-from node.web.render import now_of, render
+from node.web.render import render
 from protocol.annonce import Category, Kind
 from storage import conversations, residents
 from storage.search import Query, ResultPage, run_search
@@ -112,8 +113,8 @@ async def home(request: web.Request) -> web.Response:
         cached = request.app[page_cache_key].get(cache_key)
         if cached is not None:
             return web.Response(text=cached, content_type="text/html", charset="utf-8")
-    now = now_of(request)
-    data = await request.app[reader_key].run(_page_data, request, member, now)
+    at = now(request.app)
+    data = await request.app[db_key].read(_page_data, request, member, at)
     t = request[translator_rkey]
     values, query, result = data.values, data.query, data.result
     searching = any(values[k] for k in ("q", "type", "categorie", "commune", "autour"))
@@ -121,7 +122,7 @@ async def home(request: web.Request) -> web.Response:
     communes = request.app[communes_key]
     response = await render(request, "index.html", {
         "result": result,
-        "cards": cards_for(result.hits, t=t, communes=communes, now=now,
+        "cards": cards_for(result.hits, t=t, communes=communes, now=at,
                            association=association_namer(request, data.names)),
         "query": query,
         "values": values,

@@ -77,7 +77,7 @@ def seed_annonces(data: Path, count: int = 3, *, url: str | None = None) -> list
     async def _store():
         db = open_database(url or f"sqlite+aiosqlite:///{data / 'troc.db'}")
         try:
-            await store_revisions(db, signed, now=now)
+            await db.write(store_revisions, signed, now=now)
         finally:
             await db.close()
 

@@ -388,7 +388,7 @@ def _owner(db_file: Path) -> bytes:
     async def _read():
         db = open_database(sqlite_url(db_file))
         try:
-            return await database_owner(db)
+            return await db.read(database_owner)
         finally:
             await db.close()
 

@@ -21,6 +21,7 @@ from aiohttp.test_utils import unused_port
 from protocol.annonce import annonce_ref, parse_annonce_ref
 from protocol.identity import NodeKey
 from storage import peers as peer_store
+from storage import reports as report_store
 from storage import residents
 from storage.db import open_database, sqlite_url
 from tests.cli.test_federation_cli import LiveNode, one_line_error, troc
@@ -48,11 +49,11 @@ def add_report(node, ref: str, title: str, handle: str | None = None, details: s
     async def work(db):
         member_id = None
         if handle is not None:
-            member = await residents.create_member(db, handle=handle, display_name=handle,
+            member = await db.write(residents.create_member, handle=handle, display_name=handle,
                                                    password_hash="h", state="active",
                                                    now=NOW)  # fmt: skip
             member_id = member.id
-        return await residents.add_report(db, origin=origin, uid=uid, title=title,
+        return await db.write(report_store.add_report, origin=origin, uid=uid, title=title,
                                           member_id=member_id, reason="argent",
                                           details=details, now=NOW)  # fmt: skip
 
@@ -169,8 +170,8 @@ def test_a_report_whose_origin_is_not_a_peer_is_not_forwarded(network):
 def test_an_unreachable_origin_is_one_line_and_the_report_stays_open(network):
     a, _, _, _ = network
     gone = NodeKey.generate()
-    in_db(a, lambda db: peer_store.add_peer(db, gone.node_id, f"http://127.0.0.1:{unused_port()}",
-                                            "Disparue", NOW))  # fmt: skip
+    in_db(a, lambda db: db.write(peer_store.add_peer, gone.node_id,
+                                 f"http://127.0.0.1:{unused_port()}", "Disparue", NOW))  # fmt: skip
     report_id = add_report(a, ref_from(gone), "Chez une disparue")
     error = one_line_error(troc(a.data, "reports", "forward", str(report_id)))
     assert "cannot reach" in error and "connection refused" in error

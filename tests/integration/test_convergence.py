@@ -328,8 +328,8 @@ def test_a_network_cut_in_two_converges_once_healed(cluster):
 def _queued_for(node: Node, peer: Node) -> set[str]:
     """The annonce ids in ``node``'s outbox for ``peer``, read from its database."""
     with sqlite3.connect(f"file:{node.data_dir / 'troc.db'}?mode=ro", uri=True) as conn:
-        found = conn.execute("SELECT annonce_id FROM outbox WHERE peer_id = ?",
-                             (parse_node_id(peer.node_id),)).fetchall()  # fmt: skip
+        found = conn.execute("SELECT item_key FROM outbox_items WHERE destination = ?"
+                             " AND kind = 'annonce'", (parse_node_id(peer.node_id),)).fetchall()  # fmt: skip
     return {bytes(annonce_id).hex() for (annonce_id,) in found}
 
 

@@ -23,7 +23,7 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture
 async def client(aiohttp_client, db, settings):
-    await claim_database(db, NODE_KEY.node_id, settings.name, NOW)
+    await db.write(claim_database, NODE_KEY.node_id, settings.name, NOW)
     app = create_app(settings, key=NODE_KEY, db=db, clock=lambda: NOW)
     return await aiohttp_client(app)
 

@@ -24,12 +24,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from yarl import URL
 
-from node import publishing
+from node import annonces
 from node.admin import create_admin_app
+from node.annonces import Author, Draft
 from node.app import create_app
+from node.courier import deliver_due, deliver_round
+from node.gossip import Delivery
 from node.keys import db_key
 from node.peer_client import PeerTimeouts
-from node.publishing import Author, Draft
 from node.settings import Secret, Settings
 from protocol.annonce import Category, Kind
 from protocol.envelope import SignedAnnonce
@@ -41,6 +43,7 @@ from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage.db import Database
 from storage.nodes import claim_database
+from storage.outbox import ANNONCE, MESSAGE
 from tests.factories import NOW
 
 
@@ -84,7 +87,7 @@ class Node:
         self, *, background_tasks: bool = True, peer_timeouts: PeerTimeouts | None = None
     ) -> Node:
         """Serve a fresh application on this node's port and database."""
-        await claim_database(self.db, self.key.node_id, self.name, NOW)
+        await self.db.write(claim_database, self.key.node_id, self.name, NOW)
         self.app = create_app(
             self.settings, key=self.key, db=self.db, clock=self.clock,
             peer_timeouts=peer_timeouts, background_tasks=background_tasks,
@@ -101,13 +104,13 @@ class Node:
     async def post(self, title: str = "Aide au jardin", **changes) -> SignedAnnonce:
         draft = Draft(kind=Kind.OFFER, category=Category.SERVICE, title=title,
                       text="Je peux tailler votre haie.", commune="47001", **changes)  # fmt: skip
-        return await publishing.publish(self.app, Author("marie", "Marie Dupont"), draft)
+        return await annonces.publish(self.app, Author("marie", "Marie Dupont"), draft)
 
     async def current_ids(self) -> set[bytes]:
-        return {item_id for _, item_id in await annonce_store.reconcile_items(self.db)}
+        return {item_id for _, item_id in await self.db.read(annonce_store.reconcile_items)}
 
     async def holds(self, annonce_id: bytes) -> bool:
-        return bool(await annonce_store.known_ids(self.db, [annonce_id]))
+        return bool(await self.db.read(annonce_store.known_ids, [annonce_id]))
 
 
 async def make_nodes(
@@ -126,8 +129,8 @@ async def make_nodes(
 
 async def peer(a: Node, b: Node) -> None:
     """Make ``a`` and ``b`` accept each other."""
-    await peer_store.add_peer(a.db, b.node_id, b.url, b.name, NOW)
-    await peer_store.add_peer(b.db, a.node_id, a.url, a.name, NOW)
+    await a.db.write(peer_store.add_peer, b.node_id, b.url, b.name, NOW)
+    await b.db.write(peer_store.add_peer, a.node_id, a.url, a.name, NOW)
 
 
 async def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):
@@ -142,10 +145,37 @@ async def eventually(check, *, timeout: float = 10.0, interval: float = 0.05):
         await asyncio.sleep(interval)
 
 
+async def deliver_outbox_batch(app: web.Application, peer_id: bytes) -> Delivery:
+    """One courier round to the peer; what its annonces did (nothing to send: all zero)."""
+    done = (await deliver_round(app, peer_id)).of(ANNONCE)
+    return done.detail if done is not None else Delivery()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a courier pass did with private messages (or reports), summed over destinations."""
+
+    delivered: int = 0
+    refused: int = 0
+    failed: int = 0
+
+
+async def deliver_due_of(app: web.Application, kind: str = MESSAGE) -> Sent:
+    """One courier round to each destination whose back-off ran out; what items of ``kind`` did."""
+    delivered = refused = failed = 0
+    for done in (await deliver_due(app)).values():
+        outcome = done.of(kind)
+        if outcome is not None:
+            delivered += len(outcome.delivered)
+            refused += len(outcome.refused)
+            failed += len(outcome.failed)
+    return Sent(delivered, refused, failed)
+
+
 async def outboxes_empty(*nodes: Node) -> bool:
     """Whether no node has anything left to deliver to its peers."""
     for node in nodes:
-        if await outbox_store.pending_counts(node.db):
+        if await node.db.read(outbox_store.pending_counts):
             return False
     return True
 

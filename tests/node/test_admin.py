@@ -59,7 +59,7 @@ async def test_post_edit_withdraw_and_list(pair):
         "text": "Qui peut m'aider samedi ?", "commune": "47091", "days": 7,
     })  # fmt: skip
     assert status == 201 and set(posted) == {"ref", "id", "rev"} and posted["rev"] == 1
-    assert await outbox_store.next_batch(a.db, b.node_id, 10) == [bytes.fromhex(posted["id"])]
+    assert await a.db.write(outbox_store.take_annonces, b.node_id, 10) == [bytes.fromhex(posted["id"])]
     status, edited = await admin.call("PATCH", f"/v1/annonces/{posted['ref']}",
                                       {"title": "Déménagement samedi"})  # fmt: skip
     assert (status, edited["rev"], edited["ref"]) == (200, 2, posted["ref"])

@@ -12,8 +12,8 @@ import re
 import aiohttp
 import pytest
 
-from node import publishing
-from node.admin.members import temporary_password
+from node import annonces as node_annonces
+from node.accounts import temporary_password
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage.schema import annonces
@@ -96,9 +96,9 @@ async def test_status_counts_members_annonces_peers_and_outbox(node, browsers):
     await peer(a, b)
     await a.post("Aide au jardin")
     withdrawn = await a.post("Vélo à prêter")
-    await publishing.withdraw(a.app, withdrawn.annonce.uid)
+    await node_annonces.withdraw(a.app, withdrawn.annonce.uid)
     relayed = make_signed(b.key, now=int(a.clock()), title="Cours de couture")
-    await annonce_store.store_revisions(a.db, [relayed], now=int(a.clock()), source=b.node_id)
+    await a.db.write(annonce_store.store_revisions, [relayed], now=int(a.clock()), source=b.node_id)
     async with a.db.engine.begin() as conn:  # the operator hid it
         await conn.execute(annonces.update().where(annonces.c.id == relayed.id).values(hidden=True))
     a.clock.advance(90)
@@ -114,7 +114,7 @@ async def test_status_counts_members_annonces_peers_and_outbox(node, browsers):
     assert (by_origin[b.key.node_id_text]["name"], by_origin[b.key.node_id_text]["is_peer"]) == (
         "Maison B", True)  # fmt: skip
     (listed,) = body["peers"]
-    pending = (await outbox_store.pending_counts(a.db))[b.node_id]
+    pending = (await a.db.read(outbox_store.pending_counts))[b.node_id]
     assert pending >= 2 and listed["outbox"] == pending == body["outbox"]
     assert (listed["name"], listed["state"], listed["last_sync"], listed["lag_s"]) == (
         "Maison B", "active", None, None)  # fmt: skip

@@ -4,8 +4,8 @@ Two real node applications in one process, each on its own database (both
 backends) and its own loopback HTTP server; residents use the real web forms
 of their node, and the nodes call each other through their real peer clients
 (tests/node/harness.py). Background tasks are off except in one test, so each
-gossip and message delivery is a step the test takes (``deliver_outbox_batch``,
-``deliver_message_batch``).
+gossip and message delivery is a courier round the test takes
+(``deliver_outbox_batch``, ``deliver_due_of``).
 """
 
 from __future__ import annotations
@@ -19,15 +19,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from node import publishing
-from node.gossip import deliver_outbox_batch
-from node.message_delivery import (
-    MESSAGE_RETRY_BASE_S,
-    MESSAGE_RETRY_MAX_S,
-    BatchReport,
-    deliver_message_batch,
-    message_retry_delay,
-)
+from node import annonces
+from node.courier import BACKOFF_BASE_S
 from protocol.annonce import Category, Kind, State
 from protocol.conversations import (
     MESSAGE_KEYS,
@@ -40,13 +33,17 @@ from protocol.federation import CONTENT_TYPE
 from protocol.identity import NodeKey
 from protocol.limits import MAX_MESSAGE_CHARS
 from storage import conversations as talk
+from storage import outbox, residents
 from storage import peers as peer_store
-from storage import residents
-from storage.schema import conversations, message_outbox, messages
+from storage.outbox import MESSAGE
+from storage.schema import conversations, messages, outbox_items
 from tests.factories import NOW, make_signed
 from tests.node.harness import (
     Clock,
     Node,
+    Sent,
+    deliver_due_of,
+    deliver_outbox_batch,
     eventually,
     make_nodes,
     peer,
@@ -105,7 +102,7 @@ async def answer(client, ref: str, text: str):
 async def stored_rows(node) -> dict:
     rows = {}
     async with node.db.engine.connect() as conn:
-        for table in (conversations, messages, message_outbox):
+        for table in (conversations, messages, outbox_items):
             rows[table.name] = sorted(tuple(row) for row in await conn.execute(select(table)))
     return rows
 
@@ -129,11 +126,11 @@ async def test_an_answer_reaches_the_author_on_her_node_and_her_reply_comes_back
     on_b = sent.headers["Location"]
     assert "en attente d'envoi" in await page(paul, on_b)
 
-    (queued,) = await talk.due_deliveries(b.db, int(b.clock()))
-    assert queued.peer == a.node_id
-    assert list(msgpack.unpackb(queued.payload)) == list(MESSAGE_KEYS)  # no e-mail, no phone
-    assert await deliver_message_batch(b.app) == BatchReport(delivered=1)
-    assert await talk.pending_deliveries(b.db) == 0
+    (queued,) = await b.db.read(outbox.next_items, a.node_id, MESSAGE, 10)
+    assert queued.destination == a.node_id
+    assert list(msgpack.unpackb(queued.body)) == list(MESSAGE_KEYS)  # no e-mail, no phone
+    assert await deliver_due_of(b.app) == Sent(delivered=1)
+    assert await b.db.read(outbox.pending_count, MESSAGE) == 0
     assert "transmis" in await page(paul, on_b)
 
     inbox = await page(marie, "/messages")
@@ -143,7 +140,7 @@ async def test_an_answer_reaches_the_author_on_her_node_and_her_reply_comes_back
     assert "nouveau message" not in await page(marie, "/messages")
     replied = await post_form(marie, on_a, {"message": "Parfait, à samedi !"}, page=on_a)
     assert replied.status == 303
-    assert await deliver_message_batch(a.app) == BatchReport(delivered=1)
+    assert await deliver_due_of(a.app) == Sent(delivered=1)
 
     inbox = await page(paul, "/messages")
     assert "1 nouveau message" in inbox and "Marie D." in inbox
@@ -161,7 +158,7 @@ async def test_only_the_two_members_can_read_a_conversation_from_another_node(pa
     marie, ref = await marie_posts_on_a(a, b, resident)
     paul = await resident(b, "paul", "Paul B.")
     on_b = (await answer(paul, ref, 'Bonjour <script>alert(1)</script>')).headers["Location"]
-    await deliver_message_batch(b.app)
+    await deliver_due_of(b.app)
     on_a = INBOX_LINK.search(await page(marie, "/messages")).group(1)
     raw = await (await marie.get(on_a)).text()
     assert "Bonjour &lt;script&gt;alert(1)&lt;/script&gt;" in raw and "<script>alert" not in raw
@@ -185,29 +182,20 @@ async def test_a_message_waits_with_back_off_while_the_node_is_down_and_arrives_
     paul = await resident(b, "paul", "Paul B.")
     on_b = (await answer(paul, ref, "Premier message")).headers["Location"]
     await a.stop()
-    assert await deliver_message_batch(b.app) == BatchReport(failed=1)
+    assert await deliver_due_of(b.app) == Sent(failed=1)
     second = await post_form(paul, on_b, {"message": "Second message"}, page=on_b)
     assert second.status == 303
-    assert await deliver_message_batch(b.app) == BatchReport()  # both wait for the back-off
-    queued = await talk.due_deliveries(b.db, int(b.clock()) + MESSAGE_RETRY_BASE_S)
+    assert await deliver_due_of(b.app) == Sent()  # both wait for the back-off
+    queued = await b.db.read(outbox.next_items, a.node_id, MESSAGE, 10)
     assert [d.tries for d in queued] == [1, 0]
-    async with b.db.engine.connect() as conn:
-        errors = (await conn.execute(select(message_outbox.c.last_error))).scalars().all()
-    assert "cannot reach" in errors[0]
+    assert "cannot reach" in (await b.db.read(outbox.get_destination, a.node_id)).last_error
 
     await a.start(background_tasks=False)
-    b.clock.advance(MESSAGE_RETRY_BASE_S)
-    assert await deliver_message_batch(b.app) == BatchReport(delivered=2)
+    b.clock.advance(BACKOFF_BASE_S)
+    assert await deliver_due_of(b.app) == Sent(delivered=2)
     async with a.db.engine.connect() as conn:
         bodies = (await conn.execute(select(messages.c.body).order_by(messages.c.id))).scalars()
         assert bodies.all() == ["Premier message", "Second message"]
-
-
-def test_retry_delays_grow_exponentially_with_jitter_and_are_capped():
-    assert [message_retry_delay(n, lambda: 0.0) for n in range(4)] == [10, 20, 40, 80]
-    assert message_retry_delay(3, lambda: 1.0) == 60  # up to a quarter taken off at random
-    assert message_retry_delay(40, lambda: 0.0) == MESSAGE_RETRY_MAX_S
-    assert message_retry_delay(40, lambda: 0.999) >= MESSAGE_RETRY_MAX_S * 0.75
 
 
 async def test_a_message_the_node_refuses_for_good_is_marked_not_delivered(pair, resident):
@@ -217,10 +205,10 @@ async def test_a_message_the_node_refuses_for_good_is_marked_not_delivered(pair,
     paul = await resident(b, "paul", "Paul B.")
     on_b = (await answer(paul, ref, "Encore disponible ?")).headers["Location"]
     key = (await stored_rows(b))["conversations"][0][1]
-    conversation = await talk.conversation_by_key(b.db, key)
-    await publishing.withdraw(a.app, conversation.annonce_uid)
-    assert await deliver_message_batch(b.app) == BatchReport(refused=1)
-    assert await talk.pending_deliveries(b.db) == 0
+    conversation = await b.db.read(talk.conversation_by_key, key)
+    await annonces.withdraw(a.app, conversation.annonce_uid)
+    assert await deliver_due_of(b.app) == Sent(refused=1)
+    assert await b.db.read(outbox.pending_count, MESSAGE) == 0
     assert "non remis" in await page(paul, on_b)
     assert (await stored_rows(a))["messages"] == []
 
@@ -264,7 +252,7 @@ async def test_an_annonce_from_a_node_that_is_not_a_peer_cannot_be_answered_and_
 ):
     _a, b = pair
     far = make_signed(NodeKey.from_seed(b"\x71" * 32))  # relayed from further away
-    report = await publishing.receive(b.app, [far.envelope], source=None)
+    report = await annonces.receive(b.app, [far.envelope], source=None)
     assert len(report.accepted) == 1
     paul = await resident(b, "paul", "Paul B.")
     form = await page(paul, f"/annonces/{far.annonce.ref}/repondre")
@@ -282,9 +270,9 @@ async def test_a_reply_to_a_node_that_is_no_longer_a_peer_is_refused_and_says_so
     marie, ref = await marie_posts_on_a(a, b, resident)
     paul = await resident(b, "paul", "Paul B.")
     await answer(paul, ref, "Bonjour Marie")
-    await deliver_message_batch(b.app)
+    await deliver_due_of(b.app)
     on_a = INBOX_LINK.search(await page(marie, "/messages")).group(1)
-    await peer_store.remove_peer(a.db, b.node_id)
+    await a.db.write(peer_store.remove_peer, b.node_id)
     shown = await page(marie, on_a)
     assert "Vous ne pouvez plus écrire à Paul B. d'ici" in shown and "Bonjour Marie" in shown
     before = await stored_rows(a)
@@ -298,11 +286,11 @@ async def test_a_queued_message_for_a_node_removed_since_waits_for_it(pair, resi
     _marie, ref = await marie_posts_on_a(a, b, resident)
     paul = await resident(b, "paul", "Paul B.")
     await answer(paul, ref, "Bonjour Marie")
-    await peer_store.remove_peer(b.db, a.node_id)
-    assert await deliver_message_batch(b.app) == BatchReport(failed=1)
-    await peer_store.add_peer(b.db, a.node_id, a.url, a.name, int(b.clock()))
-    b.clock.advance(MESSAGE_RETRY_BASE_S)
-    assert await deliver_message_batch(b.app) == BatchReport(delivered=1)
+    await b.db.write(peer_store.remove_peer, a.node_id)
+    assert await deliver_due_of(b.app) == Sent(failed=1)
+    await b.db.write(peer_store.add_peer, a.node_id, a.url, a.name, int(b.clock()))
+    b.clock.advance(BACKOFF_BASE_S)
+    assert await deliver_due_of(b.app) == Sent(delivered=1)
 
 
 async def test_what_travels_is_exactly_what_was_queued(pair, resident):
@@ -310,8 +298,8 @@ async def test_what_travels_is_exactly_what_was_queued(pair, resident):
     _marie, ref = await marie_posts_on_a(a, b, resident)
     paul = await resident(b, "paul", "Paul B.")
     await answer(paul, ref, "Bonjour\u202f!")
-    (queued,) = await talk.due_deliveries(b.db, int(b.clock()))
-    message = decode_private_message(queued.payload)
+    (queued,) = await b.db.read(outbox.next_items, a.node_id, MESSAGE, 10)
+    message = decode_private_message(queued.body)
     assert (message.recipient, message.sender_handle, message.sender_name) == ("marie", "paul", "Paul B.")
     assert (message.sender_node, message.annonce_origin) == (b.node_id, a.node_id)
     assert message.text == "Bonjour\u202f!"
@@ -335,15 +323,15 @@ class Victim:
 async def victim(db, spare_db, tmp_path):
     """A node with a member, marie, who wrote an open annonce; PEER is its peer."""
     (node,) = await make_nodes(db, spare_db, tmp_path, ["Victime"], Clock())
-    await peer_store.add_peer(node.db, PEER.node_id, "http://127.0.0.1:9", "Pair", NOW)
+    await node.db.write(peer_store.add_peer, PEER.node_id, "http://127.0.0.1:9", "Pair", NOW)
     await node.start(background_tasks=False)
-    member = await residents.create_member(node.db, handle="marie", display_name="Marie D.",
+    member = await node.db.write(residents.create_member, handle="marie", display_name="Marie D.",
                                            password_hash="-", state="active", now=NOW)  # fmt: skip
-    signed = await publishing.publish(node.app, publishing.Author("marie", "Marie D."),
-                                      publishing.Draft(kind=Kind.OFFER, category=Category.SERVICE,
+    signed = await annonces.publish(node.app, annonces.Author("marie", "Marie D."),
+                                      annonces.Draft(kind=Kind.OFFER, category=Category.SERVICE,
                                                        title="Aide au jardin", text="Haies.",
                                                        commune="47001"))  # fmt: skip
-    await residents.record_authorship(node.db, signed.annonce.uid, member.id, NOW)
+    await node.db.write(residents.record_authorship, signed.annonce.uid, member.id, NOW)
     yield Victim(node, signed.annonce.uid)
     await node.stop()
 
@@ -455,7 +443,7 @@ async def test_a_conversation_id_cannot_be_taken_over(victim):
 
 
 async def test_a_new_conversation_needs_an_open_annonce(victim):
-    await publishing.revise(victim.node.app, victim.annonce_uid, state=State.FULFILLED)
+    await annonces.revise(victim.node.app, victim.annonce_uid, state=State.FULFILLED)
     await refused(victim, deliver(victim, message_body(victim)), 409, "conflict")
 
 

@@ -22,7 +22,7 @@ STRANGER = NodeKey.from_seed(b"\x73" * 32)
 async def node(db, spare_db, tmp_path):
     (node,) = await make_nodes(db, spare_db, tmp_path, ["Nœud"], Clock())
     for key in (PEER, SECOND_PEER):
-        await peer_store.add_peer(node.db, key.node_id, "http://127.0.0.1:9", "Pair", NOW)
+        await node.db.write(peer_store.add_peer, key.node_id, "http://127.0.0.1:9", "Pair", NOW)
     await node.start(background_tasks=False)
     yield node
     await node.stop()
@@ -50,12 +50,12 @@ async def test_an_id_promised_by_one_peer_is_not_asked_of_another_meanwhile(node
 
 async def test_push_stores_new_revisions_and_counts_the_rest(node):
     fresh, known = make_signed(PEER), make_signed(PEER)
-    await annonce_store.store_revisions(node.db, [known], now=NOW)
+    await node.db.write(annonce_store.store_revisions, [known], now=NOW)
     answer = await signed_call(PEER, node, messages.PUSH_PATH,
                                messages.encode_push([fresh.envelope, known.envelope]))  # fmt: skip
     assert answer.status == 200
     assert messages.decode_push_outcome(answer.body) == messages.PushOutcome(1, 1, 0, 0, ())
-    stored = await annonce_store.get_by_id(node.db, fresh.id)
+    stored = await node.db.read(annonce_store.get_by_id, fresh.id)
     assert stored.source == PEER.node_id and stored.envelope == fresh.envelope
 
 
@@ -113,7 +113,7 @@ async def test_unknown_paths_and_methods_are_problem_documents(node):
 async def test_an_id_pushed_and_not_kept_is_not_asked_for_again(node):
     """Blocked, superseded or invalid: offered again, it is not wanted."""
     blocked = make_signed(STRANGER)
-    await peer_store.block_origin(node.db, STRANGER.node_id, "essai", NOW)
+    await node.db.write(peer_store.block_origin, STRANGER.node_id, "essai", NOW)
     pushed = await signed_call(PEER, node, messages.PUSH_PATH,
                                messages.encode_push([blocked.envelope]))  # fmt: skip
     assert messages.decode_push_outcome(pushed.body).blocked == 1

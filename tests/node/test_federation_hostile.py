@@ -17,7 +17,7 @@ from protocol.envelope import ANNONCE_DOMAIN, pack_envelope
 from protocol.identity import NodeKey
 from protocol.limits import FEDERATION_MAX_BODY_BYTES, REQUEST_SIGNATURE_WINDOW_S
 from storage import peers as peer_store
-from storage.schema import annonces, blocked_origins, outbox, peers
+from storage.schema import annonces, blocked_origins, destinations, outbox_items, peers
 from tests.factories import NOW, make_annonce, make_signed
 from tests.node.harness import Clock, make_nodes, send, signed_call, signed_headers
 
@@ -30,7 +30,7 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 async def victim(db, spare_db, tmp_path):
     (node,) = await make_nodes(db, spare_db, tmp_path, ["Victime"], Clock())
-    await peer_store.add_peer(node.db, PEER.node_id, "http://127.0.0.1:9", "Pair", NOW)
+    await node.db.write(peer_store.add_peer, PEER.node_id, "http://127.0.0.1:9", "Pair", NOW)
     await node.start(background_tasks=False)
     await node.post("Une annonce déjà là")
     yield node
@@ -41,7 +41,7 @@ async def snapshot(node) -> dict:
     """Every row of every table federation could touch."""
     rows = {}
     async with node.db.engine.connect() as conn:
-        for table in (annonces, outbox, peers, blocked_origins):
+        for table in (annonces, outbox_items, peers, destinations, blocked_origins):
             result = await conn.execute(select(table))
             rows[table.name] = sorted(tuple(row) for row in result)
     return rows

@@ -8,20 +8,22 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from node.courier import BACKOFF_MAX_S, UNAVAILABLE_AFTER_FAILURES, retry_delay
 from node.errors import ConfigError
-from node.gossip import (
-    BACKOFF_MAX_S,
-    UNAVAILABLE_AFTER_FAILURES,
-    deliver_outbox_batch,
-    retry_delay,
-)
 from node.keys import sync_trigger_key, traffic_key
 from node.peer_client import PeerTimeouts
 from node.settings import load_settings
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
-from tests.node.harness import Clock, eventually, make_nodes, outboxes_empty, peer
+from tests.node.harness import (
+    Clock,
+    deliver_outbox_batch,
+    eventually,
+    make_nodes,
+    outboxes_empty,
+    peer,
+)
 
 
 async def test_a_revision_posted_on_a_crosses_b_and_reaches_c(db, spare_db, tmp_path):
@@ -34,7 +36,7 @@ async def test_a_revision_posted_on_a_crosses_b_and_reaches_c(db, spare_db, tmp_
     try:
         signed = await a.post()
         await eventually(lambda: c.holds(signed.id))
-        held = await annonce_store.get_by_id(c.db, signed.id)
+        held = await c.db.read(annonce_store.get_by_id, signed.id)
         assert held.envelope == signed.envelope
         assert held.source == b.node_id
         await eventually(lambda: outboxes_empty(a, b, c))
@@ -83,13 +85,13 @@ async def test_ids_go_first_and_a_peer_that_holds_them_gets_no_body(db, spare_db
         assert (first.offered, first.pushed, first.error) == (1, 1, None)
         assert await b.holds(signed.id)
         # Queued again (as a relay would after a loop): offered, not pushed.
-        await outbox_store.enqueue(a.db, [(signed.id, signed.annonce.origin)], source=None,
+        await a.db.write(outbox_store.enqueue_annonces, [(signed.id, signed.annonce.origin)], source=None,
                                    now=int(clock()))  # fmt: skip
         requests_before = b.app[traffic_key].requests_received
         again = await deliver_outbox_batch(a.app, b.node_id)
         assert (again.offered, again.pushed) == (1, 0)
         assert b.app[traffic_key].requests_received == requests_before + 1  # the announce only
-        assert await outbox_store.pending_counts(a.db) == {}
+        assert await a.db.read(outbox_store.pending_counts) == {}
     finally:
         await a.stop()
         await b.stop()
@@ -105,7 +107,7 @@ async def test_the_outbox_survives_a_restart_and_delivers_afterwards(db, spare_d
     failed = await deliver_outbox_batch(a.app, b.node_id)  # B is not running
     assert failed.error is not None
     await a.stop()  # "restart": a new application on the same database
-    assert await outbox_store.next_batch(a.db, b.node_id, 10) == [signed.id]
+    assert await a.db.write(outbox_store.take_annonces, b.node_id, 10) == [signed.id]
     await b.start(background_tasks=False)
     await a.start()  # with its background tasks this time
     try:
@@ -127,19 +129,19 @@ async def test_a_failing_peer_backs_off_turns_unavailable_and_comes_back(db, spa
         for attempt in range(1, UNAVAILABLE_AFTER_FAILURES + 1):
             delivery = await deliver_outbox_batch(a.app, b.node_id)
             assert delivery.error and "cannot reach" in delivery.error
-            held = await peer_store.get_peer(a.db, b.node_id)
+            held = await a.db.read(peer_store.get_peer, b.node_id)
             assert held.failures == attempt
             assert held.state == ("unavailable" if attempt == UNAVAILABLE_AFTER_FAILURES
                                   else "active")  # fmt: skip
             delays.append(held.next_try - int(clock()))
-            assert await outbox_store.due_peers(a.db, int(clock())) == []
+            assert await a.db.read(outbox_store.due_destinations, int(clock())) == []
             clock.advance(delays[-1])
-            assert await outbox_store.due_peers(a.db, int(clock())) == [b.node_id]
+            assert await a.db.read(outbox_store.due_destinations, int(clock())) == [b.node_id]
         assert delays == sorted(delays) and delays[-1] > delays[0]
         await b.start(background_tasks=False)
         delivery = await deliver_outbox_batch(a.app, b.node_id)
         assert delivery.error is None and delivery.pushed == 1
-        held = await peer_store.get_peer(a.db, b.node_id)
+        held = await a.db.read(peer_store.get_peer, b.node_id)
         assert (held.state, held.failures, held.next_try) == ("active", 0, None)
         assert await b.holds(signed.id)
         everyone, asked = await a.app[sync_trigger_key].wait(0)
@@ -182,7 +184,7 @@ async def test_a_peer_that_never_answers_times_out_while_we_keep_serving(
         assert response.status == 200 and not delivery_task.done()
         delivery = await delivery_task
         assert "no answer within 0.5 s" in delivery.error
-        held = await peer_store.get_peer(a.db, silent.node_id)
+        held = await a.db.read(peer_store.get_peer, silent.node_id)
         assert held.failures == 1 and "no answer" in held.last_error
     finally:
         await a.stop()
@@ -212,8 +214,8 @@ async def test_a_peer_refusing_a_batch_for_good_is_not_retried_nor_backed_off(
         await a.post()
         delivery = await deliver_outbox_batch(a.app, odd.node_id)
         assert "HTTP 400 malformed" in delivery.error
-        assert await outbox_store.pending_counts(a.db) == {}
-        assert (await peer_store.get_peer(a.db, odd.node_id)).failures == 0
+        assert await a.db.read(outbox_store.pending_counts) == {}
+        assert (await a.db.read(peer_store.get_peer, odd.node_id)).failures == 0
     finally:
         await a.stop()
         await fake.close()

@@ -8,14 +8,20 @@ import os
 import aiohttp
 import pytest
 
-from node import publishing
-from node.gossip import deliver_outbox_batch
+from node import annonces
 from node.keys import traffic_key
 from node.sync import reconcile_with_peer
 from protocol import federation as messages
 from protocol.annonce import annonce_ref
 from storage import peers as peer_store
-from tests.node.harness import Clock, make_nodes, peer, served_admin, signed_call
+from tests.node.harness import (
+    Clock,
+    deliver_outbox_batch,
+    make_nodes,
+    peer,
+    served_admin,
+    signed_call,
+)
 
 
 @pytest.fixture
@@ -103,7 +109,7 @@ async def test_a_hidden_annonce_and_its_new_revisions_are_not_forwarded_until_sh
     assert (await admin.call("POST", f"/v1/annonces/{ref}/hide", {"reason": "doublon"}))[0] == 200
     assert (await deliver_outbox_batch(a.app, b.node_id)).offered == 0
     # A new revision arrives hidden, and is not forwarded either.
-    second = await publishing.revise(c.app, first.annonce.uid, title="Vélo à prêter (révisé)")
+    second = await annonces.revise(c.app, first.annonce.uid, title="Vélo à prêter (révisé)")
     assert (await deliver_outbox_batch(c.app, a.node_id)).pushed == 1
     status, shown = await admin.call("GET", f"/v1/annonces/{ref}")
     assert (shown["id"], shown["rev"]) == (second.id.hex(), 2)
@@ -111,8 +117,8 @@ async def test_a_hidden_annonce_and_its_new_revisions_are_not_forwarded_until_sh
     assert (await deliver_outbox_batch(a.app, b.node_id)).offered == 0
     assert await _fetch(b, a, [second.id]) == []
     # Anti-entropy: A does not push it, B asks once and not at every pass.
-    peer_b = await peer_store.get_peer(a.db, b.node_id)
-    peer_a = await peer_store.get_peer(b.db, a.node_id)
+    peer_b = await a.db.read(peer_store.get_peer, b.node_id)
+    peer_a = await b.db.read(peer_store.get_peer, a.node_id)
     assert (await reconcile_with_peer(a.app, peer_b)).sent == 0
     fetches = _fetches_received(a)
     first_pass = await reconcile_with_peer(b.app, peer_a)

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import pytest
 
-from node import publishing
+from node import annonces
 from node import reports as node_reports
-from node.gossip import deliver_outbox_batch
 from node.web.labels import REPORT_REASONS as REPORT_LABELS
 from protocol.identity import NodeKey, node_id_text
 from protocol.reports import REPORT_REASONS
+from storage import reports as report_store
 from storage import residents
 from tests.factories import NOW
-from tests.node.harness import Clock, make_nodes, peer, served_admin
+from tests.node.harness import (
+    Clock,
+    deliver_outbox_batch,
+    make_nodes,
+    peer,
+    served_admin,
+)
 
 
 @pytest.fixture
@@ -35,10 +41,9 @@ async def pair(db, spare_db, tmp_path):
 
 
 async def report_on(node, annonce, *, handle="marie", details="Il demande 20 € par heure."):
-    member = await residents.create_member(node.db, handle=handle, display_name=handle.title(),
+    member = await node.db.write(residents.create_member, handle=handle, display_name=handle.title(),
                                            password_hash="h", state="active", now=NOW)  # fmt: skip
-    return await residents.add_report(
-        node.db, origin=annonce.origin, uid=annonce.uid, title=annonce.title,
+    return await node.db.write(report_store.add_report, origin=annonce.origin, uid=annonce.uid, title=annonce.title,
         member_id=member.id, reason="argent", details=details, now=NOW,
     )  # fmt: skip
 
@@ -89,7 +94,7 @@ async def test_a_forwarded_report_arrives_at_the_origin_once(pair):
     again = await admin.call("POST", f"/v1/reports/{report_id}/forward")
     assert again[0] == 200 and again[1]["duplicate"] is True
 
-    [received] = await residents.list_reports(b.db, None)
+    [received] = await b.db.read(report_store.list_reports, None)
     assert (received.from_node, received.member_id, received.member_handle) == (
         a.node_id, None, None)  # fmt: skip
     assert (received.annonce_origin, received.annonce_uid, received.annonce_title) == (
@@ -107,11 +112,11 @@ async def test_the_origin_withdraws_and_a_later_report_is_refused(pair):
     annonce = await b_annonce_held_by_a(a, b)
     first, late = await report_on(a, annonce), await report_on(a, annonce, handle="paul")
     assert (await admin.call("POST", f"/v1/reports/{first}/forward"))[0] == 200
-    await publishing.withdraw(b.app, annonce.uid)
+    await annonces.withdraw(b.app, annonce.uid)
     status, problem = await admin.call("POST", f"/v1/reports/{late}/forward")
     assert status == 502 and "withdrawn already" in problem["detail"]
-    assert (await residents.get_report(a.db, late)).state == "open"
-    assert len(await residents.list_reports(b.db, None)) == 1
+    assert (await a.db.read(report_store.get_report, late)).state == "open"
+    assert len(await b.db.read(report_store.list_reports, None)) == 1
 
 
 async def test_a_report_of_our_own_annonce_is_not_forwarded(pair):
@@ -119,19 +124,18 @@ async def test_a_report_of_our_own_annonce_is_not_forwarded(pair):
     report_id = await report_on(a, (await a.post("Prêt de perceuse")).annonce)
     status, problem = await admin.call("POST", f"/v1/reports/{report_id}/forward")
     assert status == 422 and "this node's own" in problem["detail"]
-    assert (await residents.get_report(a.db, report_id)).state == "open"
+    assert (await a.db.read(report_store.get_report, report_id)).state == "open"
 
 
 async def test_a_report_whose_origin_is_not_a_peer_is_not_forwarded(pair):
     a, _, admin = pair
     stranger = NodeKey.from_seed(b"\x55" * 32)
-    report_id = await residents.add_report(
-        a.db, origin=stranger.node_id, uid=b"u" * 16, title="Lointaine", member_id=None,
+    report_id = await a.db.write(report_store.add_report, origin=stranger.node_id, uid=b"u" * 16, title="Lointaine", member_id=None,
         reason="abus", details="", now=NOW,
     )  # fmt: skip
     status, problem = await admin.call("POST", f"/v1/reports/{report_id}/forward")
     assert status == 422 and "is not a peer of this node" in problem["detail"]
-    assert (await residents.get_report(a.db, report_id)).report_key is None
+    assert (await a.db.read(report_store.get_report, report_id)).report_key is None
 
 
 async def test_an_unreachable_origin_leaves_the_report_open(pair):
@@ -140,7 +144,7 @@ async def test_an_unreachable_origin_leaves_the_report_open(pair):
     await b.stop()
     status, problem = await admin.call("POST", f"/v1/reports/{report_id}/forward")
     assert status == 502 and "cannot reach" in problem["detail"]
-    assert (await residents.get_report(a.db, report_id)).state == "open"
+    assert (await a.db.read(report_store.get_report, report_id)).state == "open"
 
 
 @pytest.mark.parametrize(
@@ -159,7 +163,7 @@ async def test_bad_report_commands_are_problems(pair, path, body, status, field)
     await report_on(a, await b_annonce_held_by_a(a, b))
     answer_status, problem = await admin.call("POST", path, body)
     assert (answer_status, problem["status"], problem.get("field")) == (status, status, field)
-    assert [r.state for r in await residents.list_reports(a.db, None)] == ["open"]
+    assert [r.state for r in await a.db.read(report_store.list_reports, None)] == ["open"]
 
 
 def test_the_web_form_offers_exactly_the_reasons_a_report_may_carry():

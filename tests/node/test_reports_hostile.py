@@ -10,13 +10,13 @@ import msgpack
 import pytest
 from sqlalchemy import select
 
-from node import publishing
+from node import annonces
 from protocol.federation import CONTENT_TYPE
 from protocol.identity import NodeKey
 from protocol.limits import REPORT_MAX_DETAILS_CHARS
 from protocol.reports import REPORT_PATH, ForwardedReport, encode_report
 from storage import peers as peer_store
-from storage import residents
+from storage import reports as report_store
 from storage.schema import reports
 from tests.factories import NOW
 from tests.node.harness import Clock, make_nodes, send, signed_call
@@ -31,7 +31,7 @@ KEY = b"r" * 16
 async def origin(db, spare_db, tmp_path):
     """A node with one annonce of its own, and PEER accepted."""
     (node,) = await make_nodes(db, spare_db, tmp_path, ["Origine"], Clock())
-    await peer_store.add_peer(node.db, PEER.node_id, "http://127.0.0.1:9", "Pair", NOW)
+    await node.db.write(peer_store.add_peer, PEER.node_id, "http://127.0.0.1:9", "Pair", NOW)
     await node.start(background_tasks=False)
     node.annonce = (await node.post("Cours de guitare")).annonce
     yield node
@@ -62,7 +62,7 @@ async def test_a_report_sent_twice_is_stored_once_naming_only_the_node(origin):
     assert msgpack.unpackb(first.body) == {"duplicate": False}
     second = await signed_call(PEER, origin, REPORT_PATH, body)  # a new signature, same report
     assert msgpack.unpackb(second.body) == {"duplicate": True}
-    [report] = await residents.list_reports(origin.db)
+    [report] = await origin.db.read(report_store.list_reports)
     assert (report.from_node, report.report_key, report.member_id) == (PEER.node_id, KEY, None)
     assert (report.reason, report.details, report.annonce_title) == (
         "arnaque", "On m'a demandé un virement.", "Cours de guitare")  # fmt: skip
@@ -111,7 +111,7 @@ async def test_a_report_of_an_unknown_annonce_is_refused(origin):
 
 
 async def test_a_report_of_a_withdrawn_annonce_is_refused(origin):
-    await publishing.withdraw(origin.app, origin.annonce.uid)
+    await annonces.withdraw(origin.app, origin.annonce.uid)
     await refused(origin, signed_call(PEER, origin, REPORT_PATH, body_for(origin)),
                   409, "conflict", "uid")  # fmt: skip
 

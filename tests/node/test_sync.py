@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from node import publishing
-from node.gossip import UNAVAILABLE_AFTER_FAILURES, deliver_outbox_batch
+from node import annonces
+from node.courier import UNAVAILABLE_AFTER_FAILURES
 from node.keys import ignored_ids_key
 from node.sync import purge_once, reconcile_with_peer
 from protocol.identity import NodeKey
@@ -11,13 +11,13 @@ from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from tests.factories import NOW, make_signed, next_revision
-from tests.node.harness import Clock, eventually, make_nodes, peer
+from tests.node.harness import Clock, deliver_outbox_batch, eventually, make_nodes, peer
 
 ELSEWHERE = NodeKey.from_seed(b"\x5e" * 32)  # an origin that is no peer of anyone here
 
 
 async def stored_peer(node, other):
-    return await peer_store.get_peer(node.db, other.node_id)
+    return await node.db.read(peer_store.get_peer, other.node_id)
 
 
 async def test_one_pass_makes_two_sets_equal_and_a_second_pass_transfers_nothing(
@@ -33,8 +33,8 @@ async def test_one_pass_makes_two_sets_equal_and_a_second_pass_transfers_nothing
         shared = make_signed(ELSEWHERE, now=NOW)
         older = make_signed(ELSEWHERE, now=NOW)
         newer = next_revision(ELSEWHERE, older)
-        await annonce_store.store_revisions(a.db, [shared, newer], now=NOW)
-        await annonce_store.store_revisions(b.db, [shared, older], now=NOW)
+        await a.db.write(annonce_store.store_revisions, [shared, newer], now=NOW)
+        await b.db.write(annonce_store.store_revisions, [shared, older], now=NOW)
 
         report = await reconcile_with_peer(a.app, await stored_peer(a, b))
         assert report.error is None
@@ -59,10 +59,10 @@ async def test_revisions_fetched_by_a_pass_are_forwarded_to_other_peers(db, spar
         await node.start(background_tasks=False)
     try:
         signed = make_signed(ELSEWHERE, now=NOW)
-        await annonce_store.store_revisions(a.db, [signed], now=NOW)
+        await a.db.write(annonce_store.store_revisions, [signed], now=NOW)
         await reconcile_with_peer(b.app, await stored_peer(b, a))
         assert await b.holds(signed.id)
-        assert await outbox_store.next_batch(b.db, a.node_id, 10) == []  # not back to its source
+        assert await b.db.write(outbox_store.take_annonces, a.node_id, 10) == []  # not back to its source
         delivery = await deliver_outbox_batch(b.app, c.node_id)
         assert delivery.pushed == 1 and await c.holds(signed.id)
     finally:
@@ -76,7 +76,7 @@ async def test_a_node_catches_up_with_its_peers_as_soon_as_it_starts(db, spare_d
     await a.start(background_tasks=False)
     try:
         posted = {(await a.post(f"Pendant l'absence {i}")).id for i in range(5)}
-        await outbox_store.remove(a.db, b.node_id, list(posted))  # no gossip: only anti-entropy
+        await a.db.write(outbox_store.remove, b.node_id, outbox_store.ANNONCE, list(posted))  # no gossip: only anti-entropy
         await b.start()
         await eventually(lambda: _holds(b, posted))
     finally:
@@ -117,7 +117,7 @@ async def _state_is(node, other, state) -> bool:
 
 
 async def _outbox_empty(node) -> bool:
-    return not await outbox_store.pending_counts(node.db)
+    return not await node.db.read(outbox_store.pending_counts)
 
 
 async def test_a_blocked_origin_is_neither_stored_nor_forwarded_nor_fetched_again(
@@ -130,13 +130,13 @@ async def test_a_blocked_origin_is_neither_stored_nor_forwarded_nor_fetched_agai
         await node.start(background_tasks=False)
     try:
         blocked = make_signed(ELSEWHERE, now=NOW)
-        await annonce_store.store_revisions(a.db, [blocked], now=NOW)
-        await peer_store.block_origin(b.db, ELSEWHERE.node_id, "spam", NOW)
+        await a.db.write(annonce_store.store_revisions, [blocked], now=NOW)
+        await b.db.write(peer_store.block_origin, ELSEWHERE.node_id, "spam", NOW)
         first = await reconcile_with_peer(b.app, await stored_peer(b, a))
         assert first.error is None and first.received == 0
         assert not await b.holds(blocked.id)
         assert blocked.id in b.app[ignored_ids_key]
-        assert await outbox_store.pending_counts(b.db) == {}
+        assert await b.db.read(outbox_store.pending_counts) == {}
         await reconcile_with_peer(c.app, await stored_peer(c, b))
         assert not await c.holds(blocked.id)
     finally:
@@ -169,7 +169,7 @@ async def test_the_purge_drops_expired_annonces_and_their_outbox_rows(db, spare_
         clock.advance(2 * 86400)
         assert await purge_once(a.app) == 1
         assert await a.current_ids() == {lasting.id}
-        assert await outbox_store.next_batch(a.db, b.node_id, 10) == [lasting.id]
+        assert await a.db.write(outbox_store.take_annonces, b.node_id, 10) == [lasting.id]
         assert short.id not in await a.current_ids()
     finally:
         await a.stop()
@@ -183,10 +183,10 @@ async def test_an_edit_published_while_apart_wins_on_both_sides(db, spare_db, tm
     try:
         first = await a.post()
         await deliver_outbox_batch(a.app, b.node_id)
-        edited = await publishing.revise(a.app, first.annonce.uid, title="Aide au jardin (haie)")
-        await outbox_store.remove(a.db, b.node_id, [edited.id])
+        edited = await annonces.revise(a.app, first.annonce.uid, title="Aide au jardin (haie)")
+        await a.db.write(outbox_store.remove, b.node_id, outbox_store.ANNONCE, [edited.id])
         await reconcile_with_peer(b.app, await stored_peer(b, a))
-        held = await annonce_store.get_by_id(b.db, edited.id)
+        held = await b.db.read(annonce_store.get_by_id, edited.id)
         assert held is not None and held.annonce.title == "Aide au jardin (haie)"
         assert not await b.holds(first.id)
     finally:

@@ -3,7 +3,7 @@ everywhere, and no older revision brings it back (the lesson of strfry #168)."""
 
 from __future__ import annotations
 
-from node import publishing
+from node import annonces
 from node.sync import purge_once
 from protocol import federation as messages
 from storage import annonces as annonce_store
@@ -19,7 +19,7 @@ from tests.node.harness import (
 
 
 async def _state_on(node, ref_origin, uid):
-    held = await annonce_store.get_annonce(node.db, ref_origin, uid)
+    held = await node.db.read(annonce_store.get_annonce, ref_origin, uid)
     return held.annonce.state.value if held else None
 
 
@@ -35,7 +35,7 @@ async def test_a_withdrawal_reaches_every_node_and_nothing_older_comes_back(
         original = await a.post()
         uid = original.annonce.uid
         await eventually(lambda: c.holds(original.id))
-        tombstone = await publishing.withdraw(a.app, uid)
+        tombstone = await annonces.withdraw(a.app, uid)
         for node in (b, c):
             await eventually(lambda node=node: node.holds(tombstone.id))
             assert await _state_on(node, a.node_id, uid) == "withdrawn"
@@ -53,7 +53,7 @@ async def test_a_withdrawal_reaches_every_node_and_nothing_older_comes_back(
         outcome = messages.decode_push_outcome(pushed.body)
         assert (outcome.accepted, outcome.superseded) == (0, 1)
         assert await _state_on(c, a.node_id, uid) == "withdrawn"
-        assert await outbox_store.pending_counts(c.db) == {}
+        assert await c.db.read(outbox_store.pending_counts) == {}
         for node in (a, b, c):
             assert await node.current_ids() == {tombstone.id}
     finally:
@@ -67,7 +67,7 @@ async def test_a_tombstone_is_kept_until_the_original_would_expire(db, spare_db,
     await a.start(background_tasks=False)
     try:
         original = await a.post(days=10)
-        tombstone = await publishing.withdraw(a.app, original.annonce.uid)
+        tombstone = await annonces.withdraw(a.app, original.annonce.uid)
         clock.advance(9 * 86400)
         await purge_once(a.app)
         assert await a.current_ids() == {tombstone.id}

@@ -22,11 +22,7 @@ AGEN = Origin(4420.105, 63.02)
 
 
 async def find(db, query: Query, *, now: int = NOW, **kwargs):
-    reader = search.open_reader(db)
-    try:
-        return await reader.run(search.run_search, query, now=now, communes=COMMUNES, **kwargs)
-    finally:
-        reader.close()
+    return await db.read(search.run_search, query, now=now, communes=COMMUNES, **kwargs)
 
 
 async def titles(db, query: Query, **kwargs) -> list[str]:
@@ -34,7 +30,7 @@ async def titles(db, query: Query, **kwargs) -> list[str]:
 
 
 async def put(db, *signed):
-    await store.store_revisions(db, list(signed), now=NOW)
+    await db.write(store.store_revisions, list(signed), now=NOW)
     return signed[0] if len(signed) == 1 else signed
 
 
@@ -113,8 +109,8 @@ async def test_a_new_revision_replaces_the_indexed_words(db):
 async def test_purge_and_block_take_annonces_out_of_the_index(db):
     await put(db, make_signed(KEY, title="Confitures maison", expires=NOW + 3600),
               make_signed(OTHER, title="Confitures du voisin"))  # fmt: skip
-    assert await store.purge_expired(db, NOW + 3600) == 1
-    await block_origin(db, OTHER.node_id, "spam", NOW)
+    assert await db.write(store.purge_expired, NOW + 3600) == 1
+    await db.write(block_origin, OTHER.node_id, "spam", NOW)
     assert await titles(db, Query(text="confiture")) == []
     # The index still accepts new documents after those deletions.
     await put(db, make_signed(KEY, title="Confitures de prunes"))

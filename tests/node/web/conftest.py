@@ -9,7 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from node.app import create_app
-from node.web.keys import password_hasher_key
+from node.keys import password_hasher_key
 from node.web.session import CSRF_COOKIE
 from protocol.identity import NodeKey
 from storage.nodes import claim_database
@@ -38,7 +38,7 @@ def clock() -> Clock:
 @pytest.fixture
 def make_web_client(aiohttp_client, db, settings, clock):
     async def make(**overrides):
-        await claim_database(db, NODE_KEY.node_id, settings.name, NOW)
+        await db.write(claim_database, NODE_KEY.node_id, settings.name, NOW)
         app = create_app(replace(settings, **overrides), key=NODE_KEY, db=db, clock=clock)
         app[password_hasher_key] = CHEAP_HASHER
         return await aiohttp_client(app)

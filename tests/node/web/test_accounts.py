@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.web.session import (
-    CSRF_COOKIE,
-    LOGIN_MAX_FAILURES_PER_ACCOUNT,
-    LOGIN_MAX_FAILURES_PER_ADDRESS,
-    SESSION_COOKIE,
-)
+from node.accounts import LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_ADDRESS
+from node.web.session import CSRF_COOKIE, SESSION_COOKIE
 from storage import residents
 from tests.node.web.conftest import PASSWORD, csrf_token, log_out, post_form, sign_up
 
@@ -18,7 +14,7 @@ GOOD = {"nom": "Marie D.", "identifiant": "marie", "mot_de_passe": PASSWORD,
 
 
 async def members(db):
-    return [m.handle for m in await residents.list_members(db)]
+    return [m.handle for m in await db.read(residents.list_members)]
 
 
 async def test_pages_carry_security_headers(web_client):
@@ -102,7 +98,7 @@ async def test_approval_policy_keeps_new_members_waiting(make_web_client, db):
     assert SESSION_COOKIE not in response.cookies
     login = await post_form(client, "/connexion", {"identifiant": "marie", "mot_de_passe": PASSWORD})
     assert login.status == 403 and "attend encore la validation" in await login.text()
-    await residents.set_member_state(db, "marie", residents.ACTIVE)
+    await db.write(residents.set_member_state, "marie", residents.ACTIVE)
     login = await post_form(client, "/connexion", {"identifiant": "marie", "mot_de_passe": PASSWORD})
     assert login.status == 303
 

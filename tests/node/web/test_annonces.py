@@ -10,9 +10,10 @@ import pytest
 
 from protocol.annonce import State, parse_annonce_ref
 from storage import annonces as store
+from storage import reports as report_store
 from storage import residents
 from storage.moderation import hide_annonce, unhide_annonce
-from storage.search import Query, open_reader, run_search
+from storage.search import Query, run_search
 from tests.factories import NOW, make_signed
 from tests.node.web.conftest import NODE_KEY, log_out, post_form, sign_up
 
@@ -23,7 +24,7 @@ REF = re.compile(r"/annonces/([A-Za-z0-9_-]{64})")
 
 
 async def held(db):
-    return [s.annonce for s in await store.list_annonces(db)]
+    return [s.annonce for s in await db.read(store.list_annonces)]
 
 
 async def publish(client, **change) -> str:
@@ -148,7 +149,7 @@ async def test_author_edits_fulfils_renews_and_withdraws(web_client, db, clock):
 
 async def test_suspended_members_cannot_post_or_answer(web_client, db):
     await sign_up(web_client)
-    await residents.set_member_state(db, "marie", residents.SUSPENDED)
+    await db.write(residents.set_member_state, "marie", residents.SUSPENDED)
     assert (await web_client.get("/annonces/nouvelle")).status == 403
     response = await post_form(web_client, "/annonces/nouvelle", {**GOOD, "action": "publier"})
     assert response.status == 403 and await held(db) == []
@@ -158,7 +159,7 @@ async def test_suspended_members_may_close_but_not_renew_or_reopen(web_client, d
     await sign_up(web_client)
     ref = await publish(web_client)
     page = f"/annonces/{ref}"
-    await residents.set_member_state(db, "marie", residents.SUSPENDED)
+    await db.write(residents.set_member_state, "marie", residents.SUSPENDED)
     assert (await post_form(web_client, f"{page}/renouveler", {"duree": "60"}, page=page)).status == 403
     assert (await post_form(web_client, f"{page}/pourvue", {}, page=page)).status == 303
     assert (await post_form(web_client, f"{page}/rouvrir", {}, page=page)).status == 403
@@ -185,7 +186,7 @@ async def test_what_residents_type_is_escaped_everywhere(web_client, db):
 
 async def test_hidden_and_unknown_annonces_are_not_found(web_client, db):
     signed = make_signed(NODE_KEY, title="Cachée")
-    await store.store_revisions(db, [signed], now=NOW)
+    await db.write(store.store_revisions, [signed], now=NOW)
     async with db.engine.begin() as conn:
         await conn.execute(store.annonces.update().values(hidden=True))
     assert (await web_client.get(f"/annonces/{signed.annonce.ref}")).status == 404
@@ -196,7 +197,7 @@ async def test_hidden_and_unknown_annonces_are_not_found(web_client, db):
 async def test_search_page_filters_and_shows_the_association(web_client, db):
     other = make_signed(NODE_KEY.__class__.from_seed(b"\x09" * 32), title="Vélo à prêter",
                         commune="47145")  # fmt: skip
-    await store.store_revisions(db, [other, make_signed(NODE_KEY, title="Cours de couture")], now=NOW)
+    await db.write(store.store_revisions, [other, make_signed(NODE_KEY, title="Cours de couture")], now=NOW)
     html = await (await web_client.get("/?q=velos&autour=47001&rayon=10")).text()
     assert "Vélo à prêter" in html and "Cours de couture" not in html and "km" in html
     html = await (await web_client.get("/?q=introuvable")).text()
@@ -242,16 +243,16 @@ async def test_reports_reach_the_moderators(web_client, db):
     ref = await publish(web_client)
     bad = await post_form(web_client, f"/annonces/{ref}/signaler", {"raison": "pourquoi"},
                           page=f"/annonces/{ref}")  # fmt: skip
-    assert bad.status == 422 and await residents.list_reports(db) == []
+    assert bad.status == 422 and await db.read(report_store.list_reports) == []
     ok = await post_form(web_client, f"/annonces/{ref}/signaler", {"raison": "argent",
                          "details": "Il demande 20 €"}, page=f"/annonces/{ref}")  # fmt: skip
     assert ok.status == 200
-    [report] = await residents.list_reports(db)
+    [report] = await db.read(report_store.list_reports)
     assert (report.reason, report.details, report.annonce_title) == ("argent", "Il demande 20 €", "Aide au jardin")
 
 
 async def test_about_page_tells_the_association_and_figures(web_client, db):
-    await store.store_revisions(db, [make_signed(NODE_KEY)], now=NOW)
+    await db.write(store.store_revisions, [make_signed(NODE_KEY)], now=NOW)
     html = await (await web_client.get("/a-propos")).text()
     assert "Centre social de Montanou" in html and "Astaffort" in html
     assert NODE_KEY.fingerprint in html
@@ -260,11 +261,7 @@ async def test_about_page_tells_the_association_and_figures(web_client, db):
 async def test_search_index_sees_published_annonces(web_client, db):
     await sign_up(web_client)
     await publish(web_client, titre="Tondeuses à prêter")
-    reader = open_reader(db)
-    try:
-        page = await reader.run(run_search, Query(text="tondeuse"), now=NOW, communes={})
-    finally:
-        reader.close()
+    page = await db.read(run_search, Query(text="tondeuse"), now=NOW, communes={})
     assert [h.title for h in page.hits] == ["Tondeuses à prêter"]
 
 
@@ -272,10 +269,10 @@ async def test_the_author_is_told_when_the_association_hid_an_annonce(web_client
     await sign_up(web_client)
     ref = await publish(web_client, titre="Vélo à prêter")
     origin, uid = parse_annonce_ref(ref)
-    await hide_annonce(db, origin, uid, reason="test", now=NOW)
+    await db.write(hide_annonce, origin, uid, reason="test", now=NOW)
     mine = await (await web_client.get("/mes-annonces")).text()
     assert "Vélo à prêter" in mine and "Masquée par l&#39;association" in mine
     assert f"/annonces/{ref}" not in mine  # no link to a page that answers "not found"
-    await unhide_annonce(db, origin, uid)
+    await db.write(unhide_annonce, origin, uid)
     mine = await (await web_client.get("/mes-annonces")).text()
     assert f"/annonces/{ref}" in mine and "Masquée" not in mine

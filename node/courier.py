@@ -1,0 +1,306 @@
+"""One courier per destination node, for everything this node sends it.
+
+How an item travels from here::
+
+    a feature's unit of work queues it (storage.outbox) in the transaction
+    that makes the decision: a revision with its items for the peers, a
+    message with its delivery, a forwarded report with its own
+      └─ once committed, the change signal (topic OUTBOX) wakes the dispatcher
+    dispatcher, one task: whenever woken, or when a back-off runs out, starts
+      a courier for each destination with due work (never two for one node)
+    courier: deliver_round again and again until that destination's queue is
+      empty or a delivery fails, waiting ``settings.gossip_delay_ms`` between
+      two rounds (every request carries some 600 bytes of signature headers:
+      the wait trades latency for bandwidth)
+    deliver_round(app, node_id): each kind in turn (messages, reports, then
+      annonces) sends what waits for the destination, through the one client
+      that signs and sends (node.peer_client); then one unit of work removes
+      what went, applies its effects (a message is marked delivered, a report
+      forwarded) and records how the destination answered
+
+Kinds: an ``ItemKind`` says how its items go (``deliver``) and what their
+going changes here (``settle``); node.gossip, node.conversations and
+node.reports each register theirs (``register_kinds``). A kind's ``deliver``
+stops at the first failure that is not the item's own fault; an item the
+destination refuses for good (a 4xx but 401, 403, 408, 429) is settled as
+refused and never sent again.
+
+Back-off, one policy for every kind, per destination (a node that is down
+fails every item alike): exponential from BACKOFF_BASE_S, capped at
+BACKOFF_MAX_S, with jitter so that nodes do not retry in step. After
+UNAVAILABLE_AFTER_FAILURES failures in a row the destination is
+*unavailable* (its circuit is open): only one round goes out per back-off
+period. Any success, ours or the node calling us (``heard_from``), makes it
+active again; a peer that was unavailable also gets an anti-entropy pass at
+once (node.sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from sqlalchemy.engine import Connection
+
+from node.clock import now
+from node.errors import PeerError
+from node.federation_state import CourierState
+from node.keys import courier_key, db_key, settings_key, sync_trigger_key
+from protocol.identity import node_id_text
+from storage import outbox as outbox_store
+from storage.outbox import Destination
+from storage.peers import ACTIVE, UNAVAILABLE
+
+log = logging.getLogger("troc.courier")
+
+BACKOFF_BASE_S = 2
+BACKOFF_MAX_S = 3600
+BACKOFF_JITTER = 0.25  # up to this fraction of a delay is taken off at random
+UNAVAILABLE_AFTER_FAILURES = 5
+IDLE_POLL_S = 30.0  # look at the queue at least this often (another process may fill it)
+MIN_WAIT_S = 1.0  # never poll faster than this unless woken
+CONTACT_REFRESH_S = 60  # a healthy destination's last contact is written at most this often
+
+
+def retry_delay(failures: int, rand: Callable[[], float] = random.random) -> int:
+    """Seconds to wait after the ``failures``-th failure in a row."""
+    delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** min(max(failures, 1) - 1, 30))
+    return max(1, round(delay * (1 - BACKOFF_JITTER * rand())))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one kind's delivery did with the items of one destination, by item key."""
+
+    delivered: tuple[bytes, ...] = ()  # the destination has them: forgotten here
+    refused: tuple[bytes, ...] = ()  # refused for good: forgotten, their writers told
+    failed: tuple[bytes, ...] = ()  # tried and failed: kept, one more try counted
+    error: PeerError | None = None  # why delivery stopped: the destination backs off
+    answers: dict[bytes, object] = field(default_factory=dict)  # what it said of each
+    detail: object = None  # the kind's own account of the round
+
+
+class ItemKind(Protocol):
+    """How one kind of item goes to a destination, and what its going changes here."""
+
+    name: str
+
+    async def deliver(self, app: web.Application, destination: Destination) -> Outcome | None:
+        """Send what waits for ``destination``; None when nothing of this kind does."""
+
+    def settle(self, conn: Connection, outcome: Outcome, now: int) -> None:
+        """What the delivered and refused items change here, in the unit that forgets them."""
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of deliveries to one destination: each kind's outcome, and the failure."""
+
+    destination: bytes
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    error: str | None = None
+
+    def of(self, kind: str) -> Outcome | None:
+        return self.outcomes.get(kind)
+
+
+def register_kinds(app: web.Application, *kinds: ItemKind) -> None:
+    app[courier_key].kinds.extend(kinds)
+
+
+# --- Delivering ------------------------------------------------------------------
+
+
+async def deliver_round(app: web.Application, node_id: bytes) -> Round:
+    """Send the destination what waits for it, kind by kind, and settle what went."""
+    db = app[db_key]
+    destination = await db.read(outbox_store.get_destination, node_id)
+    outcomes: dict[str, Outcome] = {}
+    for kind in app[courier_key].kinds:
+        outcome = await kind.deliver(app, destination)
+        if outcome is None:
+            continue
+        outcomes[kind.name] = outcome
+        await db.write(_settle, kind, destination, outcome, now(app),
+                       retry_delay(destination.failures + 1))  # fmt: skip
+        if outcome.error is not None:
+            _log_failure(destination, outcome.error)
+            return Round(node_id, outcomes, outcome.error.detail)
+        if destination.state == UNAVAILABLE:
+            _back(app, node_id)
+        destination = Destination(node_id, destination.url, ACTIVE, 0, None, None, now(app))
+    return Round(node_id, outcomes)
+
+
+def _settle(
+    conn: Connection, kind: ItemKind, destination: Destination, outcome: Outcome,
+    at: int, delay: int,
+) -> None:  # fmt: skip
+    node_id = destination.node_id
+    kind.settle(conn, outcome, at)
+    outbox_store.remove(conn, node_id, kind.name, [*outcome.delivered, *outcome.refused])
+    outbox_store.count_try(conn, node_id, kind.name, outcome.failed)
+    if outcome.error is not None:
+        outbox_store.record_failure(conn, node_id, error=outcome.error.detail, next_try=at + delay,
+                                    unavailable_after=UNAVAILABLE_AFTER_FAILURES)  # fmt: skip
+    elif _contact_worth_writing(destination, at):
+        outbox_store.record_contact(conn, node_id, at)
+
+
+def _contact_worth_writing(destination: Destination, at: int) -> bool:
+    if destination.failures or destination.state != ACTIVE or destination.last_contact is None:
+        return True
+    return at - destination.last_contact >= CONTACT_REFRESH_S
+
+
+def _log_failure(destination: Destination, error: PeerError) -> None:
+    log.warning("delivery failed", extra={
+        "peer": node_id_text(destination.node_id), "failures": destination.failures + 1,
+        "error": error.detail,
+    })  # fmt: skip
+
+
+def _back(app: web.Application, node_id: bytes) -> None:
+    log.info("peer is back", extra={"peer": node_id_text(node_id)})
+    app[sync_trigger_key].request(node_id)
+
+
+async def attempt_now(app: web.Application, node_id: bytes) -> Round:
+    """One round to ``node_id`` at once, whatever its back-off (an operator is waiting)."""
+    async with app[courier_key].lock(node_id):
+        return await deliver_round(app, node_id)
+
+
+async def deliver_due(app: web.Application) -> dict[bytes, Round]:
+    """One round to each destination whose back-off has run out (what the dispatcher does)."""
+    due = await app[db_key].read(outbox_store.due_destinations, now(app))
+    return {node_id: await attempt_now(app, node_id) for node_id in due}
+
+
+# --- Health, whoever learnt it ----------------------------------------------------
+
+
+async def record_failure(app: web.Application, node_id: bytes, error: PeerError) -> None:
+    """A request to ``node_id`` failed outside a round (anti-entropy): back off the same way."""
+    db = app[db_key]
+    destination = await db.read(outbox_store.get_destination, node_id)
+    await db.write(outbox_store.record_failure, node_id, error=error.detail,
+                   next_try=now(app) + retry_delay(destination.failures + 1),
+                   unavailable_after=UNAVAILABLE_AFTER_FAILURES)  # fmt: skip
+    _log_failure(destination, error)
+
+
+async def record_success(app: web.Application, node_id: bytes) -> None:
+    """A request to ``node_id``, or from it, succeeded: it is reachable."""
+    db = app[db_key]
+    destination = await db.read(outbox_store.get_destination, node_id)
+    if not _contact_worth_writing(destination, now(app)):
+        return
+    await db.write(outbox_store.record_contact, node_id, now(app))
+    if destination.state == UNAVAILABLE:
+        _back(app, node_id)
+
+
+def heard_from(app: web.Application, node_id: bytes) -> None:
+    """A node called us and was answered: the dispatcher records the contact, off the request."""
+    courier = app[courier_key]
+    courier.heard.add(node_id)
+    courier.wakeup.set()
+
+
+# --- Running -----------------------------------------------------------------------
+
+
+def _gossip_delay(app: web.Application) -> float:
+    return app[settings_key].gossip_delay_ms / 1000
+
+
+async def _courier(app: web.Application, node_id: bytes) -> None:
+    try:
+        while True:
+            async with app[courier_key].lock(node_id):
+                done = await deliver_round(app, node_id)
+            if done.error or not done.outcomes:
+                return
+            await asyncio.sleep(_gossip_delay(app))
+    except Exception:  # noqa: BLE001 - a courier's fault must not stop the others
+        log.exception("courier failed", extra={"peer": node_id_text(node_id)})
+
+
+async def _record_heard(app: web.Application) -> None:
+    courier = app[courier_key]
+    heard, courier.heard = courier.heard, set()
+    for node_id in heard:
+        await record_success(app, node_id)
+
+
+async def dispatcher(app: web.Application) -> None:
+    """Start a courier for every destination with due work, whenever there may be some."""
+    courier = app[courier_key]
+    running: dict[bytes, asyncio.Task] = {}
+    again: set[bytes] = set()
+
+    def courier_done(node_id: bytes) -> None:
+        if node_id in again:  # work came while it was finishing
+            again.discard(node_id)
+            courier.wakeup.set()
+
+    timeout = 0.0
+    try:
+        while True:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(courier.wakeup.wait(), timeout)
+            courier.wakeup.clear()
+            await asyncio.sleep(_gossip_delay(app))
+            try:
+                await _record_heard(app)
+                at, later = now(app), []
+                for node_id, next_try in await app[db_key].read(outbox_store.waiting_destinations):
+                    if next_try is not None and next_try > at:
+                        later.append(next_try - at)
+                        continue
+                    task = running.get(node_id)
+                    if task is not None and not task.done():
+                        again.add(node_id)
+                        continue
+                    task = asyncio.create_task(_courier(app, node_id))
+                    task.add_done_callback(lambda _, n=node_id: courier_done(n))
+                    running[node_id] = task
+                timeout = max(MIN_WAIT_S, min([IDLE_POLL_S, *later]))
+            except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
+                log.exception("courier dispatcher failed; trying again")
+                timeout = IDLE_POLL_S
+    finally:
+        for task in running.values():
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+def setup_courier(app: web.Application, *, background_tasks: bool = True) -> None:
+    app[courier_key] = CourierState()
+    app.cleanup_ctx.append(courier_signal_ctx)
+    if background_tasks:
+        app.cleanup_ctx.append(courier_ctx)
+
+
+async def courier_signal_ctx(app: web.Application):
+    """Cleanup context: the change signal wakes the courier while the app runs."""
+    listener = app[courier_key].changed
+    app[db_key].on_change(listener)
+    yield
+    app[db_key].remove_listener(listener)
+
+
+async def courier_ctx(app: web.Application):
+    """Cleanup context: the dispatcher runs while the app does."""
+    task = asyncio.create_task(dispatcher(app))
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
