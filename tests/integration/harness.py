@@ -41,6 +41,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -474,6 +475,25 @@ class Node:
     def admin(self, method: str, path: str, body: Any = None,
               timeout: float = CLI_TIMEOUT_S) -> Any:  # fmt: skip
         return admin_call(self.admin_socket, self.admin_token, method, path, body, timeout)
+
+    # --- the database file, read only while the node is down
+
+    @property
+    def db_path(self) -> Path:
+        """The node's SQLite file (the default ``database_url``)."""
+        return self.data_dir / "troc.db"
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` of the node's SQLite file, read-only: "ok" or the problems.
+
+        Call it only while the process is stopped or killed: the WAL left by a
+        SIGKILL is read as the next start would read it, and nothing is written.
+        """
+        if self.running:
+            raise HarnessError(f"{self.name} is running: stop or kill it before checking its file")
+        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as conn:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        return "\n".join(str(row[0]) for row in rows)
 
     def post_admin(self, title: str, *, kind: str = "offer", category: str = "service",
                    text: str | None = None, commune: str = "47001") -> dict[str, Any]:  # fmt: skip
