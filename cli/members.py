@@ -41,44 +41,45 @@ def members_list(ctx, state: str | None, as_json: bool) -> None:
     if not listed:
         click.echo(f"No {state} members." if state else "No members yet.")
         return
-    rows = table("handle", "name", "state", "since")
+    rows = table("handle", "login", "name", "state", "since")
     for m in listed:
-        rows.add_row(m["handle"], m["display_name"], m["state"], when(m["created_at"]))
+        rows.add_row(m["handle"], m.get("login") or "", m["display_name"], m["state"],
+                     when(m["created_at"]))  # fmt: skip
     show(rows)
 
 
 @members.command("approve")
-@click.argument("handle")
+@click.argument("handle", metavar="NAME")
 @click.pass_context
 def members_approve(ctx, handle: str) -> None:
-    """Approve the pending member HANDLE: they can log in from now on."""
+    """Approve the pending member NAME (their public handle, or their login): they can log in."""
     admin_client(ctx).call("POST", _member_path(handle, "approve"))
     click.echo(f"{handle} approved: they can log in now.")
 
 
 @members.command("suspend")
-@click.argument("handle")
+@click.argument("handle", metavar="NAME")
 @click.pass_context
 def members_suspend(ctx, handle: str) -> None:
-    """Suspend HANDLE: logged out everywhere at once; may read, but not post or answer."""
+    """Suspend NAME (handle or login): logged out everywhere at once; may read, not post or answer."""
     done = admin_client(ctx).call("POST", _member_path(handle, "suspend"))
     click.echo(f"{handle} suspended; {done['sessions_ended']} web sessions ended.")
 
 
 @members.command("unsuspend")
-@click.argument("handle")
+@click.argument("handle", metavar="NAME")
 @click.pass_context
 def members_unsuspend(ctx, handle: str) -> None:
-    """Lift the suspension of HANDLE: they can post and answer again."""
+    """Lift the suspension of NAME (handle or login): they can post and answer again."""
     admin_client(ctx).call("POST", _member_path(handle, "unsuspend"))
     click.echo(f"{handle} is active again.")
 
 
 @members.command("reset-password")
-@click.argument("handle")
+@click.argument("handle", metavar="NAME")
 @click.pass_context
 def members_reset_password(ctx, handle: str) -> None:
-    """Give HANDLE a new temporary password, printed once; their sessions end."""
+    """Give NAME (handle or login) a new temporary password, printed once; their sessions end."""
     done = admin_client(ctx).call("POST", _member_path(handle, "reset-password"))
     click.echo(f"Temporary password for {handle}: {done['password']}")
     click.echo("It is shown only this once. Give it to the member in person or by phone: "

@@ -8,6 +8,7 @@ swap the clock. Background work starts in cleanup contexts, never at import.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from node.federation import setup_federation
 from node.keys import (
     clock_key,
     db_key,
+    login_slowdowns_key,
     node_document_key,
     node_key_key,
     password_hasher_key,
@@ -48,6 +50,7 @@ def create_app(
     app[db_key] = db
     app[clock_key] = clock
     app[password_hasher_key] = password_hasher or PasswordHasher()
+    app[login_slowdowns_key] = Counter()
     app[node_document_key] = wellknown.build_node_document(app)
     app.add_routes(wellknown.routes)
     setup_courier(app, background_tasks=background_tasks)

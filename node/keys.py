@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from aiohttp import web
@@ -26,6 +27,8 @@ db_key = web.AppKey("db_key", Database)
 clock_key = web.AppKey("clock_key", Callable[[], float])
 node_document_key = web.AppKey("node_document_key", dict)
 password_hasher_key = web.AppKey("password_hasher_key", PasswordHasher)
+# Slowed login attempts waiting, per login name (node/accounts.py).
+login_slowdowns_key = web.AppKey("login_slowdowns_key", Counter)
 # The courier of everything this node sends other nodes (node/courier.py).
 courier_key = web.AppKey("courier_key", CourierState)
 

@@ -73,19 +73,27 @@ def _member(row) -> Member:
 
 
 def create_member(
-    conn: Connection, *, handle: str, display_name: str, password_hash: str, state: str, now: int
-) -> Member:
+    conn: Connection, *, handle: str, display_name: str, password_hash: str, state: str,
+    now: int, login: str | None = None,
+) -> Member:  # fmt: skip
+    """A new member; ``login`` (their private login name) is the handle if not given.
+
+    Conflict if the handle or the login is taken (``field`` says which).
+    """
+    login = handle if login is None else login
     if conn.execute(select(members.c.id).where(members.c.handle == handle)).first():
-        raise Conflict("this handle is taken")
+        raise Conflict("this handle is taken", field="handle")
+    if conn.execute(select(members.c.id).where(members.c.login == login)).first():
+        raise Conflict("this login is taken", field="login")
     try:
         with conn.begin_nested():  # a concurrent writer may take the handle first
             result = conn.execute(
-                members.insert().values(handle=handle, display_name=display_name,
+                members.insert().values(handle=handle, login=login, display_name=display_name,
                                         password_hash=password_hash, state=state,
                                         created_at=now)  # fmt: skip
             )
     except IntegrityError as exc:
-        raise Conflict("this handle is taken") from exc
+        raise Conflict("this handle or login is taken") from exc
     member_id = result.inserted_primary_key[0]
     conn.execute(profiles.insert().values(member_id=member_id, updated_at=now))
     return Member(member_id, handle, display_name, state, now)
@@ -96,9 +104,9 @@ def member_by_id(conn: Connection, member_id: int) -> Member | None:
     return _member(row) if row else None
 
 
-def credentials(conn: Connection, handle: str) -> tuple[Member, str] | None:
-    """The member with this handle and its password hash, for logging in."""
-    query = select(*_MEMBER_COLUMNS, members.c.password_hash).where(members.c.handle == handle)
+def credentials(conn: Connection, login: str) -> tuple[Member, str] | None:
+    """The member with this login name and their password hash, for logging in."""
+    query = select(*_MEMBER_COLUMNS, members.c.password_hash).where(members.c.login == login)
     row = conn.execute(query).first()
     return (_member(row), row.password_hash) if row else None
 
@@ -126,9 +134,27 @@ def set_member_state(conn: Connection, handle: str, state: str) -> None:
         raise NotFound("no such member")
 
 
+def handle_taken(conn: Connection, handle: str) -> bool:
+    return conn.execute(select(members.c.id).where(members.c.handle == handle)).first() is not None
+
+
 def member_by_handle(conn: Connection, handle: str) -> Member | None:
     row = conn.execute(select(*_MEMBER_COLUMNS).where(members.c.handle == handle)).first()
     return _member(row) if row else None
+
+
+def member_named(conn: Connection, name: str) -> Member | None:
+    """The member whose public handle is ``name``, else the one who logs in with it."""
+    found = member_by_handle(conn, name)
+    if found is not None:
+        return found
+    row = conn.execute(select(*_MEMBER_COLUMNS).where(members.c.login == name)).first()
+    return _member(row) if row else None
+
+
+def logins(conn: Connection) -> dict[int, str]:
+    """Every member's login name, by member id (for the operator only)."""
+    return dict(conn.execute(select(members.c.id, members.c.login)).all())
 
 
 def member_counts(conn: Connection) -> dict[str, int]:
@@ -220,6 +246,38 @@ def end_other_sessions(conn: Connection, member_id: int, keep: bytes) -> None:
 
 
 # --- Login throttle ----------------------------------------------------------
+# One row per key (an account, an address, an account from one address):
+# how many attempts failed, or are being checked, since ``window_start``.
+
+
+def count_attempt(conn: Connection, keys: list[str], *, now: int, window_s: int) -> dict[str, int]:
+    """Count one more attempt for each key, atomically; the counts, this one included.
+
+    One statement per key (an upsert that returns the new count): of many
+    attempts at once, each sees a different count, so no more than the limit
+    are ever checked.
+    """
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    counts = {}
+    for key in keys:
+        statement = insert(login_throttle).values(key=key, failures=1, window_start=now)
+        expired = login_throttle.c.window_start <= now - window_s
+        counted = conn.execute(statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"failures": case((expired, 1), else_=login_throttle.c.failures + 1),
+                  "window_start": case((expired, now), else_=login_throttle.c.window_start)},
+        ).returning(login_throttle.c.failures)).scalar_one()  # fmt: skip
+        counts[key] = counted
+    return counts
+
+
+def forgive_attempt(conn: Connection, cleared: list[str], lowered: list[str]) -> None:
+    """An attempt succeeded: forget the ``cleared`` keys, take one off the ``lowered`` ones."""
+    conn.execute(delete(login_throttle).where(login_throttle.c.key.in_(cleared)))
+    conn.execute(
+        update(login_throttle).where(login_throttle.c.key.in_(lowered), login_throttle.c.failures > 0)
+        .values(failures=login_throttle.c.failures - 1)
+    )  # fmt: skip
 
 
 def recent_failures(conn: Connection, keys: list[str], *, now: int, window_s: int) -> dict:
@@ -230,21 +288,9 @@ def recent_failures(conn: Connection, keys: list[str], *, now: int, window_s: in
     return {row.key: row.failures for row in conn.execute(query)}
 
 
-def record_failure(conn: Connection, keys: list[str], *, now: int, window_s: int) -> None:
-    """Count one more failure for each key, in one statement each: concurrent failures all count."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    for key in keys:
-        statement = insert(login_throttle).values(key=key, failures=1, window_start=now)
-        expired = login_throttle.c.window_start <= now - window_s
-        conn.execute(statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={"failures": case((expired, 1), else_=login_throttle.c.failures + 1),
-                  "window_start": case((expired, now), else_=login_throttle.c.window_start)},
-        ))  # fmt: skip
-
-
-def clear_failures(conn: Connection, keys: list[str]) -> None:
-    conn.execute(delete(login_throttle).where(login_throttle.c.key.in_(keys)))
+def purge_throttle(conn: Connection, *, now: int, window_s: int) -> int:
+    result = conn.execute(delete(login_throttle).where(login_throttle.c.window_start <= now - window_s))
+    return result.rowcount or 0
 
 
 # --- Authorship of this node's annonces ----------------------------------------

@@ -97,10 +97,14 @@ members = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("handle", String(32), nullable=False, unique=True),
+    # Added by migration 0009: the private name a member logs in with (the
+    # handle is public: it travels with every annonce).
+    Column("login", String(64), nullable=False),
     Column("display_name", Text, nullable=False),
     Column("password_hash", Text, nullable=False),
     Column("state", String(16), nullable=False, server_default="active"),
     Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("login", name="uq_members_login"),
 )
 
 # --- Residents (migration 0003) ---------------------------------------------
@@ -261,4 +265,14 @@ destinations = Table(
     Column("next_try", BigInteger),
     Column("last_error", Text),
     Column("last_contact", BigInteger),
+)
+
+# Signed requests accepted, by a hash of their key id and nonce, until their
+# window has passed (migration 0009): a replay is refused after a restart too.
+replay_nonces = Table(
+    "replay_nonces",
+    metadata,
+    Column("key", LargeBinary(32), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_replay_nonces_expires", "expires_at"),
 )

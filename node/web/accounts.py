@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from aiohttp import web
+from yarl import URL
 
 from node import accounts
 from node.i18n import LANGUAGE_COOKIE, LANGUAGES, Msg
@@ -17,7 +18,7 @@ from node.keys import settings_key
 from node.web.common import client_address, require_member
 from node.web.forms import Form
 from node.web.render import render
-from node.web.session import end_session, session_token, start_session
+from node.web.session import device_cookie, end_session, session_token, start_session
 from protocol import limits
 from storage import residents
 from storage.errors import Conflict
@@ -31,11 +32,31 @@ LOGIN_FAILED = Msg("Identifiant ou mot de passe incorrect.")
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path of this site: never an address elsewhere."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return "/"
+MAX_NEXT_CHARS = 2000
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site, whatever the input: never an address elsewhere.
+
+    Checked on the value as it will be sent: a control character or a
+    backslash anywhere refuses it (browsers and URL libraries drop or turn
+    them into slashes, which makes ``/\t/evil.example`` into
+    ``//evil.example``), and what is left must parse as a path with no
+    scheme and no host.
+    """
+    if not target or len(target) > MAX_NEXT_CHARS or not target.startswith("/"):
+        return "/"
+    if any(c == "\\" or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in target):
+        return "/"
+    if target.startswith("//"):
+        return "/"
+    try:
+        parsed = URL(target)
+    except ValueError:
+        return "/"
+    if parsed.scheme or parsed.host or parsed.is_absolute() or not parsed.path.startswith("/"):
+        return "/"
+    return target
 
 
 def _password(form: Form, name: str) -> str:
@@ -60,9 +81,9 @@ async def signup_form(request: web.Request) -> web.Response:
 async def signup(request: web.Request) -> web.Response:
     form = Form(await request.post())
     name = form.text("nom", required=True, max_chars=limits.MAX_DISPLAY_NAME_CHARS)
-    handle = form.text("identifiant", required=True, max_chars=limits.MAX_HANDLE_CHARS).lower()
-    form.values["identifiant"] = handle
-    if handle and not HANDLE.fullmatch(handle):
+    login = form.text("identifiant", required=True, max_chars=limits.MAX_HANDLE_CHARS).lower()
+    form.values["identifiant"] = login
+    if login and not HANDLE.fullmatch(login):
         form.error("identifiant", Msg("De 3 à 32 caractères : lettres minuscules sans accent, chiffres, tiret ou tiret bas."))
     password = _password(form, "mot_de_passe")
     if password and form.raw("confirmation") != password:
@@ -74,33 +95,34 @@ async def signup(request: web.Request) -> web.Response:
     if not form.ok:
         return await render(request, "signup.html", context, status=422)
     try:
-        member = await accounts.sign_up(request.app, handle=handle, display_name=name,
-                                        password=password)  # fmt: skip
+        member, device = await accounts.sign_up(request.app, login=login, display_name=name,
+                                                password=password)  # fmt: skip
     except Conflict:
         form.error("identifiant", Msg("Cet identifiant est déjà pris : choisissez-en un autre."))
         return await render(request, "signup.html", context, status=422)
     if member.state == residents.PENDING:
         return await render(request, "signup_pending.html", {"nav": "signup"})
     response = web.HTTPSeeOther("/profil?bienvenue=1")
-    await start_session(request, response, member.id)
+    await start_session(request, response, member.id, device)
     raise response
 
 
 @routes.get("/connexion")
 async def login_form(request: web.Request) -> web.Response:
     form = Form()
-    form.values["suite"] = _safe_next(request.query.get("suite"))
+    form.values["suite"] = safe_next(request.query.get("suite"))
     return await render(request, "login.html", {"form": form, "nav": "login"})
 
 
 @routes.post("/connexion")
 async def login(request: web.Request) -> web.Response:
     form = Form(await request.post())
-    handle = form.raw("identifiant").strip().lower()[: limits.MAX_HANDLE_CHARS + 1]
+    login = form.raw("identifiant").strip().lower()[: limits.MAX_HANDLE_CHARS + 1]
     password = form.raw("mot_de_passe")[:MAX_PASSWORD_CHARS]
-    form.values.update(identifiant=handle, suite=_safe_next(form.raw("suite")))
+    form.values.update(identifiant=login, suite=safe_next(form.raw("suite")))
     context = {"form": form, "nav": "login"}
-    attempt = await accounts.log_in(request.app, handle, password, client_address(request))
+    attempt = await accounts.log_in(request.app, login, password, client_address(request),
+                                    device_cookie(request))  # fmt: skip
     if attempt.throttled:
         context["failure"] = Msg("Trop de tentatives de connexion. Patientez quelques minutes avant de réessayer.")
         return await render(request, "login.html", context, status=429)
@@ -112,7 +134,7 @@ async def login(request: web.Request) -> web.Response:
         context["failure"] = Msg("Votre inscription attend encore la validation de l'association.")
         return await render(request, "login.html", context, status=403)
     response = web.HTTPSeeOther(form.values["suite"])
-    await start_session(request, response, member.id)
+    await start_session(request, response, member.id, attempt.device_token)
     raise response
 
 
@@ -152,7 +174,7 @@ async def choose_language(request: web.Request) -> web.Response:
     lang = request.match_info["lang"]
     if lang not in LANGUAGES:
         raise web.HTTPNotFound()
-    response = web.HTTPSeeOther(_safe_next(request.query.get("suite")))
+    response = web.HTTPSeeOther(safe_next(request.query.get("suite")))
     response.set_cookie(LANGUAGE_COOKIE, lang, max_age=LANGUAGE_COOKIE_MAX_AGE, samesite="Lax",
                         httponly=True, path="/")  # fmt: skip
     raise response

@@ -159,11 +159,11 @@ def test_approving_a_pending_member_lets_them_log_in(node):
     assert browser.log_in("josette") == 403  # waiting for approval
     pending = troc(data, "members", "list", "--state", "pending")
     assert pending.exit_code == 0 and "josette" in pending.output
-    assert "josette" in [m["handle"] for m in members_of(data, "--state", "pending")]
+    assert "josette" in [m["login"] for m in members_of(data, "--state", "pending")]
     approved = troc(data, "members", "approve", "josette")
     assert approved.exit_code == 0 and "josette approved" in approved.output
     assert browser.log_in("josette") == 303
-    assert "josette" in [m["handle"] for m in members_of(data, "--state", "active")]
+    assert "josette" in [m["login"] for m in members_of(data, "--state", "active")]
     again = troc(data, "members", "approve", "josette")
     assert again.exit_code == 1
     assert one_error_line(again) == "Error: josette is already active"
@@ -179,7 +179,7 @@ def test_suspending_logs_the_member_out_and_stops_posting(node):
     assert browser.get("/mes-annonces") == 303  # the session is gone
     assert browser.log_in("gaston") == 303 and browser.get("/annonces/nouvelle") == 403
     assert status_of(data)["members"]["suspended"] >= 1
-    assert [m["state"] for m in members_of(data) if m["handle"] == "gaston"] == ["suspended"]
+    assert [m["state"] for m in members_of(data) if m["login"] == "gaston"] == ["suspended"]
     assert troc(data, "members", "unsuspend", "gaston").exit_code == 0
     assert browser.get("/annonces/nouvelle") == 200
 
@@ -205,7 +205,7 @@ def test_an_unknown_handle_is_one_line(node, action):
     data, _ = node
     result = troc(data, "members", action, "personne")
     assert result.exit_code == 1
-    assert one_error_line(result) == "Error: no member with the handle 'personne'"
+    assert one_error_line(result) == "Error: no member with the handle or login 'personne'"
 
 
 def test_a_wrong_token_is_refused(node):

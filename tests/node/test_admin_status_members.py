@@ -127,11 +127,11 @@ async def test_members_are_listed_by_state_and_a_bad_state_is_refused(node, brow
         assert await browsers().sign_up(handle) == 200  # approval: no session yet
     status, listed = await admin.call("GET", "/v1/members")
     assert status == 200
-    assert [(m["handle"], m["display_name"], m["state"]) for m in listed] == [
+    assert [(m["login"], m["display_name"], m["state"]) for m in listed] == [
         ("marie", "Marie", "pending"), ("paul", "Paul", "pending")]  # fmt: skip
     await admin.call("POST", "/v1/members/paul/approve")
     _, active = await admin.call("GET", "/v1/members?state=active")
-    assert [m["handle"] for m in active] == ["paul"]
+    assert [m["login"] for m in active] == ["paul"]
     status, problem = await admin.call("GET", "/v1/members?state=banni")
     assert (status, problem["field"]) == (422, "state")
 
@@ -195,7 +195,7 @@ async def test_an_unknown_handle_is_a_404_naming_it(node, action):
     _, _, admin = node
     status, problem = await admin.call("POST", f"/v1/members/personne/{action}")
     assert (status, problem["code"]) == (404, "not-found")
-    assert problem["detail"] == "no member with the handle 'personne'"
+    assert problem["detail"] == "no member with the handle or login 'personne'"
 
 
 def test_temporary_passwords_are_long_unambiguous_and_different():

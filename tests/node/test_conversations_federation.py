@@ -300,7 +300,10 @@ async def test_what_travels_is_exactly_what_was_queued(pair, resident):
     await answer(paul, ref, "Bonjour\u202f!")
     (queued,) = await b.db.read(outbox.next_items, a.node_id, MESSAGE, 10)
     message = decode_private_message(queued.body)
-    assert (message.recipient, message.sender_handle, message.sender_name) == ("marie", "paul", "Paul B.")
+    marie_handle = (await a.db.read(residents.member_named, "marie")).handle
+    paul_handle = (await b.db.read(residents.member_named, "paul")).handle
+    assert (message.recipient, message.sender_handle, message.sender_name) == (
+        marie_handle, paul_handle, "Paul B.")  # fmt: skip
     assert (message.sender_node, message.annonce_origin) == (b.node_id, a.node_id)
     assert message.text == "Bonjour\u202f!"
 

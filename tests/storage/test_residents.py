@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from storage import conversations as talk
@@ -48,18 +50,38 @@ async def test_sessions_expire_and_end(db):
     assert await read(db, residents.session_member, b"t" * 32, NOW) is None
 
 
-async def test_login_failures_count_within_a_window(db):
+async def test_login_attempts_count_within_a_window(db):
     keys = ["acct:marie", "addr:127.0.0.1"]
-    for _ in range(3):
-        await db.write(residents.record_failure, keys, now=NOW, window_s=600)
+    for attempt in range(1, 4):
+        counted = await db.write(residents.count_attempt, keys, now=NOW, window_s=600)
+        assert counted == {"acct:marie": attempt, "addr:127.0.0.1": attempt}
     assert await db.read(residents.recent_failures, keys, now=NOW, window_s=600) == {
         "acct:marie": 3, "addr:127.0.0.1": 3}  # fmt: skip
     assert await db.read(residents.recent_failures, keys, now=NOW + 600, window_s=600) == {}
-    await db.write(residents.record_failure, keys[:1], now=NOW + 600, window_s=600)
+    assert await db.write(residents.count_attempt, keys[:1], now=NOW + 600,
+                          window_s=600) == {"acct:marie": 1}  # a new window  # fmt: skip
     assert await db.read(residents.recent_failures, keys, now=NOW + 600, window_s=600) == {
         "acct:marie": 1}  # fmt: skip
-    await db.write(residents.clear_failures, keys)
+    await db.write(residents.forgive_attempt, keys[:1], [])
     assert await db.read(residents.recent_failures, keys, now=NOW + 600, window_s=600) == {}
+
+
+async def test_concurrent_attempts_each_get_their_own_count(db):
+    """The throttle's count is taken atomically: thirty at once are numbered 1 to 30."""
+    counted = await asyncio.gather(*(
+        db.write(residents.count_attempt, ["acct:marie"], now=NOW, window_s=600)
+        for _ in range(30)
+    ))  # fmt: skip
+    assert sorted(c["acct:marie"] for c in counted) == list(range(1, 31))
+
+
+async def test_a_success_forgets_the_account_and_lowers_the_address(db):
+    keys = ["acct:marie", "addr:127.0.0.1"]
+    for _ in range(3):
+        await db.write(residents.count_attempt, keys, now=NOW, window_s=600)
+    await db.write(residents.forgive_attempt, keys[:1], keys[1:])
+    assert await db.read(residents.recent_failures, keys, now=NOW, window_s=600) == {
+        "addr:127.0.0.1": 2}  # fmt: skip
 
 
 async def test_reports_are_listed_for_moderators(db):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.accounts import LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_ADDRESS
+from node.accounts import LOGIN_MAX_FAILURES_PER_ACCOUNT, LOGIN_MAX_FAILURES_PER_PAIR
 from node.web.session import CSRF_COOKIE, SESSION_COOKIE
 from storage import residents
 from tests.node.web.conftest import PASSWORD, csrf_token, log_out, post_form, sign_up
@@ -14,7 +14,8 @@ GOOD = {"nom": "Marie D.", "identifiant": "marie", "mot_de_passe": PASSWORD,
 
 
 async def members(db):
-    return [m.handle for m in await db.read(residents.list_members)]
+    """The login names of the node's members."""
+    return sorted((await db.read(residents.logins)).values())
 
 
 async def test_pages_carry_security_headers(web_client):
@@ -34,14 +35,19 @@ async def test_sign_up_logs_in_with_a_secure_session_cookie(web_client, db):
     cookie = response.cookies[SESSION_COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
     assert await members(db) == ["marie"]
+    [member] = await db.read(residents.list_members)
+    assert member.handle.startswith("marie-d-") and member.handle != "marie"  # public, not the login
     page = await web_client.get("/profil")
-    assert page.status == 200 and "@marie" in await page.text()
+    assert page.status == 200 and f"@{member.handle}" in await page.text()
 
 
 async def test_session_cookie_is_secure_behind_https(make_web_client):
+    """Behind https every cookie is Secure, and __Host- prefixed: no Domain, Path=/."""
     client = await make_web_client(public_url="https://troc.example.org")
     response = await client.get("/inscription")
-    assert response.cookies[CSRF_COOKIE]["secure"]
+    cookie = response.cookies["__Host-" + CSRF_COOKIE]
+    assert cookie["secure"] and cookie["path"] == "/" and not cookie["domain"]
+    assert CSRF_COOKIE not in response.cookies
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
@@ -98,7 +104,8 @@ async def test_approval_policy_keeps_new_members_waiting(make_web_client, db):
     assert SESSION_COOKIE not in response.cookies
     login = await post_form(client, "/connexion", {"identifiant": "marie", "mot_de_passe": PASSWORD})
     assert login.status == 403 and "attend encore la validation" in await login.text()
-    await db.write(residents.set_member_state, "marie", residents.ACTIVE)
+    member = await db.read(residents.member_named, "marie")
+    await db.write(residents.set_member_state, member.handle, residents.ACTIVE)
     login = await post_form(client, "/connexion", {"identifiant": "marie", "mot_de_passe": PASSWORD})
     assert login.status == 303
 
@@ -166,11 +173,12 @@ async def test_unknown_pages_are_html_for_browsers(web_client):
 
 
 async def _failed_logins(client, count: int, forwarded_for: list[str]) -> None:
+    """``count`` wrong passwords for marie, from a browser of its own (no device cookie)."""
     token = await csrf_token(client, "/connexion")
     for i in range(count):
         r = await client.post("/connexion", allow_redirects=False,
                               headers={"X-Forwarded-For": forwarded_for[i % len(forwarded_for)]},
-                              data={"csrf": token, "identifiant": f"inconnu{i}", "mot_de_passe": "faux"})
+                              data={"csrf": token, "identifiant": "marie", "mot_de_passe": "faux"})
         assert r.status == 401
 
 
@@ -181,28 +189,37 @@ async def _login_from(client, forwarded_for: str) -> int:
     return r.status
 
 
-async def test_behind_a_trusted_proxy_the_throttle_keys_on_the_forwarded_client(make_web_client):
+async def _browser(aiohttp_client, client):
+    """Another browser on the same node: no cookies of its own yet."""
+    return await aiohttp_client(client.server)
+
+
+async def test_behind_a_trusted_proxy_the_throttle_keys_on_the_forwarded_client(
+    make_web_client, aiohttp_client
+):
     client = await make_web_client(trusted_proxies="127.0.0.1, ::1")
     await sign_up(client)
-    await log_out(client)
-    # Twenty failures from one resident's address (its own prefix is not believed).
-    await _failed_logins(client, LOGIN_MAX_FAILURES_PER_ADDRESS, ["198.51.100.9, 203.0.113.7"])
-    assert await _login_from(client, "203.0.113.7") == 429
-    assert await _login_from(client, "10.9.9.9, 203.0.113.8") == 303  # another resident
+    # Failures from one address (its own prefix is not believed): that address is refused.
+    await _failed_logins(await _browser(aiohttp_client, client), LOGIN_MAX_FAILURES_PER_PAIR,
+                         ["198.51.100.9, 203.0.113.7"])  # fmt: skip
+    assert await _login_from(await _browser(aiohttp_client, client), "203.0.113.7") == 429
+    assert await _login_from(await _browser(aiohttp_client, client), "10.9.9.9, 203.0.113.8") == 303
 
 
-async def test_without_trusted_proxies_a_forwarded_header_changes_nothing(make_web_client):
+async def test_without_trusted_proxies_a_forwarded_header_changes_nothing(
+    make_web_client, aiohttp_client
+):
     client = await make_web_client()
     await sign_up(client)
-    await log_out(client)
-    addresses = [f"203.0.113.{i}" for i in range(LOGIN_MAX_FAILURES_PER_ADDRESS)]
-    await _failed_logins(client, LOGIN_MAX_FAILURES_PER_ADDRESS, addresses)
-    assert await _login_from(client, "192.0.2.200") == 429  # the header did not dodge it
+    addresses = [f"203.0.113.{i}" for i in range(LOGIN_MAX_FAILURES_PER_PAIR)]
+    await _failed_logins(await _browser(aiohttp_client, client), LOGIN_MAX_FAILURES_PER_PAIR,
+                         addresses)  # fmt: skip
+    assert await _login_from(await _browser(aiohttp_client, client), "192.0.2.200") == 429
 
 
-async def test_a_garbled_forwarded_header_falls_back_to_the_proxy(make_web_client):
+async def test_a_garbled_forwarded_header_falls_back_to_the_proxy(make_web_client, aiohttp_client):
     client = await make_web_client(trusted_proxies="127.0.0.1")
     await sign_up(client)
-    await log_out(client)
-    await _failed_logins(client, LOGIN_MAX_FAILURES_PER_ADDRESS, ["pas une adresse", "<script>", ""])
-    assert await _login_from(client, "") == 429
+    await _failed_logins(await _browser(aiohttp_client, client), LOGIN_MAX_FAILURES_PER_PAIR,
+                         ["pas une adresse", "<script>", ""])  # fmt: skip
+    assert await _login_from(await _browser(aiohttp_client, client), "") == 429

@@ -42,7 +42,9 @@ async def test_preview_then_publish_signs_a_revision(web_client, db):
     assert await held(db) == []
     ref = await publish(web_client)
     [annonce] = await held(db)
-    assert (annonce.title, annonce.commune, annonce.author_handle) == ("Aide au jardin", "47001", "marie")
+    marie = await db.read(residents.member_named, "marie")
+    assert (annonce.title, annonce.commune, annonce.author_handle) == (
+        "Aide au jardin", "47001", marie.handle)  # fmt: skip
     assert annonce.expires - annonce.created == 30 * 86400
     page = await web_client.get(f"/annonces/{ref}")
     assert page.status == 200 and "Gérer mon annonce" in await page.text()
@@ -149,7 +151,8 @@ async def test_author_edits_fulfils_renews_and_withdraws(web_client, db, clock):
 
 async def test_suspended_members_cannot_post_or_answer(web_client, db):
     await sign_up(web_client)
-    await db.write(residents.set_member_state, "marie", residents.SUSPENDED)
+    await db.write(residents.set_member_state, (await db.read(residents.member_named, "marie")).handle,
+                   residents.SUSPENDED)
     assert (await web_client.get("/annonces/nouvelle")).status == 403
     response = await post_form(web_client, "/annonces/nouvelle", {**GOOD, "action": "publier"})
     assert response.status == 403 and await held(db) == []
@@ -159,7 +162,8 @@ async def test_suspended_members_may_close_but_not_renew_or_reopen(web_client, d
     await sign_up(web_client)
     ref = await publish(web_client)
     page = f"/annonces/{ref}"
-    await db.write(residents.set_member_state, "marie", residents.SUSPENDED)
+    await db.write(residents.set_member_state, (await db.read(residents.member_named, "marie")).handle,
+                   residents.SUSPENDED)
     assert (await post_form(web_client, f"{page}/renouveler", {"duree": "60"}, page=page)).status == 403
     assert (await post_form(web_client, f"{page}/pourvue", {}, page=page)).status == 303
     assert (await post_form(web_client, f"{page}/rouvrir", {}, page=page)).status == 403
