@@ -38,9 +38,11 @@ from node.errors import (
     PeerError,
     PeerRefused,
     PeerUnreachable,
+    TooManyRequests,
     Unreachable,
 )
 from node.keys import db_key, node_key_key, peer_client_key
+from protocol import limits
 from protocol.annonce import Annonce, State
 from protocol.conversations import (
     PrivateMessage,
@@ -170,6 +172,9 @@ async def receive(app: web.Application, peer_id: bytes, is_peer: bool, m: Privat
 
 
 def _receive(conn: Connection, own: bytes, peer_id: bytes, m: PrivateMessage, at: int) -> bool:
+    if talk.messages_from_node(conn, peer_id, since=at - 86400) >= limits.PEER_MAX_MESSAGES_PER_DAY:
+        raise TooManyRequests("this node sent as many messages today as this one takes",
+                              retry_after=3600)  # fmt: skip
     if m.annonce_origin == own:
         conversation, from_author = _to_author(conn, own, m, at), False
     elif m.annonce_origin == peer_id:

@@ -32,7 +32,10 @@ UNAVAILABLE_AFTER_FAILURES failures in a row the destination is
 *unavailable* (its circuit is open): only one round goes out per back-off
 period. Any success, ours or the node calling us (``heard_from``), makes it
 active again; a peer that was unavailable also gets an anti-entropy pass at
-once (node.sync).
+once (node.sync). So that a healed link does not wait for the rest of a long
+back-off, the dispatcher probes every destination in back-off each
+PROBE_INTERVAL_S with one cheap signed request (its node document): an
+answer ends the back-off.
 """
 
 from __future__ import annotations
@@ -48,10 +51,16 @@ from typing import Protocol
 from aiohttp import web
 from sqlalchemy.engine import Connection
 
-from node.clock import now
+from node.clock import now, now_precise
 from node.errors import PeerError
 from node.federation_state import CourierState
-from node.keys import courier_key, db_key, settings_key, sync_trigger_key
+from node.keys import (
+    courier_key,
+    db_key,
+    peer_client_key,
+    settings_key,
+    sync_trigger_key,
+)
 from protocol.identity import node_id_text
 from storage import outbox as outbox_store
 from storage.outbox import Destination
@@ -63,6 +72,10 @@ BACKOFF_BASE_S = 2
 BACKOFF_MAX_S = 3600
 BACKOFF_JITTER = 0.25  # up to this fraction of a delay is taken off at random
 UNAVAILABLE_AFTER_FAILURES = 5
+# A destination in back-off is probed this often, whatever is left of its
+# back-off: one cheap signed request, so that a healed link is used within a
+# minute even after hours of back-off.
+PROBE_INTERVAL_S = 30.0
 IDLE_POLL_S = 30.0  # look at the queue at least this often (another process may fill it)
 MIN_WAIT_S = 1.0  # never poll faster than this unless woken
 CONTACT_REFRESH_S = 60  # a healthy destination's last contact is written at most this often
@@ -233,6 +246,29 @@ async def _courier(app: web.Application, node_id: bytes) -> None:
         log.exception("courier failed", extra={"peer": node_id_text(node_id)})
 
 
+async def probe_backoffs(app: web.Application, last_probe: dict[bytes, float]) -> int:
+    """Probe each destination in back-off not probed for PROBE_INTERVAL_S; how many answered."""
+    at = now_precise(app)
+    answered = 0
+    try:
+        waiting = await app[db_key].read(outbox_store.in_backoff, now(app))
+    except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
+        log.exception("probing destinations in back-off failed")
+        return 0
+    for destination in waiting:
+        node_id = destination.node_id
+        if destination.url is None or at - last_probe.get(node_id, 0.0) < PROBE_INTERVAL_S:
+            continue
+        last_probe[node_id] = at
+        try:
+            await app[peer_client_key].node_document(destination.url, node_id)
+        except PeerError:
+            continue  # still down: its back-off stands
+        answered += 1
+        await record_success(app, node_id)
+    return answered
+
+
 async def _record_heard(app: web.Application) -> None:
     courier = app[courier_key]
     heard, courier.heard = courier.heard, set()
@@ -252,6 +288,8 @@ async def dispatcher(app: web.Application) -> None:
             courier.wakeup.set()
 
     timeout = 0.0
+    probed: dict[bytes, float] = {}
+    probing: asyncio.Task | None = None
     try:
         while True:
             with suppress(TimeoutError):
@@ -260,6 +298,8 @@ async def dispatcher(app: web.Application) -> None:
             await asyncio.sleep(_gossip_delay(app))
             try:
                 await _record_heard(app)
+                if probing is None or probing.done():  # never waits for a slow probe
+                    probing = asyncio.create_task(probe_backoffs(app, probed))
                 at, later = now(app), []
                 for node_id, next_try in await app[db_key].read(outbox_store.waiting_destinations):
                     if next_try is not None and next_try > at:
@@ -272,14 +312,15 @@ async def dispatcher(app: web.Application) -> None:
                     task = asyncio.create_task(_courier(app, node_id))
                     task.add_done_callback(lambda _, n=node_id: courier_done(n))
                     running[node_id] = task
-                timeout = max(MIN_WAIT_S, min([IDLE_POLL_S, *later]))
+                timeout = max(MIN_WAIT_S, min([IDLE_POLL_S, PROBE_INTERVAL_S, *later]))
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
                 log.exception("courier dispatcher failed; trying again")
                 timeout = IDLE_POLL_S
     finally:
-        for task in running.values():
+        tasks = [*running.values(), *([probing] if probing is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*running.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def setup_courier(app: web.Application, *, background_tasks: bool = True) -> None:

@@ -9,6 +9,7 @@
         │   ├── PeerRefused      the peer answered with an error (status, code)
         │   └── PeerBadAnswer    the answer breaks the protocol (not a Troc node,
         │                        too large, malformed, another key)
+        ├── TooManyRequests a node (or a visitor) asked more than its bounds: 429, Retry-After
         └── NotAllowed      a member may not do this (node.annonces, node.conversations)
             ├── NotTheAuthor     only an annonce's author may change it
             ├── Suspended        a suspended member may read, not post or answer
@@ -99,3 +100,13 @@ class Unreachable(NotAllowed):
     """The other member's node is not one this node can send to."""
 
     code = "unreachable"
+
+
+class TooManyRequests(NodeError):
+    """Asked more than the bounds allow: try again after ``retry_after`` seconds."""
+
+    code = "too-many-requests"
+
+    def __init__(self, detail: str = "", *, retry_after: int = 1, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.retry_after = retry_after

@@ -4,8 +4,9 @@ Nothing here is durable: the outbox and each peer's delivery state live in
 the database. These are signals and caches that make the durable parts cheap:
 
 - ``SyncTrigger``: requests for an anti-entropy pass, with one peer or all;
-- ``RecentIds``: a bounded set of ids that expire (ids a peer promised to
-  push, ids not worth fetching again);
+- ``RecentIds``: a bounded set of ids that expire (ids not worth fetching
+  again, ids a peer holds);
+- ``Promises``: ids a peer promised to push, asked of it once, never renewed;
 - ``ReconcileSet``: the reconciled set as ``SortedItems``, rebuilt only after
   it changed, so a reconciliation round does not re-read the whole table;
 - ``Traffic``: bytes and requests in and out over the federation API;
@@ -33,6 +34,9 @@ RECONCILE_SET_MAX_AGE_S = 30.0
 # An id we asked one peer for is not asked of another for this long: its push
 # is on the way. If it never comes, anti-entropy fetches it later.
 PROMISED_IDS_TTL_S = 10.0
+# A peer that did not push an id it was asked for is not asked for it again
+# for this long (another peer may be; anti-entropy fetches it meanwhile).
+BROKEN_PROMISE_TTL_S = 600.0
 # An id offered to us and refused (blocked origin, invalid, superseded) is not
 # fetched again for this long.
 IGNORED_IDS_TTL_S = 3600.0
@@ -138,6 +142,9 @@ class RecentIds:
     def clear(self) -> None:
         self._held.clear()
 
+    def holder(self, item: object) -> bytes | None:
+        return self._holder(item)
+
     def _holder(self, item: object) -> bytes | None:
         found = self._held.get(item)  # type: ignore[arg-type]
         if found is None or found[0] <= self._clock():
@@ -151,6 +158,44 @@ class RecentIds:
             if deadline > now and len(self._held) <= self._capacity:
                 return
             del self._held[oldest]
+
+
+class Promises:
+    """Ids a peer promised to push: each asked of one peer at a time, and never renewed by it.
+
+    ``claim`` says whether to ask ``holder`` for an id it announced: yes if
+    nobody promised it, or if ``holder`` itself did and its promise still runs
+    (a peer retrying a push that failed) — without renewing it; no if another
+    peer promised it (its push is on the way), or if ``holder`` promised it
+    before and let the promise lapse. A peer that re-announces an id without
+    pushing it thus cannot hold it back longer than one promise: then the id
+    is asked of the next peer that offers it, and anti-entropy fetches it
+    meanwhile. ``kept`` forgets the promise of an id that has been stored.
+    """
+
+    def __init__(self, *, ttl: float, broken_ttl: float, capacity: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self._promised = RecentIds(ttl=ttl, capacity=capacity, clock=clock)
+        self._asked = RecentIds(ttl=broken_ttl, capacity=capacity, clock=clock)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._promised
+
+    def claim(self, item: bytes, holder: bytes) -> bool:
+        promised_by = self._promised.holder(item)
+        if promised_by is not None:
+            return promised_by == holder
+        if holder + item in self._asked:
+            return False
+        self._promised.add(item, holder)
+        self._asked.add(holder + item)
+        return True
+
+    def kept(self, item: bytes) -> None:
+        holder = self._promised.holder(item)
+        self._promised.discard(item)
+        if holder is not None:
+            self._asked.discard(holder + item)
 
 
 class ReconcileSet:

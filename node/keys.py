@@ -10,12 +10,14 @@ from argon2 import PasswordHasher
 
 from node.federation_state import (
     CourierState,
+    Promises,
     RecentIds,
     ReconcileSet,
     SyncTrigger,
     Traffic,
 )
 from node.peer_client import PeerClient, PeerTimeouts
+from node.peer_limits import PeerLimits
 from node.settings import Secret, Settings
 from protocol.httpsig import ReplayGuard
 from protocol.identity import NodeKey
@@ -42,7 +44,7 @@ replay_guard_key = web.AppKey("replay_guard_key", ReplayGuard)
 sync_trigger_key = web.AppKey("sync_trigger_key", SyncTrigger)
 reconcile_set_key = web.AppKey("reconcile_set_key", ReconcileSet)
 # Ids we asked one peer for: not asked again of another while the push is on its way.
-promised_ids_key = web.AppKey("promised_ids_key", RecentIds)
+promised_ids_key = web.AppKey("promised_ids_key", Promises)
 # Ids a peer offered that we refused (blocked origin, invalid): not fetched again soon.
 ignored_ids_key = web.AppKey("ignored_ids_key", RecentIds)
 # (peer id + annonce id) of ids a peer announced to us: it holds them, we need not offer them.
@@ -51,6 +53,8 @@ peer_holds_key = web.AppKey("peer_holds_key", RecentIds)
 # (it hides them): not asked of that peer again soon.
 unserved_ids_key = web.AppKey("unserved_ids_key", RecentIds)
 traffic_key = web.AppKey("traffic_key", Traffic)
+# What each node may ask of this one, in memory (node/peer_limits.py).
+peer_limits_key = web.AppKey("peer_limits_key", PeerLimits)
 
 # --- Admin API (node/admin) -------------------------------------------------------
 admin_token_key = web.AppKey("admin_token_key", Secret)

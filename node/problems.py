@@ -18,6 +18,7 @@ from node.errors import (
     PeerError,
     PeerRefused,
     PeerUnreachable,
+    TooManyRequests,
     Unreachable,
 )
 from protocol.errors import (
@@ -54,6 +55,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (PeerRefused, 502),
     (PeerBadAnswer, 502),
     (PeerError, 502),
+    (TooManyRequests, 429),
     (Unreachable, 409),
     (NotAllowed, 403),
     # DatabaseBusy too: the node is overloaded for a moment, not broken.
@@ -121,7 +123,9 @@ _STATUS_BY_PROTOCOL_CODE = {
 def error_response(error: ProtocolError | NotFound | Conflict | PeerError) -> web.Response:
     status = status_for(error)
     response = problem_response(status, error.code, error.detail, field=error.field)
-    if status in RETRY_AFTER_S:
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(error.retry_after)
+    elif status in RETRY_AFTER_S:
         response.headers["Retry-After"] = str(RETRY_AFTER_S[status])
     return response
 
@@ -138,7 +142,8 @@ _HTTP_CODES = {
 async def problems_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (ProtocolError, NotFound, Conflict, PeerError, NotAllowed, DatabaseUnavailable) as error:
+    except (ProtocolError, NotFound, Conflict, PeerError, NotAllowed, DatabaseUnavailable,
+            TooManyRequests) as error:  # fmt: skip
         return error_response(error)
     except web.HTTPException as http_error:
         if http_error.status < 400:

@@ -29,8 +29,9 @@ from sqlalchemy.engine import Connection
 
 from node.clock import now
 from node.courier import Outcome, attempt_now
-from node.errors import PeerError, PeerRefused, PeerUnreachable
+from node.errors import PeerError, PeerRefused, PeerUnreachable, TooManyRequests
 from node.keys import db_key, node_key_key, peer_client_key
+from protocol import limits
 from protocol.annonce import Annonce, annonce_ref
 from protocol.errors import UnknownKeyError, ValidationError
 from protocol.identity import node_id_text
@@ -171,6 +172,9 @@ async def receive(app: web.Application, peer_id: bytes, is_peer: bool,
 
 def _receive(conn: Connection, own: bytes, peer_id: bytes, forwarded: ForwardedReport,
              at: int) -> bool:  # fmt: skip
+    if report_store.open_reports_from(conn, peer_id) >= limits.PEER_MAX_OPEN_REPORTS:
+        raise TooManyRequests("as many reports of this node wait here as it takes",
+                              retry_after=3600)  # fmt: skip
     held = annonce_store.get_annonce(conn, own, forwarded.annonce_uid)
     if held is None:
         raise NotFound("no such annonce here", field="uid")

@@ -63,6 +63,7 @@ from protocol.reconcile import Reconciler
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
+from storage import replays
 from storage.peers import Peer
 
 log = logging.getLogger("troc.sync")
@@ -185,11 +186,23 @@ def _interval(app: web.Application) -> float:
 
 
 async def sync_loop(app: web.Application) -> None:
+    """Start the passes that are due, each on its own: a dead peer delays no other pass."""
     trigger = app[sync_trigger_key]
     await asyncio.sleep(SYNC_START_DELAY_S)
     trigger.request()  # on start: every peer at once
     loop = asyncio.get_running_loop()
     next_periodic = loop.time() + _interval(app)
+    running: dict[bytes, asyncio.Task] = {}
+    try:
+        await _sync_rounds(app, trigger, loop, next_periodic, running)
+    finally:
+        for task in running.values():
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+async def _sync_rounds(app, trigger, loop, next_periodic: float,
+                       running: dict[bytes, asyncio.Task]) -> None:  # fmt: skip
     while True:
         everyone, asked = await trigger.wait(max(0.0, next_periodic - loop.time()))
         periodic = loop.time() >= next_periodic
@@ -203,15 +216,26 @@ async def sync_loop(app: web.Application) -> None:
                 if everyone or peer.node_id in asked
                 or (periodic and (peer.next_try is None or peer.next_try <= at))
             ]  # fmt: skip
-            if chosen:
-                await sync_with_peers(app, chosen)
+            for peer in chosen:
+                task = running.get(peer.node_id)
+                if task is not None and not task.done():
+                    continue  # its pass is still on: the next request finds it done
+                running[peer.node_id] = asyncio.create_task(_pass(app, peer))
         except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
             log.exception("anti-entropy pass failed")
+
+
+async def _pass(app: web.Application, peer: Peer) -> None:
+    try:
+        await reconcile_with_peer(app, peer)
+    except Exception:  # noqa: BLE001 - one pass's fault must not stop the loop
+        log.exception("anti-entropy pass failed", extra={"peer": node_id_text(peer.node_id)})
 
 
 def _purge(conn: Connection, at: int) -> int:
     purged = annonce_store.purge_expired(conn, at)
     outbox_store.drop_dead(conn)
+    replays.forget_expired(conn, at)
     return purged
 
 

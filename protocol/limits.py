@@ -68,6 +68,18 @@ FEDERATION_MAX_IDS = 4096                    # ids in one announce request
 FEDERATION_MAX_ENVELOPES = 200               # envelopes in one push or fetch answer; ids in one fetch
 FEDERATION_MAX_DETAIL_CHARS = 200            # the detail of one refused item in a push answer
 
+# --- What one node may ask of another (the receiver's bounds) -------------------
+PEER_MAX_CONCURRENT_REQUESTS = 4      # one node's requests in flight at once; more: 429
+PEER_GOSSIP_RATE_PER_S = 10           # announce, push, fetch, reconcile, node: sustained, per node
+PEER_GOSSIP_BURST = 100               # ...and at once
+PEER_MESSAGE_RATE_PER_MIN = 60        # private messages from one node: sustained...
+PEER_MESSAGE_BURST = 120              # ...and at once
+PEER_REPORT_RATE_PER_H = 30           # reports from one node: sustained...
+PEER_REPORT_BURST = 30                # ...and at once
+PEER_MAX_OPEN_REPORTS = 100           # reports from one node stored and still open here
+PEER_MAX_MESSAGES_PER_DAY = 5000      # messages from one node's members stored in a day
+PEER_RECONCILE_CONCURRENCY = 1        # reconciliation rounds of one node answered at once
+
 # --- Conversations ----------------------------------------------------------
 CONVERSATION_KEY_BYTES = 16           # the id both nodes give one conversation
 MESSAGE_ID_BYTES = 16                 # a private message's id: a retried delivery is stored once

@@ -221,3 +221,17 @@ def set_delivery(conn: Connection, message_keys: Sequence[bytes], state: str) ->
             update(messages).where(messages.c.key.in_(list(message_keys))).values(delivery=state)
         )
         touch(conn, CONVERSATIONS)
+
+
+def messages_from_node(conn: Connection, node_id: bytes, *, since: int) -> int:
+    """How many messages members of ``node_id`` sent here since ``since``."""
+    from_author = and_(messages.c.from_author, conversations.c.author_node == node_id,
+                       conversations.c.author_member_id.is_(None))  # fmt: skip
+    from_replier = and_(~messages.c.from_author, conversations.c.replier_node == node_id,
+                        conversations.c.replier_member_id.is_(None))  # fmt: skip
+    query = (
+        select(func.count())
+        .select_from(messages.join(conversations, conversations.c.id == messages.c.conversation_id))
+        .where(or_(from_author, from_replier), messages.c.sent_at > since)
+    )
+    return conn.execute(query).scalar_one()

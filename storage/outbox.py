@@ -267,6 +267,17 @@ def next_due(conn: Connection) -> int | None:
 # --- Delivery state ---------------------------------------------------------------------
 
 
+def in_backoff(conn: Connection, now: int) -> list[Destination]:
+    """The destinations whose back-off has not run out yet, with their addresses."""
+    query = (
+        select(destinations, peers.c.url)
+        .select_from(destinations.outerjoin(peers, peers.c.node_id == destinations.c.node_id))
+        .where(destinations.c.next_try > now)
+    )
+    return [Destination(row.node_id, row.url, row.state, row.failures, row.next_try,
+                        row.last_error, row.last_contact) for row in conn.execute(query)]  # fmt: skip
+
+
 def get_destination(conn: Connection, node_id: bytes) -> Destination:
     """Where to send to ``node_id`` (its peer URL), and its delivery state."""
     url = conn.execute(select(peers.c.url).where(peers.c.node_id == node_id)).scalar()

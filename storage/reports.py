@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -144,3 +144,11 @@ def report_forwarded(conn: Connection, report_id: int, *, now: int) -> Report:
         .values(state=REPORT_FORWARDED, handled_at=now, delivery=DELIVERED)
     )  # fmt: skip
     return get_report(conn, report_id)
+
+
+def open_reports_from(conn: Connection, node_id: bytes) -> int:
+    """How many reports another node forwarded here are still open."""
+    query = select(func.count()).select_from(reports).where(
+        reports.c.from_node == node_id, reports.c.state == REPORT_OPEN
+    )
+    return conn.execute(query).scalar_one()

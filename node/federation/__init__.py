@@ -24,16 +24,22 @@ from aiohttp import web
 from node.conversations import MessageKind
 from node.courier import register_kinds
 from node.federation.api import routes
-from node.federation.auth import federation_auth_middleware, peer_contact_middleware
+from node.federation.auth import (
+    federation_auth_middleware,
+    peer_contact_middleware,
+    peer_id_key,
+)
 from node.federation.conversations import routes as conversation_routes
 from node.federation.reports import routes as report_routes
 from node.federation_state import (
+    BROKEN_PROMISE_TTL_S,
     IGNORED_IDS_TTL_S,
     PEER_HOLDS_TTL_S,
     PROMISED_IDS_TTL_S,
     RECENT_IDS_CAPACITY,
     RECONCILE_SET_MAX_AGE_S,
     UNSERVED_IDS_TTL_S,
+    Promises,
     RecentIds,
     ReconcileSet,
     SyncTrigger,
@@ -48,6 +54,7 @@ from node.keys import (
     node_key_key,
     peer_client_key,
     peer_holds_key,
+    peer_limits_key,
     peer_timeouts_key,
     promised_ids_key,
     reconcile_set_key,
@@ -62,6 +69,7 @@ from node.peer_client import (
     close_peer_session,
     open_peer_session,
 )
+from node.peer_limits import PeerLimits, peer_limits_middleware
 from node.reports import ReportKind
 from node.sync import sync_ctx
 from protocol.federation import PATH_PREFIX
@@ -71,9 +79,12 @@ from storage.db import Changes
 
 
 def create_federation_app(main_app: web.Application) -> web.Application:
-    federation = web.Application(
-        middlewares=[federation_auth_middleware, peer_contact_middleware]
-    )
+    federation = web.Application(middlewares=[
+        federation_auth_middleware,
+        peer_limits_middleware(lambda r: r.app[main_app_key][peer_limits_key],
+                               lambda r: r[peer_id_key]),
+        peer_contact_middleware,
+    ])  # fmt: skip
     federation[main_app_key] = main_app
     federation.add_routes(routes)
     federation.add_routes(conversation_routes)
@@ -91,11 +102,13 @@ def setup_federation(
     app[replay_guard_key] = ReplayGuard()
     app[sync_trigger_key] = SyncTrigger()
     app[reconcile_set_key] = ReconcileSet(max_age=RECONCILE_SET_MAX_AGE_S)
-    app[promised_ids_key] = RecentIds(ttl=PROMISED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
+    app[promised_ids_key] = Promises(ttl=PROMISED_IDS_TTL_S, broken_ttl=BROKEN_PROMISE_TTL_S,
+                                     capacity=RECENT_IDS_CAPACITY, clock=app[clock_key])  # fmt: skip
     app[ignored_ids_key] = RecentIds(ttl=IGNORED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[peer_holds_key] = RecentIds(ttl=PEER_HOLDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[unserved_ids_key] = RecentIds(ttl=UNSERVED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[traffic_key] = Traffic()
+    app[peer_limits_key] = PeerLimits(app[clock_key])
     register_kinds(app, MessageKind(), ReportKind(), AnnonceKind())
     app.add_subapp(PATH_PREFIX, create_federation_app(app))
     app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx])
@@ -110,7 +123,7 @@ async def federation_signal_ctx(app: web.Application):
     def changed(changes: Changes) -> None:
         reconcile_set.changed(changes)
         for annonce_id in changes.keys(ANNONCES):  # stored: no longer awaited from anyone
-            promised.discard(annonce_id)
+            promised.kept(annonce_id)
 
     app[db_key].on_change(changed)
     yield

@@ -8,6 +8,8 @@ and problem codes are specified in docs/protocol-federation.md.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from node import annonces
@@ -20,6 +22,7 @@ from node.keys import (
     main_app_key,
     node_document_key,
     peer_holds_key,
+    peer_limits_key,
     promised_ids_key,
     reconcile_set_key,
 )
@@ -109,8 +112,11 @@ async def reconcile(request: web.Request) -> web.Response:
     """One round of set reconciliation; we keep no state between rounds."""
     app = _main(request)
     message = messages.decode_reconcile(request[body_key])
-    items = await app[reconcile_set_key].get(app[db_key], now(app))
-    return msgpack_response(messages.encode_reconcile(respond(items, message)))
+    async with app[peer_limits_key].reconcile_slot(request[peer_id_key]):
+        items = await app[reconcile_set_key].get(app[db_key], now(app))
+        # Up to ~0.5 s of CPU for a large message: off the loop that serves pages.
+        answer = await asyncio.to_thread(respond, items, message)
+    return msgpack_response(messages.encode_reconcile(answer))
 
 
 @routes.get("/node")

@@ -11,7 +11,9 @@
    the target URI as the sender addressed it (this node's public scheme and
    authority, and the raw path and query received), with the app's replay
    guard, and with the signing key looked up among the accepted peers (or
-   any well-formed node id when ``settings.federation`` is ``open``);
+   any well-formed node id when ``settings.federation`` is ``open``); then
+   remembers the request in the database (storage.replays) before any
+   handler runs, so that a replay is refused after a restart too;
 4. hands the handler the checked peer id (``request[peer_id_key]``), the
    stored peer if any (``request[peer_key]``) and the body (``request[body_key]``).
 
@@ -34,12 +36,13 @@ from node.courier import heard_from
 from node.federation_state import header_bytes
 from node.keys import db_key, main_app_key, replay_guard_key, settings_key, traffic_key
 from node.problems import error_response, problem_response
-from protocol.errors import DecodeError, RequestAuthError, TooLargeError
+from protocol.errors import DecodeError, ReplayError, RequestAuthError, TooLargeError
 from protocol.federation import CONTENT_TYPE
 from protocol.httpsig import TROC_LABEL, read_signature, verify_request
 from protocol.identity import parse_node_id
-from protocol.limits import FEDERATION_MAX_BODY_BYTES
+from protocol.limits import FEDERATION_MAX_BODY_BYTES, REQUEST_SIGNATURE_WINDOW_S
 from storage import peers as peer_store
+from storage import replays
 from storage.peers import Peer
 
 READ_CHUNK_BYTES = 64 * 1024
@@ -77,6 +80,12 @@ async def federation_auth_middleware(request: web.Request, handler) -> web.Strea
         lookup_key=_key_lookup(app, peer),
         replay_guard=app[replay_guard_key],
     )
+    fresh = await app[db_key].write(
+        replays.remember, replays.replay_key(verified.key_id, verified.nonce),
+        expires_at=verified.created + REQUEST_SIGNATURE_WINDOW_S + 1,
+    )  # fmt: skip
+    if not fresh:
+        raise ReplayError("this request was already received")
     request[peer_id_key] = verified.node_id
     request[peer_key] = peer
     request[body_key] = body

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from node.federation_state import PROMISED_IDS_TTL_S
 from protocol import federation as messages
 from protocol.identity import NodeKey
 from protocol.nodedoc import open_node_document
@@ -46,6 +47,21 @@ async def test_an_id_promised_by_one_peer_is_not_asked_of_another_meanwhile(node
     assert messages.decode_want(first.body) == [unknown]
     assert messages.decode_want(second.body) == []
     assert messages.decode_want(again.body) == [unknown]  # the same peer retrying
+
+
+async def test_a_peer_that_does_not_keep_its_promise_cannot_hold_an_id_back(node):
+    """Re-announcing an id without pushing it does not renew the promise: once it lapses,
+    the id is asked of the next peer, never again of that one for a while."""
+    unknown = b"\x07" * 32
+    body = messages.encode_announce([unknown])
+    asked = await signed_call(PEER, node, messages.ANNOUNCE_PATH, body)
+    assert messages.decode_want(asked.body) == [unknown]
+    for _ in range(4):  # every few seconds, longer than a promise lasts in all
+        node.clock.advance(PROMISED_IDS_TTL_S / 3)
+        again = await signed_call(PEER, node, messages.ANNOUNCE_PATH, body)
+    assert messages.decode_want(again.body) == []
+    other = await signed_call(SECOND_PEER, node, messages.ANNOUNCE_PATH, body)
+    assert messages.decode_want(other.body) == [unknown]
 
 
 async def test_push_stores_new_revisions_and_counts_the_rest(node):
