@@ -232,8 +232,14 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def open_database(url: str, *, pool_size: int = POSTGRES_POOL_SIZE) -> Database:
-    """Create the engines for ``url``; no connection is made yet."""
+def open_database(
+    url: str, *, pool_size: int = POSTGRES_POOL_SIZE, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> Database:
+    """Create the engines for ``url``; no connection is made yet.
+
+    ``busy_timeout_ms``: how long a SQLite write waits for a lock another
+    process holds before it is ``DatabaseBusy``.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -248,8 +254,10 @@ def open_database(url: str, *, pool_size: int = POSTGRES_POOL_SIZE) -> Database:
             engine = create_async_engine(url, hide_parameters=True)
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             sync_url = parsed.set(drivername="sqlite+pysqlite")
-            return Database(engine, reader=_sqlite_engine(sync_url, readonly=True),
-                            writer=_sqlite_engine(sync_url, readonly=False))  # fmt: skip
+            return Database(
+                engine, reader=_sqlite_engine(sync_url, readonly=True, busy_ms=busy_timeout_ms),
+                writer=_sqlite_engine(sync_url, readonly=False, busy_ms=busy_timeout_ms),
+            )  # fmt: skip
         engine = create_async_engine(
             url, pool_size=pool_size, pool_pre_ping=True, hide_parameters=True
         )
@@ -258,7 +266,7 @@ def open_database(url: str, *, pool_size: int = POSTGRES_POOL_SIZE) -> Database:
     return Database(engine)
 
 
-def _sqlite_engine(url, *, readonly: bool) -> Engine:
+def _sqlite_engine(url, *, readonly: bool, busy_ms: int) -> Engine:
     """A synchronous engine on the node's SQLite file, whose transactions we begin ourselves.
 
     sqlite3 would begin a transaction only before the first write, and a
@@ -272,7 +280,7 @@ def _sqlite_engine(url, *, readonly: bool) -> Engine:
         hide_parameters=True,
         pool_size=SQLITE_READERS if readonly else 1,
         max_overflow=0 if not readonly else SQLITE_READERS,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
     )
     begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
 
@@ -280,6 +288,7 @@ def _sqlite_engine(url, *, readonly: bool) -> Engine:
     def connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None
         _sqlite_pragmas(dbapi_connection, _record)
+        dbapi_connection.execute(f"PRAGMA busy_timeout={busy_ms}")
         if readonly:
             dbapi_connection.execute("PRAGMA query_only=1")
 

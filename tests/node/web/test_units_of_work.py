@@ -11,20 +11,24 @@ the change listeners hear of committed writes only.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 
 import pytest
 from sqlalchemy import text
 
 from node import annonces, courier, peering
 from node import conversations as node_conversations
+from node.app import create_app
 from node.errors import PeerUnreachable
+from node.keys import password_hasher_key
 from node.reports import forward
 from protocol.annonce import Category, Kind
 from protocol.identity import NodeKey
 from storage import outbox, residents
 from storage import peers as peer_store
 from storage import reports as report_store
-from storage.db import Database, touch
+from storage.db import Database, migrate, open_database, sqlite_url, touch
+from storage.nodes import claim_database
 from storage.outbox import MESSAGE, REPORT
 from storage.schema import (
     annonces as annonces_table,
@@ -39,7 +43,7 @@ from storage.schema import (
 )
 from tests.factories import NOW, make_signed
 from tests.node.harness import Clock, make_nodes, peer
-from tests.node.web.conftest import post_form, sign_up
+from tests.node.web.conftest import CHEAP_HASHER, NODE_KEY, post_form, sign_up
 from tests.node.web.test_annonces import GOOD
 
 PEER = NodeKey.from_seed(b"\x31" * 32)
@@ -258,3 +262,55 @@ async def test_a_change_outside_a_write_is_a_mistake_said_at_once(db):
 
     with pytest.raises(RuntimeError, match="outside Database.write"):
         await db.read(sneaky)
+
+
+# --- A busy database ----------------------------------------------------------------------------
+
+
+async def test_a_write_kept_from_the_lock_is_a_503_with_retry_after_and_stores_nothing(
+    aiohttp_client, tmp_path, settings
+):
+    """Another process holds SQLite's write lock longer than the node waits: the resident
+    is told to try again in a moment, nothing is half done, and the next try works."""
+    path = tmp_path / "busy.db"
+    db = open_database(sqlite_url(path), busy_timeout_ms=200)
+    await migrate(db)
+    await db.write(claim_database, NODE_KEY.node_id, settings.name, NOW)
+    app = create_app(settings, key=NODE_KEY, db=db, clock=lambda: NOW)
+    app[password_hasher_key] = CHEAP_HASHER
+    client = await aiohttp_client(app)
+    try:
+        await sign_up(client)
+        before = await rows(db)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the other process's write transaction
+        try:
+            response = await post_form(client, "/annonces/nouvelle", {**GOOD, "action": "publier"},
+                                       page="/annonces/nouvelle")  # fmt: skip
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert response.status == 503
+        assert response.headers["Retry-After"].isdigit()
+        page = (await response.text()).replace("&#39;", "'")
+        assert "rien de ce que vous avez envoyé n'a été enregistré" in page
+        assert await rows(db) == before
+        again = await post_form(client, "/annonces/nouvelle", {**GOOD, "action": "publier"},
+                                page="/annonces/nouvelle")  # fmt: skip
+        assert again.status == 303
+    finally:
+        await db.close()
+
+
+async def test_sql_parameters_never_reach_the_log(web_client, db, caplog):
+    """A failing write logs what failed, never the resident's words it was writing."""
+    await db.write(peer_store.add_peer, PEER.node_id, "http://127.0.0.1:9", "Pair", NOW)
+    await sign_up(web_client)
+    secret = "Mon numéro est le 06 12 34 56 78"
+    async with refusing(db, "member_annonces"):
+        response = await post_form(web_client, "/annonces/nouvelle",
+                                   {**GOOD, "texte": secret, "action": "publier"},
+                                   page="/annonces/nouvelle")  # fmt: skip
+    assert response.status == 500
+    assert "refused by the test" in caplog.text  # the failure is logged...
+    assert secret not in caplog.text  # ...without what was being written
