@@ -38,3 +38,7 @@ def test_ten_sigkills_lose_and_double_nothing_acknowledged(cluster):
     assert report.duplicates == {"annonces": [], MESSAGES: []}, summary
     assert len(report.integrity) == 12, summary  # after each kill, and both nodes at the end
     assert report.integrity_ok, summary
+    # Even what was never acknowledged is whole: no annonce without its author, no message
+    # stored at its sender's without its delivery (each is one unit of work).
+    assert report.notes.get("orphans", []) == [], summary
+    assert report.notes.get("stranded", []) == [], summary
