@@ -32,12 +32,9 @@ from sqlalchemy.engine import Connection
 
 from node.annonces import Visible
 from node.clock import now
-from node.courier import Outcome
+from node.courier import Outcome, send_each
 from node.errors import (
     CannotAnswer,
-    PeerError,
-    PeerRefused,
-    PeerUnreachable,
     TooManyRequests,
     Unreachable,
 )
@@ -50,7 +47,6 @@ from protocol.conversations import (
     encode_private_message,
 )
 from protocol.errors import SignatureError, UnknownKeyError, ValidationError
-from protocol.identity import node_id_text
 from storage import annonces as annonce_store
 from storage import conversations as talk
 from storage import outbox as outbox_store
@@ -248,29 +244,8 @@ class MessageKind:
     name = MESSAGE
 
     async def deliver(self, app: web.Application, destination: Destination) -> Outcome | None:
-        items = await app[db_key].read(outbox_store.next_items, destination.node_id, MESSAGE,
-                                       MESSAGE_BATCH)  # fmt: skip
-        if not items:
-            return None
-        delivered: list[bytes] = []
-        refused: list[bytes] = []
-        for item in items:
-            try:
-                if destination.url is None:
-                    raise PeerUnreachable(
-                        f"{node_id_text(destination.node_id)} is not a peer of this node")
-                await app[peer_client_key].private_message(destination.url, item.body)
-            except PeerRefused as refusal:
-                if not refusal.is_transient:
-                    log.warning("peer refused a private message", extra={
-                        "peer": node_id_text(destination.node_id), "error": refusal.detail})
-                    refused.append(item.item_key)
-                    continue
-                return Outcome(tuple(delivered), tuple(refused), (item.item_key,), refusal)
-            except PeerError as error:
-                return Outcome(tuple(delivered), tuple(refused), (item.item_key,), error)
-            delivered.append(item.item_key)
-        return Outcome(tuple(delivered), tuple(refused))
+        return await send_each(app, destination, MESSAGE, app[peer_client_key].private_message,
+                               MESSAGE_BATCH)  # fmt: skip
 
     def settle(self, conn: Connection, outcome: Outcome, now: int) -> None:
         talk.set_delivery(conn, outcome.delivered, talk.DELIVERED)

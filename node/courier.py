@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -52,7 +52,7 @@ from aiohttp import web
 from sqlalchemy.engine import Connection
 
 from node.clock import now, now_precise
-from node.errors import PeerError
+from node.errors import PeerError, PeerRefused, PeerUnreachable
 from node.federation_state import CourierState
 from node.keys import (
     courier_key,
@@ -128,6 +128,43 @@ def register_kinds(app: web.Application, *kinds: ItemKind) -> None:
 
 
 # --- Delivering ------------------------------------------------------------------
+
+
+async def send_each(
+    app: web.Application, destination: Destination, kind: str,
+    send: Callable[[str, bytes], Awaitable[object]], limit: int,
+) -> Outcome | None:  # fmt: skip
+    """Send the destination its oldest items of ``kind``, one request each, in order.
+
+    For the kinds whose items are exact request bodies (messages, reports):
+    ``send(url, body)`` makes one request and returns what the destination
+    answered. An item refused for good is settled as refused; any other
+    failure stops the round there, so the later items wait behind it.
+    """
+    items = await app[db_key].read(outbox_store.next_items, destination.node_id, kind, limit)
+    if not items:
+        return None
+    delivered: list[bytes] = []
+    refused: list[bytes] = []
+    answers: dict[bytes, object] = {}
+    for item in items:
+        key = item.item_key
+        try:
+            if destination.url is None:
+                raise PeerUnreachable(f"{node_id_text(destination.node_id)} is not a peer of this node")
+            answers[key] = await send(destination.url, item.body)
+        except PeerRefused as refusal:
+            if refusal.is_transient:
+                return Outcome(tuple(delivered), tuple(refused), (key,), refusal, answers)
+            log.warning("peer refused an item for good", extra={
+                "kind": kind, "peer": node_id_text(destination.node_id), "error": refusal.detail})
+            refused.append(key)
+            answers[key] = refusal
+            continue
+        except PeerError as error:
+            return Outcome(tuple(delivered), tuple(refused), (key,), error, answers)
+        delivered.append(key)
+    return Outcome(tuple(delivered), tuple(refused), answers=answers)
 
 
 async def deliver_round(app: web.Application, node_id: bytes) -> Round:

@@ -28,8 +28,8 @@ from aiohttp import web
 from sqlalchemy.engine import Connection
 
 from node.clock import now
-from node.courier import Outcome, attempt_now
-from node.errors import PeerError, PeerRefused, PeerUnreachable, TooManyRequests
+from node.courier import Outcome, attempt_now, send_each
+from node.errors import PeerUnreachable, TooManyRequests
 from node.keys import db_key, node_key_key, peer_client_key
 from protocol import limits
 from protocol.annonce import Annonce, annonce_ref
@@ -46,6 +46,8 @@ from storage.outbox import REPORT, Destination
 from storage.reports import Report
 
 log = logging.getLogger("troc.reports")
+
+REPORT_BATCH = 50  # reports sent to one node in one round
 
 
 def report_json(report: Report, own: bytes, names: dict[bytes, str]) -> dict:
@@ -196,31 +198,7 @@ class ReportKind:
     name = REPORT
 
     async def deliver(self, app: web.Application, destination: Destination) -> Outcome | None:
-        items = await app[db_key].read(outbox_store.next_items, destination.node_id, REPORT, 50)
-        if not items:
-            return None
-        delivered, refused, answers = [], [], {}
-        for item in items:
-            try:
-                if destination.url is None:
-                    raise PeerUnreachable(
-                        f"{node_id_text(destination.node_id)} is not a peer of this node")
-                answers[item.item_key] = await app[peer_client_key].report(destination.url,
-                                                                           item.body)
-            except PeerRefused as refusal:
-                if not refusal.is_transient:
-                    log.warning("peer refused a report", extra={
-                        "peer": node_id_text(destination.node_id), "error": refusal.detail})
-                    refused.append(item.item_key)
-                    answers[item.item_key] = refusal
-                    continue
-                return Outcome(tuple(delivered), tuple(refused), (item.item_key,), refusal,
-                               answers)  # fmt: skip
-            except PeerError as error:
-                return Outcome(tuple(delivered), tuple(refused), (item.item_key,), error,
-                               answers)  # fmt: skip
-            delivered.append(item.item_key)
-        return Outcome(tuple(delivered), tuple(refused), answers=answers)
+        return await send_each(app, destination, REPORT, app[peer_client_key].report, REPORT_BATCH)
 
     def settle(self, conn: Connection, outcome: Outcome, now: int) -> None:
         for key in outcome.delivered:

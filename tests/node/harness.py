@@ -172,6 +172,21 @@ async def deliver_due_of(app: web.Application, kind: str = MESSAGE) -> Sent:
     return Sent(delivered, refused, failed)
 
 
+async def silent_peer(port: int) -> TestServer:
+    """A misbehaving peer on ``port``: it takes every request and never answers."""
+    stalled = web.Application()
+
+    async def never(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(3600)
+        raise AssertionError("never answers")
+
+    stalled.router.add_route("*", "/{tail:.*}", never)
+    server = TestServer(stalled, host="127.0.0.1", port=port)
+    await server.start_server()
+    return server
+
+
 async def outboxes_empty(*nodes: Node) -> bool:
     """Whether no node has anything left to deliver to its peers."""
     for node in nodes:

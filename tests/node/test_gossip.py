@@ -23,6 +23,7 @@ from tests.node.harness import (
     make_nodes,
     outboxes_empty,
     peer,
+    silent_peer,
 )
 
 
@@ -165,15 +166,7 @@ async def test_a_peer_that_never_answers_times_out_while_we_keep_serving(
     clock = Clock()
     a, silent = await make_nodes(db, spare_db, tmp_path, ["A", "Silent"], clock)
     await peer(a, silent)
-    stalled = web.Application()
-
-    async def never(request):
-        await request.read()
-        await asyncio.sleep(3600)
-
-    stalled.router.add_route("*", "/{tail:.*}", never)
-    fake = TestServer(stalled, host="127.0.0.1", port=silent.port)
-    await fake.start_server()
+    fake = await silent_peer(silent.port)
     await a.start(background_tasks=False, peer_timeouts=PeerTimeouts(connect=1, total=0.5))
     try:
         await a.post()

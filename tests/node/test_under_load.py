@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-
 from node.courier import probe_backoffs
 from node.keys import sync_trigger_key
 from node.peer_client import PeerTimeouts
@@ -22,7 +19,14 @@ from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from tests.factories import make_signed
-from tests.node.harness import Clock, eventually, make_nodes, peer, signed_call
+from tests.node.harness import (
+    Clock,
+    eventually,
+    make_nodes,
+    peer,
+    signed_call,
+    silent_peer,
+)
 from tests.node.test_federation_api import PEER as FLOODER
 
 
@@ -76,15 +80,7 @@ async def test_a_peer_that_never_answers_holds_no_other_anti_entropy_pass(db, sp
     a, b, silent = await make_nodes(db, spare_db, tmp_path, ["A", "B", "Silent"], clock)
     await peer(a, b)
     await peer(a, silent)
-    stalled = web.Application()
-
-    async def never(request):
-        await request.read()
-        await asyncio.sleep(3600)
-
-    stalled.router.add_route("*", "/{tail:.*}", never)
-    fake = TestServer(stalled, host="127.0.0.1", port=silent.port)
-    await fake.start_server()
+    fake = await silent_peer(silent.port)
     await b.start(background_tasks=False)
     await a.start(peer_timeouts=PeerTimeouts(connect=2, total=25))  # anti-entropy runs
     try:
