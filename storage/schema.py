@@ -276,3 +276,18 @@ replay_nonces = Table(
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_replay_nonces_expires", "expires_at"),
 )
+
+# Forms submitted once (migration 0010): each token a member's form carried,
+# the values of an annonce shown for preview (``draft``, JSON), and what the
+# submission produced (``result``: NULL until it ran), so that the same form
+# sent twice acts once (storage/forms.py).
+form_submissions = Table(
+    "form_submissions",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("token", LargeBinary(16), primary_key=True),
+    Column("draft", Text),
+    Column("result", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_form_submissions_created", "created_at"),
+)
