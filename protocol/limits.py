@@ -80,6 +80,12 @@ PEER_MAX_OPEN_REPORTS = 100           # reports from one node stored and still o
 PEER_MAX_MESSAGES_PER_DAY = 5000      # messages from one node's members stored in a day
 PEER_RECONCILE_CONCURRENCY = 1        # reconciliation rounds of one node answered at once
 
+# --- The directory of nodes and key successions --------------------------------
+MAX_SUCCESSION_BYTES = 256            # a whole signed succession on the wire
+DIRECTORY_MAX_RECORDS = 200           # records in one nodes push or nodes-fetch answer; keys in one fetch
+DIRECTORY_MAX_ENTRIES = 10_000        # entries in one nodes-digest answer
+DIRECTORY_MIN_REISSUE_S = 60          # a node document issued sooner after the one held is ignored
+
 # --- Conversations ----------------------------------------------------------
 CONVERSATION_KEY_BYTES = 16           # the id both nodes give one conversation
 MESSAGE_ID_BYTES = 16                 # a private message's id: a retried delivery is stored once

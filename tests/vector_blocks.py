@@ -45,6 +45,13 @@ def read_vectors(
     return {}
 
 
+def vector_names(document: str) -> list[str]:
+    """The name of every vector of a document (in docs/), whatever its keys."""
+    text = (DOCS / document).read_text("utf-8")
+    return [block.split("\n", 1)[0].removeprefix("vector: ").strip()
+            for block in _FENCE.findall(text)]  # fmt: skip
+
+
 def parse_block(block: str, keys: VectorKeys) -> dict[str, object]:
     """One vector's ``key: value`` lines, with continuations, read by key."""
     raw: dict[str, str] = {}
