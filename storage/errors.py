@@ -39,3 +39,13 @@ class Conflict(StorageError):
     """The record exists already."""
 
     code = "conflict"
+
+
+class AlreadySubmitted(Conflict):
+    """This form was sent already: ``result`` is what its first submission produced."""
+
+    code = "already-submitted"
+
+    def __init__(self, result: str) -> None:
+        super().__init__("this form was sent already")
+        self.result = result

@@ -9,6 +9,10 @@ token taken and the first result, and acts no more. On PostgreSQL a second
 transaction claiming the same token waits for the first to commit, then
 reads its result (READ COMMITTED).
 
+A unit given no key (``None``: a form without a token, the admin API) acts
+as it always did. A token already used raises ``AlreadySubmitted`` with the
+first result, which rolls the unit back: nothing of the second is written.
+
 An annonce's preview keeps the form's values under its token (``save_draft``)
 so that the preview is a page of its own, reached by a redirect.
 
@@ -25,6 +29,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from storage.errors import AlreadySubmitted
 from storage.schema import form_submissions
 
 FORM_TOKEN_BYTES = 16
@@ -64,46 +69,52 @@ def _forget_old(conn: Connection, member_id: int, now: int) -> None:
     ))  # fmt: skip
 
 
-def claim(conn: Connection, key: FormKey, *, now: int) -> str | None:
-    """Take the token for the submission running in this unit: None, or the first one's result."""
+def claim(conn: Connection, key: FormKey | None, *, now: int) -> None:
+    """Take the token for the submission running in this unit, or AlreadySubmitted."""
+    if key is None:
+        return
     taken = conn.execute(
         update(form_submissions).where(_this(key), form_submissions.c.result.is_(None))
         .values(result=_CLAIMED)
     ).rowcount  # fmt: skip
     if taken:
-        return None
+        return
     _forget_old(conn, key.member_id, now)
     inserted = conn.execute(
         _insert(conn).values(member_id=key.member_id, token=key.token, result=_CLAIMED,
                              created_at=now).on_conflict_do_nothing()
     ).rowcount  # fmt: skip
-    if inserted:
-        return None
+    if not inserted:
+        raise AlreadySubmitted(_result(conn, key))
+
+
+def _result(conn: Connection, key: FormKey) -> str:
     return conn.execute(select(form_submissions.c.result).where(_this(key))).scalar_one()
 
 
-def record_result(conn: Connection, key: FormKey, result: str) -> None:
+def record_result(conn: Connection, key: FormKey | None, result: str) -> None:
     """What the submission that claimed ``key`` produced, for a second one to find."""
+    if key is None:
+        return
     conn.execute(update(form_submissions).where(_this(key)).values(result=result))
 
 
-def save_draft(conn: Connection, key: FormKey, values: dict[str, str], *, now: int) -> str | None:
-    """Keep a form's values for its preview: None, or the result if it was submitted already."""
+def save_draft(conn: Connection, key: FormKey, values: dict[str, str], *, now: int) -> None:
+    """Keep a form's values for its preview, or AlreadySubmitted if it was sent already."""
     draft = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
     kept = conn.execute(
         update(form_submissions).where(_this(key), form_submissions.c.result.is_(None))
         .values(draft=draft)
     ).rowcount  # fmt: skip
     if kept:
-        return None
+        return
     _forget_old(conn, key.member_id, now)
     inserted = conn.execute(
         _insert(conn).values(member_id=key.member_id, token=key.token, draft=draft,
                              created_at=now).on_conflict_do_nothing()
     ).rowcount  # fmt: skip
-    if inserted:
-        return None
-    return conn.execute(select(form_submissions.c.result).where(_this(key))).scalar_one()
+    if not inserted:
+        raise AlreadySubmitted(_result(conn, key))
 
 
 def submission(conn: Connection, key: FormKey) -> Submission | None:

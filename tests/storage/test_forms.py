@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from sqlalchemy import func, inspect, select, text
 
 from storage import forms, residents
 from storage.db import _alembic_config, schema_revision
+from storage.errors import AlreadySubmitted
 from storage.schema import form_submissions, metadata
 from tests.factories import NOW
 
@@ -16,12 +18,23 @@ async def member(db, handle="marie"):
                           password_hash="h", state="active", now=NOW)  # fmt: skip
 
 
+async def already(db, fn, *args, **kwargs) -> str:
+    with pytest.raises(AlreadySubmitted) as raised:
+        await db.write(fn, *args, **kwargs)
+    return raised.value.result
+
+
 async def test_a_token_is_claimed_once_and_the_second_claim_finds_the_first_result(db):
     key = forms.FormKey((await member(db)).id, b"t" * 16)
-    assert await db.write(forms.claim, key, now=NOW) is None
+    await db.write(forms.claim, key, now=NOW)
     await db.write(forms.record_result, key, "ref-1")
-    assert await db.write(forms.claim, key, now=NOW + 1) == "ref-1"
-    assert await db.write(forms.claim, key, now=NOW + 2) == "ref-1"
+    assert await already(db, forms.claim, key, now=NOW + 1) == "ref-1"
+    assert await already(db, forms.claim, key, now=NOW + 2) == "ref-1"
+
+
+async def test_without_a_key_nothing_is_claimed_or_recorded(db):
+    await db.write(forms.claim, None, now=NOW)
+    await db.write(forms.record_result, None, "ref")
 
 
 async def test_a_claim_rolled_back_with_its_unit_leaves_the_token_free(db):
@@ -35,25 +48,25 @@ async def test_a_claim_rolled_back_with_its_unit_leaves_the_token_free(db):
         await db.write(failing)
     except RuntimeError:
         pass
-    assert await db.write(forms.claim, key, now=NOW) is None
+    await db.write(forms.claim, key, now=NOW)
 
 
 async def test_tokens_are_per_member(db):
     marie, paul = await member(db), await member(db, "paul")
     await db.write(forms.claim, forms.FormKey(marie.id, b"t" * 16), now=NOW)
     await db.write(forms.record_result, forms.FormKey(marie.id, b"t" * 16), "hers")
-    assert await db.write(forms.claim, forms.FormKey(paul.id, b"t" * 16), now=NOW) is None
+    await db.write(forms.claim, forms.FormKey(paul.id, b"t" * 16), now=NOW)
 
 
 async def test_a_draft_is_kept_until_its_form_is_submitted(db):
     key = forms.FormKey((await member(db)).id, b"d" * 16)
     assert await db.read(forms.submission, key) is None
-    assert await db.write(forms.save_draft, key, {"titre": "Vélo 🚲"}, now=NOW) is None
-    assert await db.write(forms.save_draft, key, {"titre": "Vélo rouge"}, now=NOW) is None
+    await db.write(forms.save_draft, key, {"titre": "Vélo 🚲"}, now=NOW)
+    await db.write(forms.save_draft, key, {"titre": "Vélo rouge"}, now=NOW)
     assert await db.read(forms.submission, key) == forms.Submission({"titre": "Vélo rouge"}, None)
-    assert await db.write(forms.claim, key, now=NOW) is None
+    await db.write(forms.claim, key, now=NOW)
     await db.write(forms.record_result, key, "ref-2")
-    assert await db.write(forms.save_draft, key, {"titre": "Autre"}, now=NOW) == "ref-2"
+    assert await already(db, forms.save_draft, key, {"titre": "Autre"}, now=NOW) == "ref-2"
     assert await db.read(forms.submission, key) == forms.Submission({"titre": "Vélo rouge"}, "ref-2")
 
 
@@ -102,4 +115,4 @@ async def test_migration_0010_goes_back_and_up_again_keeping_members(db):
     async with db.engine.connect() as conn:
         count = (await conn.execute(select(func.count()).select_from(form_submissions))).scalar_one()
     assert count == 0
-    assert await db.write(forms.claim, forms.FormKey(marie.id, b"t" * 16), now=NOW) is None
+    await db.write(forms.claim, forms.FormKey(marie.id, b"t" * 16), now=NOW)
