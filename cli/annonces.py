@@ -12,7 +12,7 @@ from urllib.parse import quote
 import click
 
 from cli.client import TAKES_IDS, admin_client
-from cli.output import print_json, show, table, when
+from cli.output import add_row, plain, print_json, show, table, when
 
 CATEGORIES = ("service", "savoir-faire", "objet", "sortie", "coup-de-main")
 DEFAULT_COMMUNE = "47001"  # Agen
@@ -49,8 +49,8 @@ def _print_revision(revision: dict, as_json: bool, verb: str) -> None:
     if as_json:
         click.echo(json.dumps(revision))
         return
-    click.echo(f"{verb}: ref {revision['ref']}")
-    click.echo(f"  id {revision['id']} (rev {revision['rev']})")
+    click.echo(f"{verb}: ref {plain(revision['ref'])}")
+    click.echo(f"  id {plain(revision['id'])} (rev {plain(revision['rev'])})")
 
 
 @annonces.command("list")
@@ -69,8 +69,8 @@ def annonces_list(ctx, limit: int, as_json: bool) -> None:
     rows = table("updated", "state", "kind", "category", "title", "rev", "ref")
     for a in listed:
         state = f"{a['state']}, hidden" if a.get("hidden") else a["state"]
-        rows.add_row(when(a["updated"]), state, a["kind"], a["category"], a["title"],
-                      str(a["rev"]), a["ref"])  # fmt: skip
+        add_row(rows, when(a["updated"]), state, a["kind"], a["category"], a["title"],
+                a["rev"], a["ref"])  # fmt: skip
     show(rows)
 
 
@@ -122,7 +122,8 @@ def annonces_hide(ctx, ref: str, reason: str, as_json: bool) -> None:
     if as_json:
         print_json(shown)
     else:
-        click.echo(f"Hidden: {shown['ref']} ({shown['title'] or shown['state']})")
+        click.echo(f"Hidden: {plain(shown['ref'])} "
+                   f"({plain(shown['title'] or shown['state'])})")  # fmt: skip
 
 
 @annonces.command("unhide", context_settings=TAKES_IDS)
@@ -135,7 +136,8 @@ def annonces_unhide(ctx, ref: str, as_json: bool) -> None:
     if as_json:
         print_json(shown)
     else:
-        click.echo(f"Shown again: {shown['ref']} ({shown['title'] or shown['state']})")
+        click.echo(f"Shown again: {plain(shown['ref'])} "
+                   f"({plain(shown['title'] or shown['state'])})")  # fmt: skip
 
 
 def _annonce_path(ref: str, action: str = "") -> str:
@@ -177,4 +179,4 @@ def _print_annonce(a: dict, as_json: bool) -> None:
         ("open reports", str(a["open_reports"])),
     ]
     for name, value in lines:
-        click.echo(f"{name + ':':<14}{value}")
+        click.echo(f"{name + ':':<14}{plain(value, newlines=name == 'text')}")

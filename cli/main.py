@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from cli.client import TOKEN_ENV, remember_token
+from cli.output import plain
 from node.errors import ConfigError
 from node.keyfile import create_admin_token, create_node_key, load_node_key
 from node.logs import configure_logging
@@ -66,7 +67,7 @@ class OperatorError(click.ClickException):
     exit_code = 1
 
     def format_message(self) -> str:
-        return self.message
+        return plain(self.message)  # a peer's words may be in it
 
 
 @click.group(cls=TrocGroup)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import click
 
 from cli.client import admin_client
-from cli.output import print_json, show, table, when
+from cli.output import add_row, plain, print_json, show, table, when
 
 STATES = ("pending", "active", "suspended")
 
@@ -43,8 +43,8 @@ def members_list(ctx, state: str | None, as_json: bool) -> None:
         return
     rows = table("handle", "login", "name", "state", "since")
     for m in listed:
-        rows.add_row(m["handle"], m.get("login") or "", m["display_name"], m["state"],
-                     when(m["created_at"]))  # fmt: skip
+        add_row(rows, m["handle"], m.get("login") or "", m["display_name"], m["state"],
+                when(m["created_at"]))  # fmt: skip
     show(rows)
 
 
@@ -54,7 +54,7 @@ def members_list(ctx, state: str | None, as_json: bool) -> None:
 def members_approve(ctx, handle: str) -> None:
     """Approve the pending member NAME (their public handle, or their login): they can log in."""
     admin_client(ctx).call("POST", _member_path(handle, "approve"))
-    click.echo(f"{handle} approved: they can log in now.")
+    click.echo(f"{plain(handle)} approved: they can log in now.")
 
 
 @members.command("suspend")
@@ -63,7 +63,7 @@ def members_approve(ctx, handle: str) -> None:
 def members_suspend(ctx, handle: str) -> None:
     """Suspend NAME (handle or login): logged out everywhere at once; may read, not post or answer."""
     done = admin_client(ctx).call("POST", _member_path(handle, "suspend"))
-    click.echo(f"{handle} suspended; {done['sessions_ended']} web sessions ended.")
+    click.echo(f"{plain(handle)} suspended; {done['sessions_ended']} web sessions ended.")
 
 
 @members.command("unsuspend")
@@ -72,7 +72,7 @@ def members_suspend(ctx, handle: str) -> None:
 def members_unsuspend(ctx, handle: str) -> None:
     """Lift the suspension of NAME (handle or login): they can post and answer again."""
     admin_client(ctx).call("POST", _member_path(handle, "unsuspend"))
-    click.echo(f"{handle} is active again.")
+    click.echo(f"{plain(handle)} is active again.")
 
 
 @members.command("reset-password")
@@ -81,7 +81,7 @@ def members_unsuspend(ctx, handle: str) -> None:
 def members_reset_password(ctx, handle: str) -> None:
     """Give NAME (handle or login) a new temporary password, printed once; their sessions end."""
     done = admin_client(ctx).call("POST", _member_path(handle, "reset-password"))
-    click.echo(f"Temporary password for {handle}: {done['password']}")
+    click.echo(f"Temporary password for {plain(handle)}: {plain(done['password'])}")
     click.echo("It is shown only this once. Give it to the member in person or by phone: "
                "they log in with it, then choose their own with “Changer de mot de passe” "
                "on their profile page.")  # fmt: skip

@@ -1,15 +1,53 @@
-"""How the operator commands print: tables for people, JSON for scripts."""
+"""How the operator commands print: tables for people, JSON for scripts.
+
+Every string that came from a node, a peer or a resident goes through
+:func:`plain` (or a table row, or :func:`print_json`, which apply it): a
+hostile peer's name must not move the cursor, erase a line or reorder what
+the terminal shows, which could draw a false fingerprint over the real one.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+# What a terminal may act on or reorder: controls (ESC, CR, C1's CSI…), format
+# and bidi characters, line and paragraph separators, and what has no glyph
+# (surrogates, private use, unassigned). The same categories as the
+# protocol's text rule (docs/protocol.md section 3.4); U+200D joins emoji.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+ZERO_WIDTH_JOINER = "\u200d"
+
+
+def _unsafe(char: str) -> bool:
+    return char != ZERO_WIDTH_JOINER and unicodedata.category(char) in UNSAFE_CATEGORIES
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def plain(value: object, *, newlines: bool = False) -> str:
+    """``value`` as text a terminal shows as it is: each unsafe character as an escape.
+
+    ``\\x1b[2K`` stays visible as those six characters; with ``newlines``, a
+    line feed (an annonce's text) is kept, never a carriage return.
+    """
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(
+        _visible(c) if _unsafe(c) and not (newlines and c == "\n") else c for c in text
+    )
 
 
 def when(timestamp: int | None) -> str:
@@ -33,11 +71,25 @@ def duration(seconds: int | None) -> str:
 
 
 def print_json(data) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    """JSON for scripts: the same values, with every unsafe character as a JSON escape."""
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if not text.isprintable():
+        text = "".join(_json_escape(c) if _unsafe(c) and c != "\n" else c for c in text)
+    click.echo(text)
+
+
+def _json_escape(char: str) -> str:
+    # JSON has no escape above U+FFFF: such a character is written as its UTF-16 pair.
+    return json.dumps(char, ensure_ascii=True)[1:-1]
 
 
 def table(*columns: str) -> Table:
     return Table(*columns, box=None, pad_edge=False)
+
+
+def add_row(rows: Table, *cells: object) -> None:
+    """One table row of plain text: neither terminal controls nor rich markup act."""
+    rows.add_row(*(Text(plain(cell)) for cell in cells))
 
 
 # Piped output is not cut to 80 columns: a script or a log gets whole lines.

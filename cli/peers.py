@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from cli.client import TAKES_IDS, admin_client
-from cli.output import print_json, show, table, waiting, when
+from cli.output import add_row, plain, print_json, show, table, waiting, when
 
 # --- peers ----------------------------------------------------------------------------
 
@@ -28,20 +28,19 @@ def peers_add(ctx, url: str, yes: bool) -> None:
     """Add the Troc node at URL as a peer, once its fingerprint is confirmed."""
     client = admin_client(ctx)
     seen = client.call("POST", "/v1/peers/preview", {"url": url})
-    click.echo(f"Node at {url}:")
-    click.echo(f"  name:        {seen['name']}")
-    click.echo(f"  url:         {seen['url']}")
-    click.echo(f"  area:        {seen['area']}")
-    click.echo(f"  id:          {seen['node_id']}")
-    click.echo(f"  fingerprint: {seen['fingerprint']}")
+    click.echo(f"Node at {plain(url)}:")
+    for label, key in (("name", "name"), ("url", "url"), ("area", "area"), ("id", "node_id"),
+                       ("fingerprint", "fingerprint")):  # fmt: skip
+        click.echo(f"  {label + ':':<13}{plain(seen[key])}")
     if not yes:
         click.echo("Compare this fingerprint with the one its operator gives you.")
         if not click.confirm("Add this node as a peer?", default=False):
             raise click.ClickException("not added: the fingerprint was not confirmed")
     added = client.call("POST", "/v1/peers", {"url": url, "node_id": seen["node_id"]})
-    click.echo(f"Peer added: {added['name']} ({added['fingerprint']}).")
+    name = plain(added["name"])
+    click.echo(f"Peer added: {name} ({plain(added['fingerprint'])}).")
     if added.get("accepts_us") is False:
-        click.echo(f"Note: {added['name']} does not accept this node yet; "
+        click.echo(f"Note: {name} does not accept this node yet; "
                    "its operator must add this node as a peer too.")  # fmt: skip
 
 
@@ -60,8 +59,8 @@ def peers_list(ctx, as_json: bool) -> None:
     rows = table("name", "fingerprint", "state", "last contact", "last sync", "outbox",
                    "annonces", "url")  # fmt: skip
     for p in listed:
-        rows.add_row(
-            p["name"], p["fingerprint"], p["state"], when(p["last_contact"]),
+        add_row(
+            rows, p["name"], p["fingerprint"], p["state"], when(p["last_contact"]),
             when(p["last_sync"]), str(p["outbox"]), str(p["annonces"]), p["url"],
         )  # fmt: skip
     show(rows)
@@ -73,7 +72,7 @@ def peers_list(ctx, as_json: bool) -> None:
 def peers_remove(ctx, node_id: str) -> None:
     """Stop federating with the peer NODE_ID (its queued deliveries are dropped)."""
     admin_client(ctx).call("DELETE", f"/v1/peers/{node_id}")
-    click.echo(f"Peer {node_id} removed.")
+    click.echo(f"Peer {plain(node_id)} removed.")
 
 
 @peers.command("block", context_settings=TAKES_IDS)
@@ -83,7 +82,7 @@ def peers_remove(ctx, node_id: str) -> None:
 def peers_block(ctx, origin: str, reason: str) -> None:
     """Refuse the annonces of ORIGIN (a node id), whoever relays them."""
     done = admin_client(ctx).call("POST", "/v1/blocked", {"origin": origin, "reason": reason})
-    click.echo(f"Origin {origin} blocked; {done['dropped']} annonces removed.")
+    click.echo(f"Origin {plain(origin)} blocked; {done['dropped']} annonces removed.")
 
 
 @peers.command("unblock", context_settings=TAKES_IDS)
@@ -92,7 +91,7 @@ def peers_block(ctx, origin: str, reason: str) -> None:
 def peers_unblock(ctx, origin: str) -> None:
     """Accept the annonces of ORIGIN again."""
     admin_client(ctx).call("DELETE", f"/v1/blocked/{origin}")
-    click.echo(f"Origin {origin} unblocked.")
+    click.echo(f"Origin {plain(origin)} unblocked.")
 
 
 # --- sync -----------------------------------------------------------------------------
@@ -113,9 +112,9 @@ def sync(ctx, node_id: str | None, as_json: bool) -> None:
         click.echo("No peers to sync with.")
     for r in results if not as_json else ():
         if r["error"]:
-            click.echo(f"{r['name']}: failed: {r['error']}")
+            click.echo(f"{plain(r['name'])}: failed: {plain(r['error'])}")
         else:
-            click.echo(f"{r['name']}: {r['rounds']} rounds, received {r['received']}, "
+            click.echo(f"{plain(r['name'])}: {r['rounds']} rounds, received {r['received']}, "
                        f"sent {r['sent']}")  # fmt: skip
     failed = sum(1 for r in results if r["error"])
     if failed:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import click
 
 from cli.client import admin_client
-from cli.output import print_json, show, table, when
+from cli.output import add_row, plain, print_json, show, table, when
 
 
 @click.group()
@@ -46,9 +46,8 @@ def reports_list(ctx, every_state: bool, as_json: bool) -> None:
         return
     rows = table("id", "date", "state", "origin", "reason", "by", "title", "details", "ref")
     for r in listed:
-        rows.add_row(str(r["id"]), when(r["created_at"]), r["state"], origin_label(r),
-                     r["reason"], reporter_label(r), r["title"], r["details"],
-                     r["ref"])  # fmt: skip
+        add_row(rows, r["id"], when(r["created_at"]), r["state"], origin_label(r),
+                r["reason"], reporter_label(r), r["title"], r["details"], r["ref"])
     show(rows)
 
 
@@ -59,7 +58,7 @@ def reports_list(ctx, every_state: bool, as_json: bool) -> None:
 def reports_resolve(ctx, report_id: str, note: str | None) -> None:
     """Mark the report ID resolved."""
     admin_client(ctx).call("POST", f"/v1/reports/{quote(report_id, safe='')}/resolve", {"note": note})
-    click.echo(f"Report {report_id} resolved.")
+    click.echo(f"Report {plain(report_id)} resolved.")
 
 
 @reports.command("forward")
@@ -69,5 +68,5 @@ def reports_forward(ctx, report_id: str) -> None:
     """Send the report ID to the node the annonce comes from, which alone can withdraw it."""
     done = admin_client(ctx).call("POST", f"/v1/reports/{quote(report_id, safe='')}/forward")
     already = " (it had it already)" if done["duplicate"] else ""
-    click.echo(f"Report {report_id} forwarded to {done['to']}{already}.")
+    click.echo(f"Report {plain(report_id)} forwarded to {plain(done['to'])}{already}.")
 

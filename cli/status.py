@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from cli.client import admin_client
-from cli.output import duration, print_json, show, table, when
+from cli.output import add_row, duration, plain, print_json, show, table, when
 
 # Origins listed by name in the summary; the rest are added up on one line.
 SHOWN_ORIGINS = 10
@@ -33,10 +33,10 @@ def status(ctx, as_json: bool) -> None:
 
 
 def _identity(node: dict) -> None:
-    click.echo(f"{node['name']} — Troc {node['version']}")
-    click.echo(f"  url:         {node['url']}")
-    click.echo(f"  id:          {node['node_id']}")
-    click.echo(f"  fingerprint: {node['fingerprint']}")
+    click.echo(f"{plain(node['name'])} — Troc {plain(node['version'])}")
+    click.echo(f"  url:         {plain(node['url'])}")
+    click.echo(f"  id:          {plain(node['node_id'])}")
+    click.echo(f"  fingerprint: {plain(node['fingerprint'])}")
     click.echo(f"  up for:      {duration(node['uptime_s'])} (since {when(node['started_at'])})")
 
 
@@ -54,11 +54,11 @@ def _annonces(counts: dict) -> None:
     rows = table("  origin", "live", "withdrawn")
     for origin in origins[:SHOWN_ORIGINS]:
         label = origin["name"] or f"{origin['fingerprint'][:9]} (relayed)"
-        rows.add_row(f"  {label}", str(origin["live"]), str(origin["withdrawn"]))
+        add_row(rows, f"  {label}", origin["live"], origin["withdrawn"])
     rest = origins[SHOWN_ORIGINS:]
     if rest:
-        rows.add_row(f"  {len(rest)} other origins", str(sum(o["live"] for o in rest)),
-                     str(sum(o["withdrawn"] for o in rest)))  # fmt: skip
+        add_row(rows, f"  {len(rest)} other origins", sum(o["live"] for o in rest),
+                sum(o["withdrawn"] for o in rest))  # fmt: skip
     show(rows)
 
 
@@ -70,6 +70,6 @@ def _peers(peers: list[dict]) -> None:
     click.echo(f"Peers: {len(peers)} ({unavailable} unavailable)")
     rows = table("  name", "state", "last contact", "last sync", "sync lag", "outbox")
     for p in peers:
-        rows.add_row(f"  {p['name']}", p["state"], when(p["last_contact"]), when(p["last_sync"]),
-                     duration(p["lag_s"]), str(p["outbox"]))  # fmt: skip
+        add_row(rows, f"  {p['name']}", p["state"], when(p["last_contact"]), when(p["last_sync"]),
+                duration(p["lag_s"]), p["outbox"])  # fmt: skip
     show(rows)

@@ -13,9 +13,11 @@ The signature covers ``NODEDOC_DOMAIN + document.encode("utf-8")``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 
 from protocol import limits
+from protocol.annonce import _check_chars, _check_line
 from protocol.errors import DecodeError, SignatureError, TooLargeError, ValidationError
 from protocol.identity import (
     NodeKey,
@@ -96,14 +98,26 @@ def _node_document(fields: dict, node_id: bytes) -> NodeDocument:
         if type(value).__name__ != kind:
             raise DecodeError(f"must be of type {kind}", field=name)
     doc = NodeDocument(**fields)
-    if len(doc.name) > limits.MAX_NODE_NAME_CHARS:
-        raise TooLargeError(
-            f"at most {limits.MAX_NODE_NAME_CHARS} characters", field="name"
-        )
+    _check_text(doc)
     if doc.fingerprint != fingerprint(node_id):
         raise ValidationError("fingerprint does not match the id", field="fingerprint")
     if doc.protocol != limits.PROTOCOL_VERSION:
         raise ValidationError("unsupported protocol version", field="protocol")
-    if not doc.url.startswith(("http://", "https://")):
-        raise ValidationError("must be an http(s) URL", field="url")
+    if not doc.url.startswith(("http://", "https://")) or not _URL_CHARS.fullmatch(doc.url):
+        raise ValidationError("must be an http(s) URL of printable ASCII", field="url")
     return doc
+
+
+# A URL is ASCII (RFC 3986): no space, no control, nothing a terminal would act on.
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
+def _check_text(doc: NodeDocument) -> None:
+    """What people read (an operator comparing fingerprints): the characters of a line.
+
+    The rule of annonce lines (docs/protocol.md section 3.4): no control, format
+    or bidi character could redraw what a terminal or a page shows around it.
+    """
+    _check_line(doc.name, "name", limits.MAX_NODE_NAME_CHARS, minimum=1)
+    for name in ("area", "software"):
+        _check_chars(getattr(doc, name), name, limits.MAX_NODEDOC_CHARS, allow_newlines=False)

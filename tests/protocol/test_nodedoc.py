@@ -20,13 +20,14 @@ from protocol.errors import (
     TooLargeError,
     ValidationError,
 )
-from protocol.identity import NodeKey, b64url_decode, b64url_encode
+from protocol.identity import NodeKey, b64url_decode, b64url_encode, verify_signature
 from protocol.nodedoc import (
     NODEDOC_DOMAIN,
     NodeDocument,
     open_node_document,
     sign_node_document,
 )
+from tests.vector_blocks import VectorKeys, read_vectors
 
 KEY = NodeKey.from_seed(bytes(range(32)))
 OTHER = NodeKey.from_seed(bytes(range(32, 64)))
@@ -367,3 +368,78 @@ def test_document_fields_change_with_the_dataclass():
         "issued",
     }
     assert replace(document(), name="Autre").name == "Autre"
+
+
+# --- What people read: the characters of a line (section 7.2, rules 8 and 11) -------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Maison du Pin\x1b[2K\rfingerprint: 0000-0000-0000-0000-0000"),
+        ("name", "Maison du Pin\u202e0285-474c"),  # right-to-left override
+        ("name", "Maison du Pin\u2066"),  # left-to-right isolate
+        ("name", "Maison\ndu Pin"),
+        ("name", "Maison\u2028du Pin"),
+        ("name", "Maison\x9b2K"),  # C1 control sequence introducer
+        ("name", "\u200b"),
+        ("area", "Agen\r  fingerprint: 0000-0000-0000-0000-0000"),
+        ("area", "Agen\x07"),
+        ("area", "Agen\ufeff"),
+        ("software", "troc\x1b]0;title\x07"),
+        ("url", "https://troc.example/\x1b[2K"),
+        ("url", "https://troc.example/ x"),
+        ("url", "https://troc.exämple"),
+    ],
+    ids=repr,
+)
+def test_a_control_or_format_character_in_text_people_read_is_invalid(field, value):
+    refused(serve_fields(good_fields(**{field: value})), ValidationError, field)
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\u00a0\u202f"])
+def test_a_blank_name_is_invalid(name):
+    refused(serve_fields(good_fields(name=name)), ValidationError, "name")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Centre social\u202fdu Passage"),  # French typography's narrow space
+        ("name", "Les Jardins 👩\u200d🌾"),  # emoji joined with U+200D
+        ("area", ""),
+        ("area", "Agen, Boé, Le Passage"),
+    ],
+)
+def test_the_characters_a_line_allows_are_accepted(field, value):
+    doc = document(**{field: value})
+    assert open_node_document(sign_node_document(KEY, doc)) == doc
+
+
+INVALID_VECTORS = read_vectors(
+    "protocol.md",
+    "nodedoc-invalid-",
+    VectorKeys(text=frozenset({"document", "signature_b64url", "error", "field"})),
+)
+
+
+def test_the_spec_has_invalid_node_document_vectors():
+    assert {
+        "nodedoc-invalid-escape-in-name",
+        "nodedoc-invalid-carriage-return-in-area",
+        "nodedoc-invalid-bidi-control-in-name",
+        "nodedoc-invalid-blank-name",
+        "nodedoc-invalid-space-in-url",
+    } <= set(INVALID_VECTORS)
+
+
+@pytest.mark.parametrize("name", sorted(INVALID_VECTORS))
+def test_invalid_node_document_vector(name):
+    """Signed by identity-1's key, so the signature verifies: the text is what is refused."""
+    v = INVALID_VECTORS[name]
+    served = {"document": v["document"], "signature": v["signature_b64url"]}
+    verify_signature(KEY.node_id, b64url_decode(v["signature_b64url"]),
+                     NODEDOC_DOMAIN + v["document"].encode("utf-8"))  # fmt: skip
+    with pytest.raises(ProtocolError) as info:
+        open_node_document(served)
+    assert (info.value.code, info.value.field) == (v["error"], v["field"])

@@ -238,7 +238,7 @@ def test_clock_vectors_are_otherwise_valid(name):
 # --- Node document ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", named("nodedoc-"))
+@pytest.mark.parametrize("name", named("nodedoc-valid-"))
 def test_node_document_vector(name):
     v = VECTORS[name]
     key = NodeKey.from_seed(v["seed"])
