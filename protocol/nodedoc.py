@@ -29,6 +29,7 @@ from protocol.identity import (
 )
 
 NODEDOC_DOMAIN = b"troc-node-v1\x00"
+OPTIONAL_MEMBERS = ("recovery",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,9 @@ class NodeDocument:
     protocol: int
     software: str
     issued: int
+    # The public key of the node's recovery key (docs/protocol.md section 12),
+    # in node id text form; absent from the document when the node has none.
+    recovery: str | None = None
 
     @property
     def node_id(self) -> bytes:
@@ -51,9 +55,15 @@ def sign_node_document(key: NodeKey, doc: NodeDocument) -> dict[str, str]:
     """The JSON object to serve: the document's text and its signature."""
     if doc.id != key.node_id_text:
         raise SignatureError("a node signs only its own document")
-    text = json.dumps(asdict(doc), ensure_ascii=False, sort_keys=True)
+    text = json.dumps(document_fields(doc), ensure_ascii=False, sort_keys=True)
     signature = key.sign(NODEDOC_DOMAIN + text.encode("utf-8"))
     return {"document": text, "signature": b64url_encode(signature)}
+
+
+def document_fields(doc: NodeDocument) -> dict[str, object]:
+    """The document's members as it is written: an optional member left out when unset."""
+    return {name: value for name, value in asdict(doc).items()
+            if not (name in OPTIONAL_MEMBERS and value is None)}  # fmt: skip
 
 
 def open_node_document(served: object) -> NodeDocument:
@@ -90,13 +100,20 @@ def _unique_names(pairs: list[tuple[str, object]]) -> dict:
 
 
 def _node_document(fields: dict, node_id: bytes) -> NodeDocument:
-    expected = {f: t for f, t in NodeDocument.__annotations__.items()}
-    if set(fields) != set(expected):
+    expected = {f: t for f, t in NodeDocument.__annotations__.items() if f not in OPTIONAL_MEMBERS}
+    if not set(expected) <= set(fields) <= set(expected) | set(OPTIONAL_MEMBERS):
         raise DecodeError("document fields differ from the specification")
     for name, kind in expected.items():
         value = fields[name]
         if type(value).__name__ != kind:
             raise DecodeError(f"must be of type {kind}", field=name)
+    if "recovery" in fields:
+        if not isinstance(fields["recovery"], str):
+            raise DecodeError("must be of type str", field="recovery")
+        try:
+            parse_node_id(fields["recovery"])
+        except DecodeError:
+            raise DecodeError("must be a key in node id form", field="recovery") from None
     doc = NodeDocument(**fields)
     _check_text(doc)
     if doc.fingerprint != fingerprint(node_id):

@@ -24,6 +24,7 @@ from protocol.identity import NodeKey, b64url_decode, b64url_encode, verify_sign
 from protocol.nodedoc import (
     NODEDOC_DOMAIN,
     NodeDocument,
+    document_fields,
     open_node_document,
     sign_node_document,
 )
@@ -60,7 +61,7 @@ def serve_fields(fields: dict, key: NodeKey = KEY) -> dict[str, str]:
 
 
 def good_fields(**overrides) -> dict:
-    return {**asdict(document()), **overrides}
+    return {**document_fields(document()), **overrides}
 
 
 def refused(served, error: type[ProtocolError], field: str | None = None) -> None:
@@ -86,19 +87,19 @@ def test_signed_document_opens_to_the_same_document():
 def test_served_form_is_document_text_and_base64url_signature():
     served = sign_node_document(KEY, document())
     assert set(served) == {"document", "signature"}
-    assert json.loads(served["document"]) == asdict(document())
+    assert json.loads(served["document"]) == document_fields(document())
     assert len(b64url_decode(served["signature"])) == 64
 
 
 def test_document_text_is_sorted_json_with_non_ascii_kept():
     served = sign_node_document(KEY, document())
-    assert served == serve_fields(asdict(document()))
+    assert served == serve_fields(document_fields(document()))
     assert '"area": "Agen, Boé, Le Passage"' in served["document"]
-    assert list(json.loads(served["document"])) == sorted(asdict(document()))
+    assert list(json.loads(served["document"])) == sorted(document_fields(document()))
 
 
 def test_any_serialisation_of_the_fields_verifies():
-    text = json.dumps(asdict(document()), separators=(",", ":"), ensure_ascii=True)
+    text = json.dumps(document_fields(document()), separators=(",", ":"), ensure_ascii=True)
     assert open_node_document(serve_text(text)) == document()
 
 
@@ -150,7 +151,7 @@ def test_a_signature_by_another_key_is_refused():
 
 
 def test_another_nodes_document_with_our_signature_is_refused():
-    text = json.dumps(asdict(document(OTHER)), sort_keys=True)
+    text = json.dumps(document_fields(document(OTHER)), sort_keys=True)
     refused(serve_text(text, KEY), SignatureError)
 
 
@@ -351,13 +352,13 @@ def test_a_lone_surrogate_in_the_text_is_malformed():
 
 def test_an_escaped_surrogate_pair_is_fine():
     doc = document(area="Agen 🌻")
-    text = json.dumps(asdict(doc), ensure_ascii=True, sort_keys=True)
+    text = json.dumps(document_fields(doc), ensure_ascii=True, sort_keys=True)
     assert "\\ud83c\\udf3b" in text
     assert open_node_document(serve_text(text)) == doc
 
 
 def test_document_fields_change_with_the_dataclass():
-    assert set(asdict(document())) == {
+    assert set(document_fields(document())) == {
         "id",
         "fingerprint",
         "name",
@@ -443,3 +444,17 @@ def test_invalid_node_document_vector(name):
     with pytest.raises(ProtocolError) as info:
         open_node_document(served)
     assert (info.value.code, info.value.field) == (v["error"], v["field"])
+
+
+def test_a_recovery_key_is_an_optional_member_in_node_id_form():
+    recovery = NodeKey.from_seed(b"\x09" * 32).node_id_text
+    doc = document(recovery=recovery)
+    served = sign_node_document(KEY, doc)
+    assert json.loads(served["document"])["recovery"] == recovery
+    assert open_node_document(served) == doc
+    assert "recovery" not in json.loads(sign_node_document(KEY, document())["document"])
+
+
+@pytest.mark.parametrize("value", [None, 7, "pas une clé", "A" * 44])
+def test_a_recovery_member_that_is_not_a_key_is_malformed(value):
+    refused(serve_fields(good_fields(recovery=value)), DecodeError, "recovery")
