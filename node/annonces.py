@@ -21,7 +21,11 @@ The rules written here, once:
 - showing a hidden annonce again queues it for the peers, whose outbox items
   were dropped while it was hidden;
 - after a new node key, the live annonces of the old identity are signed
-  again by the new one (same uid, so their authors keep them: ``reissued``).
+  again by the new one (same uid, so their authors keep them: ``reissued``);
+- a member's form (``form``, storage.forms) publishes, edits or renews once:
+  sent again, it raises ``AlreadySubmitted`` with the first one's annonce ref;
+- a draft too large to travel is refused before it is signed, with how much
+  it is over (``oversize``): accents and emoji take several bytes each.
 """
 
 from __future__ import annotations
@@ -40,15 +44,29 @@ from node.errors import NotTheAuthor, Suspended
 from node.gossip import queue_revisions
 from node.keys import db_key, node_key_key
 from protocol import limits
-from protocol.annonce import Annonce, Category, Kind, Point, State
-from protocol.envelope import SignedAnnonce, accept_envelope, sign_annonce
-from protocol.errors import ProtocolError, ValidationError
-from protocol.identity import NodeKey
+from protocol.annonce import (
+    Annonce,
+    Category,
+    Kind,
+    Point,
+    State,
+    annonce_ref,
+    encode_body,
+)
+from protocol.envelope import (
+    SignedAnnonce,
+    accept_envelope,
+    pack_envelope,
+    sign_annonce,
+)
+from protocol.errors import ProtocolError, TooLargeError, ValidationError
+from protocol.identity import SIGNATURE_BYTES, NodeKey
 from storage import annonces as annonce_store
-from storage import moderation, residents
+from storage import forms, moderation, residents
 from storage import outbox as outbox_store
 from storage.annonces import StoredAnnonce
 from storage.errors import NotFound
+from storage.forms import FormKey
 from storage.residents import Member
 
 log = logging.getLogger("troc.node")
@@ -129,6 +147,26 @@ async def visible(app: web.Application, origin: bytes, uid: bytes) -> Visible | 
     return await app[db_key].read(_visible, app[node_key_key].node_id, origin, uid, now(app))
 
 
+# Why residents may not see an annonce (``why_not_visible``).
+WITHDRAWN = "withdrawn"  # its author withdrew it: the tombstone is kept until it expires
+EXPIRED = "expired"      # past its expiry, not purged yet
+UNKNOWN = "unknown"      # never held, purged, or hidden by the operator (said to no one)
+
+
+def _why_not_visible(conn: Connection, origin: bytes, uid: bytes, at: int) -> str:
+    stored = annonce_store.get_annonce(conn, origin, uid)
+    if stored is None or stored.hidden:
+        return UNKNOWN
+    if stored.annonce.is_tombstone:
+        return WITHDRAWN
+    return EXPIRED if stored.annonce.expires <= at else UNKNOWN
+
+
+async def why_not_visible(app: web.Application, origin: bytes, uid: bytes) -> str:
+    """Why ``visible`` found nothing: WITHDRAWN, EXPIRED, or UNKNOWN."""
+    return await app[db_key].read(_why_not_visible, origin, uid, now(app))
+
+
 async def current_own(app: web.Application, uid: bytes) -> Annonce:
     """The current revision of one of this node's annonces, or NotFound."""
     stored = await app[db_key].read(annonce_store.get_annonce, app[node_key_key].node_id, uid)
@@ -140,12 +178,8 @@ async def current_own(app: web.Application, uid: bytes) -> Annonce:
 # --- This node's revisions ------------------------------------------------------------
 
 
-async def publish(
-    app: web.Application, author: Author, draft: Draft, *, member_id: int | None = None
-) -> SignedAnnonce:
-    """Sign a new annonce of this node and store it, with its author and its outbox items."""
-    at, key = now(app), app[node_key_key]
-    annonce = Annonce(
+def _new_annonce(key: NodeKey, author: Author, draft: Draft, at: int) -> Annonce:
+    return Annonce(
         origin=key.node_id,
         uid=os.urandom(limits.ANNONCE_UID_BYTES),
         rev=1,
@@ -164,16 +198,47 @@ async def publish(
         state=State.OPEN,
         sortie_at=draft.sortie_at,
     )
+
+
+def oversize(app: web.Application, author: Author, draft: Draft) -> int:
+    """How many bytes the draft's annonce is over what can travel: 0 if it fits.
+
+    Characters are limited in number (protocol.limits), the signed annonce in
+    bytes: a text of accented letters or emoji can be within the first limit
+    and over the second.
+    """
+    key = app[node_key_key]
+    annonce = _new_annonce(key, author, draft, now(app))
+    try:
+        sign_annonce(key, annonce)
+    except TooLargeError as error:
+        if error.field is not None:  # one field over its number of characters
+            raise
+        envelope = pack_envelope(key.node_id, encode_body(annonce), bytes(SIGNATURE_BYTES))
+        return max(1, len(envelope) - limits.MAX_ENVELOPE_BYTES)
+    return 0
+
+
+async def publish(
+    app: web.Application, author: Author, draft: Draft, *, member_id: int | None = None,
+    form: FormKey | None = None,
+) -> SignedAnnonce:
+    """Sign a new annonce of this node and store it, with its author and its outbox items."""
+    at, key = now(app), app[node_key_key]
+    annonce = _new_annonce(key, author, draft, at)
     signed = sign_annonce(key, annonce)  # a draft too large to travel stops here
-    await app[db_key].write(_publish, signed, member_id, at)
+    await app[db_key].write(_publish, signed, member_id, at, form)
     log.info("annonce published", extra={"ref": annonce.ref, "rev": 1})
     return signed
 
 
-def _publish(conn: Connection, signed: SignedAnnonce, member_id: int | None, at: int) -> None:
+def _publish(conn: Connection, signed: SignedAnnonce, member_id: int | None, at: int,
+             form: FormKey | None = None) -> None:  # fmt: skip
+    forms.claim(conn, form, now=at)
     _store_own(conn, signed, at)
     if member_id is not None:
         residents.record_authorship(conn, signed.annonce.uid, member_id, at)
+    forms.record_result(conn, form, signed.annonce.ref)
 
 
 def _store_own(conn: Connection, signed: SignedAnnonce, at: int) -> None:
@@ -214,9 +279,12 @@ def _check_member(conn: Connection, uid: bytes, member: Member | None, *, showin
 
 
 def _revise(conn: Connection, key: NodeKey, uid: bytes, at: int, changes,
-            member: Member | None, showing: bool) -> SignedAnnonce:  # fmt: skip
+            member: Member | None, showing: bool, form: FormKey | None = None) -> SignedAnnonce:  # fmt: skip
+    forms.claim(conn, form, now=at)
     _check_member(conn, uid, member, showing=showing)
-    return _next_revision(conn, key, uid, at, changes)
+    signed = _next_revision(conn, key, uid, at, changes)
+    forms.record_result(conn, form, annonce_ref(key.node_id, uid))
+    return signed
 
 
 async def revise(
@@ -226,21 +294,24 @@ async def revise(
     return await _revision(app, uid, changes, member, showing=False)
 
 
-async def _revision(app, uid, changes, member, *, showing: bool) -> SignedAnnonce | None:
+async def _revision(app, uid, changes, member, *, showing: bool,
+                    form: FormKey | None = None) -> SignedAnnonce | None:  # fmt: skip
     signed = await app[db_key].write(_revise, app[node_key_key], uid, now(app), changes,
-                                     member, showing)  # fmt: skip
+                                     member, showing, form)  # fmt: skip
     if signed is not None:
         log.info("annonce revised", extra={"ref": signed.annonce.ref, "rev": signed.annonce.rev})
     return signed
 
 
-async def edit(app: web.Application, member: Member, uid: bytes, draft: Draft) -> SignedAnnonce:
+async def edit(app: web.Application, member: Member, uid: bytes, draft: Draft, *,
+               form: FormKey | None = None) -> SignedAnnonce:  # fmt: skip
     """The author's new text, place and kind for their annonce."""
-    return await revise(
-        app, uid, member=member, kind=draft.kind, category=draft.category,
-        title=draft.title.strip(), text=draft.text.strip(), commune=draft.commune,
-        point=draft.point, sortie_at=draft.sortie_at, author_name=member.display_name,
-    )  # fmt: skip
+    changes = {
+        "kind": draft.kind, "category": draft.category, "title": draft.title.strip(),
+        "text": draft.text.strip(), "commune": draft.commune, "point": draft.point,
+        "sortie_at": draft.sortie_at, "author_name": member.display_name,
+    }  # fmt: skip
+    return await _revision(app, uid, changes, member, showing=False, form=form)
 
 
 def _only_from(state: State, to: State):
@@ -263,11 +334,12 @@ async def reopen(app: web.Application, member: Member, uid: bytes) -> SignedAnno
 
 
 async def renew(
-    app: web.Application, uid: bytes, days: int, *, member: Member | None = None
+    app: web.Application, uid: bytes, days: int, *, member: Member | None = None,
+    form: FormKey | None = None,
 ) -> SignedAnnonce:
     """Push an annonce's expiry ``days`` from now: posting, in effect."""
     changes = {"expires": now(app) + lifetime(days)}
-    return await _revision(app, uid, changes, member, showing=True)
+    return await _revision(app, uid, changes, member, showing=True, form=form)
 
 
 async def withdraw(

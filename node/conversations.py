@@ -19,7 +19,9 @@ The rules written here, once:
   its author (the message comes from the resident who answered), or the
   annonce is the sender's and the conversation exists here with the
   recipient as the resident who answered. A message held already (same id)
-  is a duplicate, stored once.
+  is a duplicate, stored once;
+- a member's form (``form``, storage.forms) sends its message once: sent
+  again, it raises ``AlreadySubmitted`` with the conversation's id.
 """
 
 from __future__ import annotations
@@ -49,11 +51,12 @@ from protocol.conversations import (
 from protocol.errors import SignatureError, UnknownKeyError, ValidationError
 from storage import annonces as annonce_store
 from storage import conversations as talk
+from storage import forms, residents
 from storage import outbox as outbox_store
 from storage import peers as peer_store
-from storage import residents
 from storage.conversations import Conversation, Message, Party
 from storage.errors import Conflict, NotFound
+from storage.forms import FormKey
 from storage.outbox import MESSAGE, Destination
 from storage.residents import Member
 
@@ -90,7 +93,8 @@ async def other_reachable(app: web.Application, conversation: Conversation, memb
 # --- Writing ------------------------------------------------------------------------
 
 
-async def answer(app: web.Application, member: Member, shown: Visible, body: str) -> Conversation:
+async def answer(app: web.Application, member: Member, shown: Visible, body: str, *,
+                 form: FormKey | None = None) -> Conversation:  # fmt: skip
     """Open (or find) the member's conversation about the annonce, and add the message."""
     check_may_answer(app, shown, member)
     annonce = shown.annonce
@@ -100,25 +104,35 @@ async def answer(app: web.Application, member: Member, shown: Visible, body: str
     author = Party(annonce.origin, annonce.author_handle, annonce.author_name,
                    shown.author_id if annonce.origin == own else None)  # fmt: skip
     replier = Party(own, member.handle, member.display_name, member.id)
-    return await app[db_key].write(_answer, own, annonce, author, replier, body, now(app))
+    return await app[db_key].write(_answer, own, annonce, author, replier, body, now(app), form)
 
 
 def _answer(conn: Connection, own: bytes, annonce: Annonce, author: Party, replier: Party,
-            body: str, at: int) -> Conversation:  # fmt: skip
+            body: str, at: int, form: FormKey | None = None) -> Conversation:  # fmt: skip
+    forms.claim(conn, form, now=at)
     conversation = talk.open_conversation(
         conn, key=os.urandom(KEY_BYTES), annonce_origin=annonce.origin,
         annonce_uid=annonce.uid, title=annonce.title, author=author, replier=replier, now=at,
     )  # fmt: skip
     _add_message(conn, own, conversation, False, body, at)
+    forms.record_result(conn, form, str(conversation.id))
     return conversation
 
 
-async def reply(app: web.Application, member: Member, conversation: Conversation, body: str) -> None:
+async def reply(app: web.Application, member: Member, conversation: Conversation, body: str, *,
+                form: FormKey | None = None) -> None:  # fmt: skip
     """One more message from the member in their conversation."""
     if not await other_reachable(app, conversation, member):
         raise Unreachable("the other member's node is no longer a peer of this one")
-    await app[db_key].write(_add_message, app[node_key_key].node_id, conversation,
-                            conversation.is_author(member.id), body, now(app))  # fmt: skip
+    await app[db_key].write(_reply, app[node_key_key].node_id, conversation,
+                            conversation.is_author(member.id), body, now(app), form)  # fmt: skip
+
+
+def _reply(conn: Connection, own: bytes, conversation: Conversation, from_author: bool,
+           body: str, at: int, form: FormKey | None) -> None:  # fmt: skip
+    forms.claim(conn, form, now=at)
+    _add_message(conn, own, conversation, from_author, body, at)
+    forms.record_result(conn, form, str(conversation.id))
 
 
 def _add_message(conn: Connection, own: bytes, conversation: Conversation, from_author: bool,

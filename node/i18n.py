@@ -43,11 +43,22 @@ class Translator:
             params = {**message.params, **params}
             message = message.msgid
         text = self._catalog.get(message) or message
-        return text % params if params else text
+        if not params:
+            return text
+        # A parameter may be a text to translate too ("près de %(commune)s").
+        return text % {k: self.gettext(v) if isinstance(v, Msg) else v for k, v in params.items()}
 
     def ngettext(self, singular: str, plural: str, n: int, **params: object) -> str:
-        msgid = singular if n == 1 else plural
+        msgid = plural if _PLURAL.get(self.lang, _plural_unless_one)(n) else singular
         return self.gettext(msgid, n=n, **params)
+
+
+def _plural_unless_one(n: int) -> bool:
+    return n != 1
+
+
+# Which counts take the plural: in French 0 and 1 take the singular ("0 message non lu").
+_PLURAL = {"fr": lambda n: n > 1}
 
 
 def parse_po(text: str) -> dict[str, str]:

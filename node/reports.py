@@ -38,10 +38,12 @@ from protocol.identity import node_id_text
 from protocol.limits import REPORT_KEY_BYTES
 from protocol.reports import ForwardedReport, encode_report, validate_report
 from storage import annonces as annonce_store
+from storage import forms
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage import reports as report_store
 from storage.errors import Conflict, NotFound
+from storage.forms import FormKey
 from storage.outbox import REPORT, Destination
 from storage.reports import Report
 
@@ -88,12 +90,20 @@ async def summary(app: web.Application, report: Report) -> dict:
 
 
 async def report(app: web.Application, member_id: int, annonce: Annonce, reason: str,
-                 details: str) -> int:  # fmt: skip
-    """A resident's report of an annonce, for this node's moderators."""
-    return await app[db_key].write(
-        report_store.add_report, origin=annonce.origin, uid=annonce.uid, title=annonce.title,
-        member_id=member_id, reason=reason, details=details, now=now(app),
+                 details: str, *, form: FormKey | None = None) -> int:  # fmt: skip
+    """A resident's report of an annonce, for this node's moderators (once per ``form``)."""
+    return await app[db_key].write(_report, member_id, annonce, reason, details, now(app), form)
+
+
+def _report(conn: Connection, member_id: int, annonce: Annonce, reason: str, details: str,
+            at: int, form: FormKey | None) -> int:  # fmt: skip
+    forms.claim(conn, form, now=at)
+    report_id = report_store.add_report(
+        conn, origin=annonce.origin, uid=annonce.uid, title=annonce.title,
+        member_id=member_id, reason=reason, details=details, now=at,
     )  # fmt: skip
+    forms.record_result(conn, form, str(report_id))
+    return report_id
 
 
 async def resolve(app: web.Application, report_id: int, note: str | None) -> Report:

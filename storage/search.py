@@ -85,6 +85,7 @@ class Hit:
     updated: int
     expires: int
     sortie_at: int | None
+    lang: str = "fr"
     distance_km: float | None = None
 
 
@@ -98,7 +99,7 @@ class ResultPage:
 EXCERPT_CHARS = 220
 _COLUMNS = (
     "a.origin, a.uid, a.kind, a.category, a.title, substr(a.text, 1, {n}), a.commune,"
-    " a.lat, a.lon, a.author_name, a.created, a.updated, a.expires, a.sortie_at"
+    " a.lat, a.lon, a.author_name, a.created, a.updated, a.expires, a.sortie_at, a.lang"
 ).format(n=EXCERPT_CHARS + 1)
 
 
@@ -134,6 +135,8 @@ def _render(conn: Connection, sql: str, params: list[object]):
 def _base_filters(query: Query, dialect: str, now: int) -> _Sql:
     sql = _Sql(dialect)
     sql.add("a.state = ?", State.OPEN.value).add("NOT a.hidden").add("a.expires > ?", now)
+    # A sortie whose date has passed is no longer a result (it stays until it expires).
+    sql.add("(a.sortie_at IS NULL OR a.sortie_at > ?)", now)
     if query.kind is not None:
         sql.add("a.kind = ?", query.kind.value)
     if query.category is not None:
@@ -244,7 +247,7 @@ def _row_hit(row) -> Hit:
         origin=bytes(row[0]), uid=bytes(row[1]), kind=_KINDS[row[2]], category=_CATEGORIES[row[3]],
         title=row[4], excerpt=row[5], commune=row[6], lat=row[7], lon=row[8],
         author_name=row[9], created=row[10], updated=row[11], expires=row[12],
-        sortie_at=row[13],
+        sortie_at=row[13], lang=row[14],
     )  # fmt: skip
 
 

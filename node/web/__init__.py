@@ -15,12 +15,22 @@ from aiohttp import web
 
 from node.i18n import load_catalogs
 from node.keys import db_key, node_key_key
-from node.web import about, accounts, annonces, conversations, profile, reports, search
+from node.web import (
+    about,
+    accounts,
+    annonces,
+    conversations,
+    posting,
+    profile,
+    reports,
+    search,
+)
 from node.web.keys import (
     communes_key,
     csrf_secret_key,
     page_cache_key,
     peer_names_key,
+    static_versions_key,
     translators_key,
 )
 from node.web.middleware import web_middleware
@@ -28,10 +38,12 @@ from node.web.page_cache import PageCache, PeerNames
 from node.web.places import load_communes
 from node.web.render import setup_templates
 from node.web.session import csrf_secret
+from node.web.transport import static_versions
 from storage.peers import peer_names
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-AREAS = (search, annonces, accounts, profile, conversations, reports, about)
+# posting first: /annonces/nouvelle before /annonces/{ref}
+AREAS = (search, posting, annonces, accounts, profile, conversations, reports, about)
 
 
 def setup_web(app: web.Application) -> None:
@@ -48,6 +60,7 @@ def setup_web(app: web.Application) -> None:
 
 async def web_ctx(app: web.Application):
     app[communes_key] = load_communes()
+    app[static_versions_key] = static_versions(STATIC_DIR)
     app[translators_key] = load_catalogs()
     page_cache, names = app[page_cache_key], app[peer_names_key]
 

@@ -1,7 +1,12 @@
-"""Posting and managing annonces: new (with preview), page, edit, fulfil, withdraw, renew.
+"""An annonce's page and its author's actions: fulfil, reopen, withdraw, renew; "my annonces".
 
 Every change goes through node.annonces, which signs a new revision and
 hands it to the network. Only the member who wrote an annonce may change it.
+Writing and editing one is node/web/posting.py.
+
+An annonce residents may no longer see answers in words that say why: its
+author withdrew it, or it expired (410, ``AnnonceGone``); an unknown one is
+"page introuvable" (404).
 """
 
 from __future__ import annotations
@@ -9,76 +14,33 @@ from __future__ import annotations
 from aiohttp import web
 
 from node import accounts, annonces
-from node.clock import now
 from node.i18n import Msg
 from node.keys import db_key, node_key_key
-from node.web.annonce_form import (
-    DURATIONS_DAYS,
-    FIELDS,
-    form_from_annonce,
-    read_annonce_form,
-)
+from node.web.annonce_form import DURATIONS_DAYS
 from node.web.common import (
+    AnnonceGone,
     association_namer,
     association_names,
     parse_ref,
     place_origin,
-    require_active,
     require_member,
 )
 from node.web.forms import Form
 from node.web.keys import communes_key, member_rkey
-from node.web.labels import CATEGORY_LABELS, KIND_BADGES, KIND_LABELS, STATE_LABELS
+from node.web.labels import CATEGORY_LABELS, KIND_BADGES, STATE_LABELS
 from node.web.render import render
-from protocol.errors import ValidationError
 from storage import residents
+from storage.errors import AlreadySubmitted
 from storage.geo import haversine_km
 
 routes = web.RouteTableDef()
-_REFUSED = Msg("Cette annonce n'a pas pu être publiée : vérifiez les champs et réessayez.")
 
-
-async def _form_page(request, form, *, status=200, action="/annonces/nouvelle", editing=None):
-    return await render(request, "annonce_form.html", {
-        "form": form, "action": action, "editing": editing, "nav": "new",
-        "kinds": KIND_LABELS, "categories": CATEGORY_LABELS,
-        "communes": request.app[communes_key], "durations": DURATIONS_DAYS,
-        "profile": await accounts.profile_of(request.app, request[member_rkey]),
-    }, status=status)  # fmt: skip
-
-
-@routes.get("/annonces/nouvelle")
-async def new_form(request: web.Request) -> web.Response:
-    member = require_active(request)
-    profile = await accounts.profile_of(request.app, member)
-    form = Form()
-    form.values.update(type="offer", duree="30",
-                       lieu="domicile" if profile.home.is_set else "commune")  # fmt: skip
-    return await _form_page(request, form)
-
-
-@routes.post("/annonces/nouvelle")
-async def new_submit(request: web.Request) -> web.Response:
-    member = require_active(request)
-    data = await request.post()
-    profile = await accounts.profile_of(request.app, member)
-    communes = request.app[communes_key]
-    form, draft = read_annonce_form(data, profile, communes, now(request.app))
-    action = data.get("action")
-    if draft is None or action == "modifier":
-        return await _form_page(request, form, status=422 if draft is None else 200)
-    if action != "publier":
-        return await render(request, "annonce_preview.html", {
-            "form": form, "draft": draft, "fields": FIELDS, "nav": "new",
-            "communes": communes, "categories": CATEGORY_LABELS, "kinds": KIND_BADGES,
-        })  # fmt: skip
-    author = annonces.Author(member.handle, member.display_name)
-    try:
-        signed = await annonces.publish(request.app, author, draft, member_id=member.id)
-    except ValidationError:
-        form.error("texte", _REFUSED)
-        return await _form_page(request, form, status=422)
-    raise web.HTTPSeeOther(f"/annonces/{signed.annonce.ref}?publiee=1")
+GONE = {
+    annonces.WITHDRAWN: (Msg("Cette annonce a été retirée"),
+                         Msg("Son auteur l'a retirée : elle n'est plus proposée. D'autres annonces vous attendent peut-être.")),
+    annonces.EXPIRED: (Msg("Cette annonce a expiré"),
+                       Msg("Sa durée de publication est passée : elle n'est plus proposée. D'autres annonces vous attendent peut-être.")),
+}  # fmt: skip
 
 
 async def visible_annonce(request: web.Request) -> annonces.Visible:
@@ -86,6 +48,9 @@ async def visible_annonce(request: web.Request) -> annonces.Visible:
     origin, uid = parse_ref(request.match_info["ref"])
     shown = await annonces.visible(request.app, origin, uid)
     if shown is None:
+        reason = await annonces.why_not_visible(request.app, origin, uid)
+        if reason in GONE:
+            raise AnnonceGone(reason, *GONE[reason])
         raise web.HTTPNotFound()
     return shown
 
@@ -110,10 +75,11 @@ async def annonce_page(request: web.Request) -> web.Response:
         "communes": request.app[communes_key], "categories": CATEGORY_LABELS,
         "kinds": KIND_BADGES, "states": STATE_LABELS, "durations": DURATIONS_DAYS,
         "published": "publiee" in request.query, "changed": request.query.get("fait"),
+        "form": Form(),
     })  # fmt: skip
 
 
-async def _own(request: web.Request, *, showing: bool = False):
+async def own_annonce(request: web.Request, *, showing: bool = False):
     """The annonce of the URL, if the member making the request wrote it."""
     member = require_member(request)
     shown = await visible_annonce(request)
@@ -121,66 +87,49 @@ async def _own(request: web.Request, *, showing: bool = False):
     return member, shown.annonce
 
 
-@routes.get("/annonces/{ref}/modifier")
-async def edit_form(request: web.Request) -> web.Response:
-    member, annonce = await _own(request, showing=True)
-    form = form_from_annonce(annonce, await accounts.profile_of(request.app, member))
-    return await _form_page(request, form, action=f"/annonces/{annonce.ref}/modifier",
-                            editing=annonce)  # fmt: skip
-
-
-@routes.post("/annonces/{ref}/modifier")
-async def edit_submit(request: web.Request) -> web.Response:
-    member, annonce = await _own(request, showing=True)
-    profile = await accounts.profile_of(request.app, member)
-    form, draft = read_annonce_form(await request.post(), profile, request.app[communes_key],
-                                    now(request.app), with_duration=False)  # fmt: skip
-    action = f"/annonces/{annonce.ref}/modifier"
-    if draft is None:
-        return await _form_page(request, form, status=422, action=action, editing=annonce)
-    try:
-        await annonces.edit(request.app, member, annonce.uid, draft)
-    except ValidationError:
-        form.error("texte", _REFUSED)
-        return await _form_page(request, form, status=422, action=action, editing=annonce)
-    raise web.HTTPSeeOther(f"/annonces/{annonce.ref}?fait=modifiee")
-
-
 @routes.post("/annonces/{ref}/pourvue")
 async def fulfil(request: web.Request) -> web.Response:
-    member, annonce = await _own(request)
+    member, annonce = await own_annonce(request)
     await annonces.fulfil(request.app, member, annonce.uid)
     raise web.HTTPSeeOther(f"/annonces/{annonce.ref}?fait=pourvue")
 
 
 @routes.post("/annonces/{ref}/rouvrir")
 async def reopen(request: web.Request) -> web.Response:
-    member, annonce = await _own(request, showing=True)
+    member, annonce = await own_annonce(request, showing=True)
     await annonces.reopen(request.app, member, annonce.uid)
     raise web.HTTPSeeOther(f"/annonces/{annonce.ref}?fait=rouverte")
 
 
 @routes.get("/annonces/{ref}/retirer")
 async def withdraw_confirm(request: web.Request) -> web.Response:
-    _member, annonce = await _own(request)
+    _member, annonce = await own_annonce(request)
     return await render(request, "annonce_withdraw.html", {"annonce": annonce, "nav": "mine"})
 
 
 @routes.post("/annonces/{ref}/retirer")
 async def withdraw(request: web.Request) -> web.Response:
-    member, annonce = await _own(request)
+    try:
+        member, annonce = await own_annonce(request)
+    except AnnonceGone as gone:
+        if gone.why != annonces.WITHDRAWN:
+            raise
+        raise web.HTTPSeeOther("/mes-annonces?fait=retiree") from None  # sent twice: it is
     await annonces.withdraw(request.app, annonce.uid, member=member)
     raise web.HTTPSeeOther("/mes-annonces?fait=retiree")
 
 
 @routes.post("/annonces/{ref}/renouveler")
 async def renew(request: web.Request) -> web.Response:
-    member, annonce = await _own(request, showing=True)
+    member, annonce = await own_annonce(request, showing=True)
     form = Form(await request.post())
     days = form.integer("duree", minimum=1, maximum=max(DURATIONS_DAYS))
     if days is None:
         raise web.HTTPBadRequest(reason="bad duration")
-    await annonces.renew(request.app, annonce.uid, days, member=member)
+    try:
+        await annonces.renew(request.app, annonce.uid, days, member=member, form=form.key(member.id))
+    except AlreadySubmitted:
+        pass  # sent twice: the first one renewed it
     raise web.HTTPSeeOther(f"/annonces/{annonce.ref}?fait=renouvelee")
 
 

@@ -33,6 +33,7 @@ class Card:
     href: str
     title: str
     excerpt: str
+    lang: str            # the annonce's language, for lang="…" on what its author typed
     place: str
     distance: str        # "" when no distance is shown
     age: str
@@ -75,6 +76,7 @@ def cards_for(
             href="/annonces/" + annonce_ref(hit.origin, hit.uid),
             title=hit.title,
             excerpt=excerpt(hit.excerpt),
+            lang=hit.lang,
             place=communes.name(hit.commune) if hit.commune else approximate,
             distance=format_km(hit.distance_km, lang) if hit.distance_km is not None else "",
             age=t.gettext(age(now, hit.created)),

@@ -6,6 +6,7 @@ from ipaddress import ip_address
 
 from aiohttp import web
 
+from node.i18n import Msg
 from node.keys import db_key, node_key_key, settings_key
 from node.settings import IPAddress
 from node.web.keys import communes_key, member_rkey, peer_names_key
@@ -14,6 +15,15 @@ from protocol.errors import DecodeError
 from protocol.identity import fingerprint
 from storage.geo import Origin
 from storage.residents import Member, Place
+
+
+class AnnonceGone(web.HTTPGone):
+    """An annonce residents can no longer see, with the words that say why (410)."""
+
+    def __init__(self, reason: str, title: Msg, text: Msg) -> None:
+        super().__init__()
+        self.why = reason
+        self.page_title, self.page_text = title, text
 
 
 def require_member(request: web.Request) -> Member:
@@ -77,11 +87,13 @@ def place_origin(request: web.Request, place: Place) -> Origin | None:
     return Origin(*centre) if centre else None
 
 
-def place_label(request: web.Request, place: Place):
+def place_label(request: web.Request, place: Place) -> Msg | str | None:
+    """A place as residents say it: its commune, or "near" the commune nearest its point."""
+    communes = request.app[communes_key]
     if place.commune:
-        return request.app[communes_key].name(place.commune)
-    if place.lat is not None:
-        return f"{place.lat / 100:.2f}, {place.lon / 100:.2f}"
+        return communes.name(place.commune)
+    if place.lat is not None and place.lon is not None and communes.sorted:
+        return Msg("près de %(commune)s", commune=communes.nearest(place.lat, place.lon)[0].name)
     return None
 
 

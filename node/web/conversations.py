@@ -24,6 +24,7 @@ from node.web.forms import Form
 from node.web.render import render
 from storage import conversations as talk
 from storage.conversations import MAX_MESSAGE_CHARS
+from storage.errors import AlreadySubmitted
 
 routes = web.RouteTableDef()
 
@@ -69,7 +70,10 @@ async def answer(request: web.Request) -> web.Response:
     if not form.ok:
         return await _answer_page(request, shown, form, status=422, unreachable=False)
     try:
-        conversation = await conversations.answer(request.app, member, shown, body)
+        conversation = await conversations.answer(request.app, member, shown, body,
+                                                  form=form.key(member.id))  # fmt: skip
+    except AlreadySubmitted as earlier:  # sent twice: the first one is the message
+        raise web.HTTPSeeOther(f"/messages/{earlier.result}") from None
     except Unreachable:  # no longer a peer since the check above
         return await _answer_page(request, shown, form, status=409, unreachable=True)
     raise web.HTTPSeeOther(f"/messages/{conversation.id}")
@@ -120,7 +124,10 @@ async def reply(request: web.Request) -> web.Response:
     if not form.ok:
         return await _conversation_page(request, member, conversation, form, status=422)
     try:
-        await conversations.reply(request.app, member, conversation, body)
+        await conversations.reply(request.app, member, conversation, body,
+                                  form=form.key(member.id))  # fmt: skip
+    except AlreadySubmitted:
+        pass  # sent twice: the first one is in the conversation
     except Unreachable:
         return await _conversation_page(request, member, conversation, form, status=409)
     raise web.HTTPSeeOther(f"/messages/{conversation.id}#dernier")

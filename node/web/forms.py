@@ -1,11 +1,25 @@
-"""Reading and checking what residents type; errors are shown next to each field."""
+"""Reading and checking what residents type; errors are shown next to each field.
+
+Every form that posts, changes or writes something carries a one-time token
+(``FORM_TOKEN_FIELD``, drawn when the page is shown): the unit of work that
+acts on it claims the token (storage.forms), so that the same form sent twice
+acts once. ``Form.token`` is the token the form came with, or a fresh one for
+a form shown for the first time; ``Form.key(member)`` is what the feature is
+given (None when the request carried no token: then it acts as before).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 import unicodedata
 from collections.abc import Iterable, Mapping
 
 from node.i18n import Msg
+from storage.forms import FORM_TOKEN_BYTES, FormKey
+
+FORM_TOKEN_FIELD = "envoi"
 
 _FORBIDDEN = frozenset({"Cc", "Cs", "Cn", "Co", "Cf", "Zl", "Zp"})
 _ALLOWED = frozenset({"\n", "\u200d"})
@@ -18,6 +32,19 @@ class Form:
         self.data = data or {}
         self.values: dict[str, object] = {}
         self.errors: dict[str, Msg] = {}
+        self.sent_token = read_token(self.raw(FORM_TOKEN_FIELD))
+        self._token = encode_token(self.sent_token) if self.sent_token else None
+
+    @property
+    def token(self) -> str:
+        """The form's one-time token, for its hidden field: the one it came with, or a new one."""
+        if self._token is None:
+            self._token = encode_token(os.urandom(FORM_TOKEN_BYTES))
+        return self._token
+
+    def key(self, member_id: int) -> FormKey | None:
+        """The submission's key for the feature, if the form carried a token."""
+        return FormKey(member_id, self.sent_token) if self.sent_token else None
 
     @property
     def ok(self) -> bool:
@@ -78,3 +105,18 @@ class Form:
                                  min=minimum, max=maximum))  # fmt: skip
             return None
         return number
+
+
+def encode_token(token: bytes) -> str:
+    return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
+
+
+def read_token(text: str) -> bytes | None:
+    """A form token from its text, or None if there is none or it is not one."""
+    if len(text) != 22:  # 16 bytes in base64url, unpadded
+        return None
+    try:
+        token = base64.urlsafe_b64decode(text + "==")
+    except (binascii.Error, ValueError):
+        return None
+    return token if len(token) == FORM_TOKEN_BYTES and encode_token(token) == text else None

@@ -14,6 +14,7 @@ translators_key = web.AppKey("translators_key", dict)
 csrf_secret_key = web.AppKey("csrf_secret_key", bytes)
 page_cache_key = web.AppKey("page_cache_key", PageCache)
 peer_names_key = web.AppKey("peer_names_key", PeerNames)
+static_versions_key = web.AppKey("static_versions_key", dict)  # file name -> content hash
 
 # What the web middleware learns about each request.
 translator_rkey = web.RequestKey("translator_rkey", Translator)

@@ -26,10 +26,37 @@ REPORT_REASONS = {
     "autre": "Autre raison",
 }
 
+# What the error summary calls each field (the field's label, or close to it).
+FIELD_NAMES = {
+    "type": "Vous proposez ou vous cherchez ?",
+    "categorie": "Catégorie",
+    "titre": "Titre de l'annonce",
+    "texte": "Description",
+    "commune": "Où ?",
+    "duree": "Durée de publication",
+    "sortie_date": "Date de la sortie",
+    "sortie_heure": "Heure de la sortie",
+    "nom": "Nom affiché",
+    "presentation": "Quelques mots sur vous",
+    "competences": "Vos savoir-faire et centres d'intérêt",
+    "domicile": "Mon domicile",
+    "travail": "Mon lieu de travail",
+    "message": "Votre message",
+    "raison": "Raison du signalement",
+    "details": "Précisions",
+    "identifiant": "Identifiant de connexion",
+    "mot_de_passe": "Mot de passe",
+    "confirmation": "Confirmation du mot de passe",
+    "actuel": "Mot de passe actuel",
+    "nouveau": "Nouveau mot de passe",
+    "charte": "Charte de Troc",
+}
+
 ERROR_TITLES = {
     400: "La demande est incomplète",
     403: "Action refusée",
     404: "Page introuvable",
+    410: "Cette page n'est plus en ligne",
     405: "Action impossible",
     413: "Envoi trop volumineux",
     409: "Action impossible pour l'instant",
@@ -41,6 +68,7 @@ ERROR_TEXTS = {
     400: "Le formulaire envoyé est incomplet. Revenez en arrière et réessayez.",
     403: "Cette action ne vous est pas permise, ou le formulaire a expiré. Rechargez la page et réessayez.",
     404: "Cette page n'existe pas ou plus. L'annonce a peut-être été retirée ou a expiré.",
+    410: "Ce que vous cherchez a été retiré.",
     405: "Cette action n'est pas possible ici.",
     413: "Ce que vous avez envoyé est trop volumineux.",
     409: "Cette action n'est pas possible pour l'instant. Revenez en arrière et réessayez plus tard.",

@@ -1,8 +1,12 @@
-"""The web view's middleware: language, identity, CSRF, HTML errors, security headers.
+"""The web view's middleware: language, identity, CSRF, HTML errors, security headers, transport.
 
 It runs only for the residents' pages: the federation, admin and discovery
 APIs keep their own error shape (RFC 9457, node/problems.py). An unknown path
 is answered in HTML only to a browser (one that accepts text/html).
+
+A client that goes away in the middle of its request (a form upload cut
+off) is one INFO line: nothing to answer, and nothing for the operator to
+fix. Compression and static caching are node/web/transport.py.
 """
 
 from __future__ import annotations
@@ -14,10 +18,16 @@ from aiohttp import web
 from node.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, negotiate
 from node.keys import settings_key
 from node.problems import RETRY_AFTER_S, status_for
-from node.web.keys import member_rkey, translator_rkey, translators_key
+from node.web.keys import (
+    member_rkey,
+    static_versions_key,
+    translator_rkey,
+    translators_key,
+)
 from node.web.labels import ERROR_TEXTS, ERROR_TITLES
 from node.web.render import render
 from node.web.session import CSRF_FIELD, csrf_valid, identify, set_cookies
+from node.web.transport import travel
 from protocol.errors import TrocError
 
 log = logging.getLogger("troc.web")
@@ -42,10 +52,11 @@ def is_web_path(path: str) -> bool:
     return not path.startswith(API_PREFIXES)
 
 
-async def error_page(request: web.Request, status: int) -> web.Response:
+async def error_page(request: web.Request, status: int, *, title=None, text=None) -> web.Response:
+    """The page of an error: the words of its status, or those the handler gave (``title``, ``text``)."""
     known = status if status in ERROR_TITLES else (500 if status >= 500 else 400)
     return await render(request, "error.html", {
-        "status": status, "title": ERROR_TITLES[known], "text": ERROR_TEXTS[known],
+        "status": status, "title": title or ERROR_TITLES[known], "text": text or ERROR_TEXTS[known],
     }, status=status)  # fmt: skip
 
 
@@ -75,7 +86,12 @@ async def web_middleware(request: web.Request, handler) -> web.StreamResponse:
             raise
         if unmatched and not _wants_html(request):
             raise
-        response = await error_page(request, error.status)
+        response = await error_page(request, error.status, title=getattr(error, "page_title", None),
+                                    text=getattr(error, "page_text", None))  # fmt: skip
+    except ConnectionResetError:  # the client went away before its request was read
+        log.info("request abandoned by the client",
+                 extra={"method": request.method, "path": request.path})  # fmt: skip
+        return web.Response(status=400, text="incomplete request")
     except TrocError as error:  # a rule said no (403, 404, 409), or the database is busy (503)
         status = status_for(error)
         if status >= 500:
@@ -88,6 +104,7 @@ async def web_middleware(request: web.Request, handler) -> web.StreamResponse:
         response = await error_page(request, 500)
     set_cookies(request, response)
     _secure_headers(request, response)
+    travel(request, response, request.app[static_versions_key])
     return response
 
 

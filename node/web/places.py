@@ -1,7 +1,10 @@
 """The communes of the agglomeration (node/data/communes.json) and residents' places.
 
 Loaded once when the application starts. Positions are kept in hundredths of
-a degree, the unit of the protocol's coarse points.
+a degree, the unit of the protocol's coarse points. Residents choose places
+by commune name; a coarse point stored earlier is named by the nearest
+commune, and is in the agglomeration when it is within
+``MAX_KM_FROM_A_COMMUNE`` of a commune's centre.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from protocol import limits
+from storage.geo import haversine_km
 
+MAX_KM_FROM_A_COMMUNE = 8.0  # farther from every commune's centre: outside the agglomeration
 COMMUNES_FILE = Path(__file__).resolve().parent.parent / "data" / "communes.json"
 
 
@@ -56,6 +61,17 @@ class Communes:
 
     def __contains__(self, code: object) -> bool:
         return code in self.by_code
+
+    def nearest(self, lat: float, lon: float) -> tuple[Commune, float]:
+        """The commune whose centre is nearest a point, and how far it is (km)."""
+        return min(((c, haversine_km(lat, lon, c.lat, c.lon)) for c in self.sorted),
+                   key=lambda pair: pair[1])  # fmt: skip
+
+    def near(self, lat: float | None, lon: float | None) -> bool:
+        """Whether a point is in the agglomeration (near one of its communes)."""
+        if lat is None or lon is None or not self.sorted:
+            return False
+        return self.nearest(lat, lon)[1] <= MAX_KM_FROM_A_COMMUNE
 
 
 def _sort_key(name: str) -> str:

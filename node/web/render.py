@@ -24,8 +24,15 @@ from jinja2.lexer import TOKEN_LPAREN, TOKEN_NAME, TOKEN_RPAREN, TOKEN_STRING, T
 from node.clock import now
 from node.i18n import LANGUAGES, Msg, Translator
 from node.keys import db_key, settings_key
-from node.web.keys import communes_key, member_rkey, translator_rkey
+from node.web.keys import (
+    communes_key,
+    member_rkey,
+    static_versions_key,
+    translator_rkey,
+)
+from node.web.labels import FIELD_NAMES
 from node.web.session import CSRF_FIELD, csrf_token
+from node.web.transport import static_url
 from protocol.annonce import annonce_ref
 from storage import conversations
 
@@ -58,7 +65,8 @@ def setup_templates(app: web.Application) -> None:
     env.globals.update(
         _=_gettext, ngettext=_ngettext, LANGUAGES=LANGUAGES, Msg=Msg, ref=_ref,
         options=_options, commune_options=_commune_options, radius_options=_radius_options,
-        durations_options=_durations_options, ref_of=annonce_ref,
+        durations_options=_durations_options, ref_of=annonce_ref, FIELD_NAMES=FIELD_NAMES,
+        static_url=static_url,
     )
     env.filters.update(km=format_km, date=format_date, datetime=format_datetime,
                        query=lambda params: urlencode(params))  # fmt: skip
@@ -120,11 +128,15 @@ def _radius_options(radii) -> list[tuple[str, str]]:
     return [(str(r), f"{r} km") for r in radii]
 
 
+# Said in words, not "< 1 km": "à moins d'1 km de chez vous".
+UNDER_ONE_KM = {"fr": "moins d'1 km", "en": "less than 1 km"}
+
+
 def format_km(km: float | None, lang: str = "fr") -> str:
     if km is None:
         return ""
     if km < 1:
-        return "< 1 km"
+        return UNDER_ONE_KM.get(lang, UNDER_ONE_KM["fr"])
     text = f"{km:.1f}" if km < 10 else f"{km:.0f}"
     return (text.replace(".", ",") if lang == "fr" else text) + " km"
 
@@ -193,6 +205,7 @@ async def render(
         "csrf_token": csrf_token(request),
         "now": now(request.app),
         "age": lambda ts: age(now(request.app), ts),
+        "static": request.app[static_versions_key],
     }
     base.update(context or {})
     env = templates_for(request.app, request[translator_rkey])

@@ -132,6 +132,7 @@ async def home(request: web.Request) -> web.Response:
         "categories": CATEGORY_LABELS,
         "radii": RADII_KM,
         "profile": data.profile,
+        "logged_out": member is None and "deconnecte" in request.query,
         "prev_params": {**base, "page": query.page - 1} if query.page > 1 else None,
         "next_params": {**base, "page": query.page + 1} if result.has_next else None,
     }, unread=data.unread)  # fmt: skip

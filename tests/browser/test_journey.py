@@ -32,10 +32,8 @@ def sign_up(page, base: str, handle: str, name: str) -> None:
 
 def set_places(page, base: str, home: str, work: str) -> None:
     page.goto(base + "/profil")
-    page.locator("#domicile_type-2").check()
-    page.locator("#domicile_commune").select_option(label=home)
-    page.locator("#travail_type-2").check()
-    page.locator("#travail_commune").select_option(label=work)
+    page.get_by_label("Mon domicile").select_option(label=home)
+    page.get_by_label("Mon lieu de travail").select_option(label=work)
     page.get_by_role("button", name="Enregistrer mon profil").click()
     page.wait_for_url(re.compile(r"enregistre=1"))
 

@@ -18,8 +18,7 @@ from tests.factories import NOW, make_signed
 from tests.node.web.conftest import NODE_KEY, log_out, post_form, sign_up
 
 GOOD = {"type": "offer", "categorie": "service", "titre": "Aide au jardin",
-        "texte": "Je taille les haies le samedi.", "lieu": "commune", "commune": "47001",
-        "duree": "30"}  # fmt: skip
+        "texte": "Je taille les haies le samedi.", "commune": "47001", "duree": "30"}  # fmt: skip
 REF = re.compile(r"/annonces/([A-Za-z0-9_-]{64})")
 
 
@@ -36,8 +35,10 @@ async def publish(client, **change) -> str:
 
 async def test_preview_then_publish_signs_a_revision(web_client, db):
     await sign_up(web_client)
-    preview = await post_form(web_client, "/annonces/nouvelle", {**GOOD, "action": "apercu"},
-                              page="/annonces/nouvelle")  # fmt: skip
+    sent = await post_form(web_client, "/annonces/nouvelle", {**GOOD, "action": "apercu"},
+                           page="/annonces/nouvelle")  # fmt: skip
+    assert sent.status == 303 and sent.headers["Location"].startswith("/annonces/nouvelle/apercu?envoi=")
+    preview = await web_client.get(sent.headers["Location"])
     assert preview.status == 200 and "Aperçu de votre annonce" in await preview.text()
     assert await held(db) == []
     ref = await publish(web_client)
@@ -61,14 +62,17 @@ async def test_preview_then_publish_signs_a_revision(web_client, db):
     ({"texte": ""}, "texte", "Ce champ est obligatoire."),
     ({"texte": "x" * 4001}, "texte", "4000 caractères au plus"),
     ({"texte": "bonjour\u0007"}, "texte", "caractères invisibles"),
-    ({"lieu": ""}, "lieu", "Choisissez une option."),
-    ({"lieu": "domicile"}, "lieu", "pas indiqué dans votre profil"),
+    ({"commune": ""}, "commune", "Choisissez où a lieu l'échange"),
+    ({"commune": "domicile"}, "commune", "pas indiqué dans votre profil"),
+    ({"commune": "travail"}, "commune", "pas indiqué dans votre profil"),
     ({"commune": "75056"}, "commune", "Choisissez la commune dans la liste."),
     ({"duree": "91"}, "duree", "entre 1 et 90"),
     ({"duree": "trente"}, "duree", "nombre entier"),
     ({"categorie": "sortie"}, "sortie_date", "Indiquez la date de la sortie."),
-    ({"categorie": "sortie", "sortie_date": "31/02/2026"}, "sortie_date", "date valide"),
-    ({"categorie": "sortie", "sortie_date": "2026-01-01"}, "sortie_date", "dans le futur"),
+    ({"categorie": "sortie", "sortie_date": "31/02/2026"}, "sortie_date", "date réelle"),
+    ({"categorie": "sortie", "sortie_date": "le 14 juillet"}, "sortie_date", "date réelle"),
+    ({"categorie": "sortie", "sortie_date": "2026-10-03", "sortie_heure": "25h"}, "sortie_heure", "Saisissez une heure"),
+    ({"categorie": "sortie", "sortie_date": "2026-01-01"}, "sortie_date", "Cette date est passée"),
     ({"categorie": "sortie", "sortie_date": "2030-01-01"}, "sortie_date", "l'année qui vient"),
 ])  # fmt: skip
 async def test_annonce_errors_are_shown_next_to_the_field_and_nothing_is_published(
@@ -93,27 +97,42 @@ async def test_a_sortie_gets_its_date(web_client, db):
     assert annonce.sortie_at == int(paris.timestamp())
 
 
+async def keep_a_point_as_home(db, lat: int, lon: int, handle: str = "marie") -> None:
+    """A home recorded as a coarse point, as profiles were before places were chosen by name."""
+    marie = await db.read(residents.member_named, handle)
+    await db.write(residents.save_profile, marie.id, display_name=marie.display_name,
+                   profile=residents.Profile(home=residents.Place(lat=lat, lon=lon)), now=NOW)  # fmt: skip
+
+
 async def test_home_place_comes_from_the_profile(web_client, db):
     await sign_up(web_client)
     response = await post_form(web_client, "/profil", {
-        "nom": "Marie D.", "domicile_type": "point", "domicile_lat": "44,2012",
-        "domicile_lon": "0.6163", "travail_type": "commune", "travail_commune": "47145"},
-        page="/profil")  # fmt: skip
+        "nom": "Marie D.", "domicile": "47001", "travail": "47145"}, page="/profil")  # fmt: skip
     assert response.status == 303
-    await publish(web_client, lieu="domicile")
-    await publish(web_client, lieu="travail")
+    await publish(web_client, commune="domicile")
+    await publish(web_client, commune="travail")
+    await keep_a_point_as_home(db, 4420, 62)
+    await publish(web_client, commune="domicile")
     places = {(a.commune, a.point.lat if a.point else None) for a in await held(db)}
-    assert places == {(None, 4420), ("47145", None)}
+    assert places == {("47001", None), ("47145", None), (None, 4420)}
+
+
+async def test_pages_shown_before_the_single_place_list_are_still_understood(web_client, db):
+    """The radio (lieu) and the list apart, as a page left open sends them."""
+    await sign_up(web_client)
+    await post_form(web_client, "/profil", {"nom": "Marie D.", "domicile": "47145"}, page="/profil")
+    await publish(web_client, lieu="commune", commune="47001")
+    await publish(web_client, lieu="domicile", commune="")
+    assert sorted(a.commune for a in await held(db)) == ["47001", "47145"]
 
 
 async def test_profile_errors(web_client):
     await sign_up(web_client)
     response = await post_form(web_client, "/profil", {
-        "nom": "", "domicile_type": "point", "domicile_lat": "nord", "domicile_lon": "200",
-        "travail_type": "commune", "travail_commune": "99999"}, page="/profil")  # fmt: skip
+        "nom": "", "domicile": "99999", "travail": "75056"}, page="/profil")  # fmt: skip
     assert response.status == 422
     html = await response.text()
-    for field in ("nom", "domicile_lat", "domicile_lon", "travail_commune"):
+    for field in ("nom", "domicile", "travail"):
         assert f'id="{field}-error"' in html
 
 
@@ -146,7 +165,8 @@ async def test_author_edits_fulfils_renews_and_withdraws(web_client, db, clock):
     assert (await post_form(web_client, f"{page}/retirer", {}, page=page)).status == 303
     [annonce] = await held(db)
     assert annonce.state is State.WITHDRAWN and annonce.rev == 5
-    assert (await web_client.get(page)).status == 404
+    gone = await web_client.get(page)
+    assert gone.status == 410 and "Cette annonce a été retirée" in await gone.text()
 
 
 async def test_suspended_members_cannot_post_or_answer(web_client, db):
@@ -250,7 +270,8 @@ async def test_reports_reach_the_moderators(web_client, db):
     assert bad.status == 422 and await db.read(report_store.list_reports) == []
     ok = await post_form(web_client, f"/annonces/{ref}/signaler", {"raison": "argent",
                          "details": "Il demande 20 €"}, page=f"/annonces/{ref}")  # fmt: skip
-    assert ok.status == 200
+    assert ok.status == 303 and ok.headers["Location"] == f"/annonces/{ref}/signaler?envoye=1"
+    assert "Signalement envoyé" in await (await web_client.get(ok.headers["Location"])).text()
     [report] = await db.read(report_store.list_reports)
     assert (report.reason, report.details, report.annonce_title) == ("argent", "Il demande 20 €", "Aide au jardin")
 
