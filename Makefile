@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+PUBLIC_URL ?= http://$(HOST):$(PORT)
 DATA   ?= data
 NAME   ?= Troc Agen
 BIN     = $(VENV)/bin
@@ -30,10 +31,11 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
+# The node announces the URL it serves, whatever port it was created with.
 run: $(STAMP)
 	@test -f $(DATA)/node.key || $(BIN)/troc --data $(DATA) init \
-		--name "$(NAME)" --url http://$(HOST):$(PORT) --listen $(HOST):$(PORT)
-	$(BIN)/troc --data $(DATA) run --listen $(HOST):$(PORT)
+		--name "$(NAME)" --url $(PUBLIC_URL) --listen $(HOST):$(PORT)
+	TROC_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/troc --data $(DATA) run --listen $(HOST):$(PORT)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -41,6 +41,12 @@ class NodeNotRunning(TrocError):
     code = "node-not-running"
 
 
+class NodeStopped(TrocError):
+    """The node closed the admin connection before answering: it is stopping."""
+
+    code = "node-stopped"
+
+
 class AdminRefused(TrocError):
     """The node refused the command."""
 
@@ -76,12 +82,24 @@ class AdminClient:
                     status, payload = response.status, await response.read()
             except TimeoutError:
                 raise AdminRefused(f"no answer from the node in {ADMIN_TIMEOUT_S:g} s") from None
-            except (aiohttp.ClientConnectionError, OSError):
-                raise NodeNotRunning(
-                    f"the node is not running (nothing answers on {self.socket_path}); "
-                    f"start it with `troc --data {self.data_dir} run`"
+            except aiohttp.ClientConnectorError:
+                raise self._not_running() from None
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError):
+                # Connected, then cut off: the node went away while answering.
+                raise NodeStopped(
+                    "the node stopped before it answered (it was stopping or restarting); "
+                    "once it runs again, check with `troc status` and run the command again "
+                    "if needed"
                 ) from None
+            except OSError:
+                raise self._not_running() from None
         return _answer(status, payload)
+
+    def _not_running(self) -> NodeNotRunning:
+        return NodeNotRunning(
+            f"the node is not running (nothing answers on {self.socket_path}); "
+            f"start it with `troc --data {self.data_dir} run`"
+        )
 
 
 def _check_path(path: str) -> None:

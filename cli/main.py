@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import click
@@ -16,13 +18,20 @@ import click
 from cli.client import TOKEN_ENV, remember_token
 from cli.output import plain
 from node.errors import ConfigError
-from node.keyfile import create_admin_token, create_node_key, load_node_key
+from node.keyfile import (
+    create_admin_token,
+    create_node_key,
+    load_node_key,
+    make_private_dir,
+    write_private,
+)
 from node.logs import configure_logging
 from node.settings import Settings, check_settings, load_settings, render_toml
 from node.version import __version__
 from protocol.errors import TrocError
 
 EXIT_CONFIG = 2  # click's own code for usage errors, reused for bad configuration
+PRIVATE_UMASK = 0o077
 
 
 # The commands defined in other modules, by name: each module is imported only
@@ -92,6 +101,10 @@ class OperatorError(click.ClickException):
 def cli(ctx: click.Context, data_dir: Path) -> None:
     """Troc: run and manage a node of the Troc exchange network."""
     ctx.obj = data_dir
+    # Whatever a command creates (data directory, database and its -wal/-shm,
+    # backups, exports) is its owner's only; the umask is restored after it.
+    previous = os.umask(PRIVATE_UMASK)
+    ctx.call_on_close(lambda: os.umask(previous))
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -111,28 +124,30 @@ def _settings(ctx: click.Context) -> Settings:
 def init(ctx, name, public_url, listen, database_url, area) -> None:
     """Create a node: key pair, configuration, admin token, database."""
     data_dir: Path = ctx.obj
-    values = dict(name=name, public_url=public_url, listen=listen, area=area,
-                  database_url=database_url)  # fmt: skip
+    values = {"name": name, "public_url": public_url, "listen": listen, "area": area,
+              "database_url": database_url}  # fmt: skip
     check_settings(Settings(data_dir=data_dir, **values))
-    existed = data_dir.exists()
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings = Settings(data_dir=data_dir, **values)
     if settings.key_path.exists():
         raise ConfigError(f"{settings.key_path} exists already: this directory holds a node")
+    mode_before = stat.S_IMODE(data_dir.stat().st_mode) if data_dir.exists() else None
+    make_private_dir(data_dir)
     created: list[Path] = []
     try:
         key = create_node_key(settings.key_path)
         created.append(settings.key_path)
         create_admin_token(settings.admin_token_path)
         created.append(settings.admin_token_path)
-        settings.config_path.write_text(render_toml(values), encoding="utf-8")
+        write_private(settings.config_path, render_toml(values).encode("utf-8"))
         created.append(settings.config_path)
         asyncio.run(_init_database(settings, key))
     except BaseException:
         for path in created:
             path.unlink(missing_ok=True)
-        if not existed:
+        if mode_before is None:
             shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            os.chmod(data_dir, mode_before)
         raise
     click.echo(f"Node created in {data_dir}")
     click.echo(f"  id:          {key.node_id_text}")
@@ -154,7 +169,7 @@ def run(ctx, listen) -> None:
     """Serve the node until interrupted (Ctrl-C or SIGTERM)."""
     settings = _settings(ctx)
     if listen:
-        settings = load_settings(settings.data_dir, {"TROC_LISTEN": listen})
+        settings = load_settings(settings.data_dir, {**os.environ, "TROC_LISTEN": listen})
     configure_logging(settings.log_level, settings.log_format)
     key = load_node_key(settings.key_path)
     from node.runner import serve  # the whole node: loaded only when needed

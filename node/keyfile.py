@@ -1,4 +1,16 @@
-"""The node's key and admin token files: created owner-only, refused otherwise."""
+"""The node's files: the key and admin token, created owner-only and refused
+otherwise, and the rule for the whole data directory.
+
+The data directory and everything in it are its owner's only (0700, 0600):
+the key is the node's identity, the token commands it, ``troc.toml`` may hold
+a database password and ``troc.db`` holds residents' messages and password
+hashes. ``troc`` creates every file with a umask of 077 (cli/main.py), so
+SQLite's -wal and -shm files, the admin socket and what the node writes
+later are owner-only too. ``check_data_dir`` is what ``troc run`` checks
+before it starts: a data directory, key, token or configuration that others
+can read is refused with the command that fixes it; any other file is a
+warning.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +20,62 @@ import stat
 from pathlib import Path
 
 from node.errors import ConfigError
-from node.settings import Secret
+from node.settings import ADMIN_TOKEN_FILE, CONFIG_FILE, KEY_FILE, Secret
 from protocol.errors import DecodeError
 from protocol.identity import NodeKey
 
 ADMIN_TOKEN_BYTES = 32
 
 
-def _write_private(path: Path, data: bytes) -> None:
+OWNER_ONLY_DIR = 0o700
+OWNER_ONLY_FILE = 0o600
+_OTHERS = stat.S_IRWXG | stat.S_IRWXO
+# Files whose exposure is a refusal: the node's identity, the admin token, the
+# configuration (it may hold a database password).
+REFUSED_IF_OPEN = (KEY_FILE, ADMIN_TOKEN_FILE, CONFIG_FILE)
+
+
+def write_private(path: Path, data: bytes) -> None:
     """Create ``path`` readable by its owner only; never overwrite."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY_FILE)
     except FileExistsError:
         raise ConfigError(f"{path} exists already; refusing to overwrite it") from None
     except OSError as exc:
         raise ConfigError(f"cannot create {path}: {exc.strerror}") from exc
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create the data directory, or make an existing one owner-only."""
+    path.mkdir(mode=OWNER_ONLY_DIR, parents=True, exist_ok=True)
+    os.chmod(path, OWNER_ONLY_DIR)
+
+
+def check_data_dir(data_dir: Path) -> list[str]:
+    """Refuse a data directory others can enter, or a key, token or configuration
+    they can read (ConfigError, with the fix); the warnings for other files."""
+    if os.stat(data_dir).st_mode & _OTHERS:
+        raise ConfigError(
+            f"{data_dir} is open to other users; run `chmod 700 {data_dir}`"
+        )
+    warnings, exposed = [], []
+    for path in sorted(data_dir.iterdir()):
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:  # gone meanwhile (SQLite's -shm at a checkpoint)
+            continue
+        if not mode & _OTHERS or stat.S_ISLNK(mode):
+            continue
+        if path.name in REFUSED_IF_OPEN:
+            raise ConfigError(f"{path} is readable by others; run `chmod 600 {path}`")
+        exposed.append(path)
+    if exposed:
+        names = " ".join(str(p) for p in exposed)
+        warnings.append(f"readable by others in {data_dir}: "
+                        f"{', '.join(p.name for p in exposed)}; run `chmod go-rwx {names}`")  # fmt: skip
+    return warnings
 
 
 def _read_private(path: Path, what: str) -> bytes:
@@ -35,7 +86,7 @@ def _read_private(path: Path, what: str) -> bytes:
         raise ConfigError(f"no {what} at {path}: run `troc init` first") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if mode & _OTHERS:
         raise ConfigError(
             f"{path} is readable by others; run `chmod 600 {path}` (or restore it from a backup)"
         )
@@ -44,7 +95,7 @@ def _read_private(path: Path, what: str) -> bytes:
 
 def create_node_key(path: Path) -> NodeKey:
     key = NodeKey.generate()
-    _write_private(path, key.to_pem())
+    write_private(path, key.to_pem())
     return key
 
 
@@ -57,7 +108,7 @@ def load_node_key(path: Path) -> NodeKey:
 
 def create_admin_token(path: Path) -> Secret:
     token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
-    _write_private(path, token.encode("ascii") + b"\n")
+    write_private(path, token.encode("ascii") + b"\n")
     return Secret(token)
 
 
@@ -70,3 +121,4 @@ def load_admin_token(path: Path) -> Secret:
     if not token:
         raise ConfigError(f"{path} is empty")
     return Secret(token)
+

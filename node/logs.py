@@ -7,10 +7,13 @@ in ``Secret``, whose text is masked.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
 import logging
 import sys
 import time
+from collections import Counter
 
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -72,6 +75,64 @@ class MalformedRequestFilter(logging.Filter):
 
 
 MAX_REASON_CHARS = 120  # of what the client sent, quoted in the log line
+
+# Events anyone can cause by the thousand (slow connections, a full file
+# table) are logged as one line at once, then at most one line per interval
+# saying how many followed: 23,000 identical lines help nobody.
+SUMMARY_INTERVAL_S = 60.0
+
+
+class Summarised:
+    """One kind of repeated event, logged as few lines: the first at once, then
+    one line per ``interval_s`` with how many of each kind followed."""
+
+    def __init__(self, logger: logging.Logger, message: str, *, level: int = logging.INFO,
+                 interval_s: float = SUMMARY_INTERVAL_S) -> None:  # fmt: skip
+        self._logger, self._message, self._level = logger, message, level
+        self._interval_s = interval_s
+        self._counts: Counter[str] = Counter()
+        self._next_line_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def note(self, kind: str) -> None:
+        """Count one event of ``kind`` (a short word: it becomes a fact's name)."""
+        self._counts[kind] += 1
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_line_at:
+            self.flush()
+        elif self._timer is None:
+            self._timer = loop.call_at(self._next_line_at, self.flush)
+
+    def flush(self) -> None:
+        """Log what was counted since the last line, if anything."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._counts:
+            return
+        self._logger.log(self._level, self._message, extra=dict(sorted(self._counts.items())))
+        self._counts.clear()
+        self._next_line_at = asyncio.get_running_loop().time() + self._interval_s
+
+
+def socket_error_handler(socket_errors: Summarised):
+    """An asyncio exception handler: socket errors summarised, anything else as asyncio logs it.
+
+    When the process runs out of file descriptors, asyncio logs "socket.accept()
+    out of system resource" with a traceback at each attempt (and tries again a
+    second later): here each becomes a count, ``accept_EMFILE=…``.
+    """
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        error = context.get("exception")
+        if not isinstance(error, OSError):
+            loop.default_exception_handler(context)
+            return
+        where = "accept" if "accept" in str(context.get("message", "")) else "transport"
+        name = errno.errorcode.get(error.errno or 0, type(error).__name__)
+        socket_errors.note(f"{where}_{name}")
+
+    return handle
 
 
 def configure_logging(level: str, fmt: str) -> None:

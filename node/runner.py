@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -22,7 +23,15 @@ from node.admin import create_admin_app
 from node.app import create_app
 from node.clock import machine_now
 from node.errors import StartupError
-from node.keyfile import load_admin_token
+from node.keyfile import check_data_dir, load_admin_token
+from node.logs import Summarised, socket_error_handler
+from node.serving import (
+    ConnectionGuard,
+    ConnectionLimits,
+    GuardedTCPSite,
+    GuardedUnixSite,
+    connections_within_fd_limit,
+)
 from node.settings import Settings
 from protocol.identity import NodeKey
 from storage.db import Database, migrate, open_database
@@ -43,19 +52,37 @@ async def prepare_database(settings: Settings, key: NodeKey) -> Database:
     return db
 
 
+# Requests in flight when the node stops get this long to end, then are
+# cancelled (aiohttp waits at most twice this per site): systemd's
+# TimeoutStopSec=30 is never reached, and nothing durable is lost, since every
+# unit of work is committed, or not, as a whole.
+STOP_GRACE_S = 1.5
+
+
 async def serve(settings: Settings, key: NodeKey) -> None:
     """Serve the node until SIGINT or SIGTERM."""
     token = load_admin_token(settings.admin_token_path)
     check_admin_socket(settings.admin_socket_path)
+    for warning in check_data_dir(settings.data_dir):
+        log.warning(warning)
+    warn_about_public_url(settings)
+    guard = ConnectionGuard(_connection_limits(settings))
+    admin_guard = ConnectionGuard(ConnectionLimits.from_settings(settings, max_connections=64))
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(socket_error_handler(
+        Summarised(log, "socket errors", level=logging.WARNING)))  # fmt: skip
     db = await prepare_database(settings, key)
     app = create_app(settings, key=key, db=db)
-    runner = web.AppRunner(app, handle_signals=False)
-    admin_runner = web.AppRunner(create_admin_app(app, token=token), handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=STOP_GRACE_S)
+    admin_runner = web.AppRunner(create_admin_app(app, token=token), handle_signals=False,
+                                 shutdown_timeout=STOP_GRACE_S)  # fmt: skip
+    sites: list[web.BaseSite] = []
     try:
         await runner.setup()
-        await _start_site(runner, settings)
+        sites.append(await _start_site(runner, settings, guard))
         await admin_runner.setup()
-        await _start_admin_site(admin_runner, settings.admin_socket_path)
+        sites.append(await _start_admin_site(admin_runner, settings.admin_socket_path,
+                                             admin_guard))  # fmt: skip
         log.info(
             "node started",
             extra={"node": key.node_id_text, "listen": settings.listen, "url": settings.public_url},
@@ -63,21 +90,61 @@ async def serve(settings: Settings, key: NodeKey) -> None:
         await _until_signalled()
         log.info("node stopping")
     finally:
+        for site in sites:
+            await site.stop()
+        await asyncio.gather(guard.drain(STOP_GRACE_S), admin_guard.drain(STOP_GRACE_S))
         await admin_runner.cleanup()
         await runner.cleanup()
         await db.close()
         settings.admin_socket_path.unlink(missing_ok=True)
+        guard.flush()
     log.info("node stopped")
 
 
-async def _start_site(runner: web.AppRunner, settings: Settings) -> None:
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+def _connection_limits(settings: Settings) -> ConnectionLimits:
+    fits = connections_within_fd_limit(settings.max_connections)
+    if fits < settings.max_connections:
+        log.warning(
+            "open file limit too low for max_connections: raise LimitNOFILE",
+            extra={"max_connections": settings.max_connections, "serving": fits},
+        )
+    return ConnectionLimits.from_settings(settings, max_connections=fits)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def warn_about_public_url(settings: Settings) -> None:
+    """One warning when a local node listens on one port and announces another.
+
+    (``troc run --listen`` on a node made for another port: peers and links
+    would go to the old port.) Behind a reverse proxy the ports differ on
+    purpose, and the public URL is not a loopback one.
+    """
+    url = urlsplit(settings.public_url)
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        return
+    local = url.hostname in LOOPBACK_HOSTS and settings.host in LOOPBACK_HOSTS | {"0.0.0.0", "::"}
+    if local and port != settings.port:
+        log.warning(
+            f"listening on port {settings.port} but announcing {settings.public_url}: "
+            f"set public_url (or TROC_PUBLIC_URL) to http://{url.hostname}:{settings.port}"
+        )
+
+
+async def _start_site(
+    runner: web.AppRunner, settings: Settings, guard: ConnectionGuard
+) -> web.BaseSite:
+    site = GuardedTCPSite(runner, settings.host, settings.port, guard)
     try:
         await site.start()
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise StartupError(f"port {settings.port} on {settings.host} is already in use") from exc
         raise StartupError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
+    return site
 
 
 async def _until_signalled() -> None:
@@ -115,11 +182,14 @@ def check_admin_socket(path: Path) -> None:
     raise StartupError(f"another node is running on this data directory ({path} answers)")
 
 
-async def _start_admin_site(runner: web.AppRunner, path: Path) -> None:
-    site = web.UnixSite(runner, str(path))
+async def _start_admin_site(
+    runner: web.AppRunner, path: Path, guard: ConnectionGuard
+) -> web.BaseSite:
+    site = GuardedUnixSite(runner, str(path), guard)
     try:
         await site.start()
     except OSError as exc:
         raise StartupError(f"cannot open the admin socket {path}: {exc.strerror}") from exc
     # The data directory is already owner-only; the socket is too.
     os.chmod(path, 0o600)
+    return site

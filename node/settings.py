@@ -93,6 +93,14 @@ class Settings:
         "addresses of the reverse proxies in front of the node, comma-separated: "
         "for requests from them, the client is read from X-Forwarded-For",
     )
+    max_connections: int = _setting(1024, "connections the web server keeps open at once")
+    header_timeout_s: int = _setting(
+        10, "seconds a client has to send a request's line and headers"
+    )
+    body_timeout_s: int = _setting(
+        60, "seconds a client has to send a whole request, body included, from its first byte"
+    )
+    keepalive_timeout_s: int = _setting(15, "seconds an idle connection is kept open")
 
     @cached_property
     def trusted_proxy_addresses(self) -> frozenset[IPAddress]:
@@ -211,7 +219,8 @@ def check_settings(s: Settings) -> None:
         raise ConfigError("public_url must start with http:// or https://")
     if not s.name.strip() or len(s.name) > limits.MAX_NODE_NAME_CHARS:
         raise ConfigError(f"name must have 1 to {limits.MAX_NODE_NAME_CHARS} characters")
-    for name in ("sync_interval_s", "purge_interval_s"):
+    for name in ("sync_interval_s", "purge_interval_s", "max_connections", "header_timeout_s",
+                 "body_timeout_s", "keepalive_timeout_s"):  # fmt: skip
         if getattr(s, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     _proxy_addresses(s.trusted_proxies)
