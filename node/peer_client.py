@@ -121,6 +121,10 @@ class PeerClient:
                 body = await _read_bounded(response, max(request.max_bytes, PROBLEM_MAX_BYTES))
                 self._traffic.bytes_received += len(body) + header_bytes(response.headers)
                 return _checked_answer(request, response, body)
+        except aiohttp.ConnectionTimeoutError:  # a TimeoutError too: it comes first
+            raise PeerUnreachable(
+                f"{request.url}: no connection within {self._timeouts.connect:g} s"
+            ) from None
         except TimeoutError:
             raise PeerUnreachable(
                 f"{request.url}: no answer within {self._timeouts.total:g} s"
