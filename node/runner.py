@@ -57,6 +57,7 @@ async def prepare_database(settings: Settings, key: NodeKey) -> Database:
 # TimeoutStopSec=30 is never reached, and nothing durable is lost, since every
 # unit of work is committed, or not, as a whole.
 STOP_GRACE_S = 1.5
+ADMIN_MAX_CONNECTIONS = 64  # the operator's commands, on the admin socket
 
 
 async def serve(settings: Settings, key: NodeKey) -> None:
@@ -67,10 +68,10 @@ async def serve(settings: Settings, key: NodeKey) -> None:
         log.warning(warning)
     warn_about_public_url(settings)
     guard = ConnectionGuard(_connection_limits(settings))
-    admin_guard = ConnectionGuard(ConnectionLimits.from_settings(settings, max_connections=64))
-    loop = asyncio.get_running_loop()
-    loop.set_exception_handler(socket_error_handler(
-        Summarised(log, "socket errors", level=logging.WARNING)))  # fmt: skip
+    admin_guard = ConnectionGuard(ConnectionLimits.from_settings(
+        settings, max_connections=ADMIN_MAX_CONNECTIONS))  # fmt: skip
+    socket_errors = Summarised(log, "socket errors", level=logging.WARNING)
+    asyncio.get_running_loop().set_exception_handler(socket_error_handler(socket_errors))
     db = await prepare_database(settings, key)
     app = create_app(settings, key=key, db=db)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=STOP_GRACE_S)
@@ -97,7 +98,8 @@ async def serve(settings: Settings, key: NodeKey) -> None:
         await runner.cleanup()
         await db.close()
         settings.admin_socket_path.unlink(missing_ok=True)
-        guard.flush()
+        for summary in (guard, admin_guard, socket_errors):
+            summary.flush()
     log.info("node stopped")
 
 

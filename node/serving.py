@@ -19,9 +19,10 @@ with deadlines), made by a ``ConnectionGuard`` that counts them:
   accepting: nothing stops it for good.
 
 Closed connections are counted in two summarised log lines (node.logs), never
-one line each. Sites are made with ``guarded_tcp_site`` and
-``guarded_unix_site``; every answer they send says ``Server: troc``, without
-versions, set in one place (``finish_response``).
+one line each. The sites are ``GuardedTCPSite`` and ``GuardedUnixSite``; every
+answer they send says ``Server: troc``, without versions, set in one place
+(``finish_response``). When the node stops, ``drain`` gives the requests being
+answered a moment, then cancels them.
 
 The guard reads one attribute of aiohttp's handler, ``_current_request`` (the
 request being answered; aiohttp 3.9 and later), to tell a head still coming
@@ -53,9 +54,9 @@ DRAIN_POLL_S = 0.05
 # room for them are released only after it: as many again may be open.
 RESERVED_FDS = 256
 REFUSAL = (
-    b"HTTP/1.1 503 Service Unavailable\r\nServer: troc\r\nRetry-After: 1\r\n"
-    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
-)
+    f"HTTP/1.1 503 Service Unavailable\r\nServer: {SERVER_HEADER}\r\nRetry-After: 1\r\n"
+    "Content-Length: 0\r\nConnection: close\r\n\r\n"
+).encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,6 @@ class ConnectionGuard:
         self._open: dict[GuardedRequestHandler, None] = {}  # oldest first
         self.slow = Summarised(logger, "slow connections closed")
         self.crowded = Summarised(logger, "connection limit reached", level=logging.WARNING)
-
-    @property
-    def open_count(self) -> int:
-        return len(self._open)
 
     def protocol_factory(self, server: web.Server):
         """What ``loop.create_server`` calls for each accepted connection."""
