@@ -112,7 +112,8 @@ def test_a_conversation_between_residents_of_two_associations(start_node, page_o
     on_a.get_by_role("link", name="Retirer l'annonce").click()
     on_a.get_by_role("button", name="Oui, retirer l'annonce").click()
     reload_until(on_b, b.url + "/?q=jardin", lambda: on_b.locator(".card").count() == 0)
-    assert on_b.goto(f"{b.url}/annonces/{ref}").status == 404
+    assert on_b.goto(f"{b.url}/annonces/{ref}").status == 410  # B says it was withdrawn
+    assert on_b.get_by_role("heading", name="Cette annonce a été retirée").is_visible()
     screenshot(on_b, "25-b-annonce-retiree")
     # The conversation stays, for the two of them.
     on_b.goto(conversation_b)
