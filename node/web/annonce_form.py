@@ -4,7 +4,8 @@ The place is one control (``commune``): "near my home", "near my work" (when
 the profile has them) or a commune of the list, by name. Pages shown before
 this form had a radio (``lieu``) and a list apart: what they send is still
 understood. Dates are read as residents write them (``read_day``): 14/07/2026,
-14/7/2026 or 2026-07-14, with or without a time.
+14/7/2026 or 2026-07-14, with or without a time. An annonce's language is the
+page's: what a resident reads is most likely what they write.
 """
 
 from __future__ import annotations

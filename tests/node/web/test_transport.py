@@ -14,7 +14,6 @@ from aiohttp import web
 
 from node.app import create_app
 from node.keys import password_hasher_key
-
 from node.web.transport import accepts_gzip
 from storage import annonces as store
 from storage.nodes import claim_database
