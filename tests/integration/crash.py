@@ -184,18 +184,18 @@ class Browser:
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _OPTION = re.compile(r'<option value="([^"]+)"')
-_OWN_ITEM = re.compile(r'<h2 class="card-title"><a href="/annonces/([^"?#]+)">(.*?)</a></h2>',
+_OWN_ITEM = re.compile(r'<h2 class="card-title"[^>]*><a href="/annonces/([^"?#]+)">(.*?)</a></h2>',
                        re.DOTALL)  # fmt: skip
-_CARD = re.compile(r'<h3 class="card-title"><a href="/annonces/([^"?#]+)">(.*?)</a></h3>',
+_CARD = re.compile(r'<h3 class="card-title"[^>]*><a href="/annonces/([^"?#]+)">(.*?)</a></h3>',
                    re.DOTALL)  # fmt: skip
 _NEXT_PAGE = re.compile(r'href="(/\?[^"]*)" rel="next"')
-_ANNONCE_TITLE = re.compile(r'<article class="annonce">.*?<h1>(.*?)</h1>', re.DOTALL)
+_ANNONCE_TITLE = re.compile(r'<article class="annonce">.*?<h1[^>]*>(.*?)</h1>', re.DOTALL)
 _INBOX_ITEM = re.compile(r'<a href="/messages/(\d+)">')
-_TALKING_WITH = re.compile(r"<h1>Conversation avec (.*?)</h1>", re.DOTALL)
-_ABOUT = re.compile(r'<p class="lead">.*?«\s*(.*?)\s*».*?<a href="/annonces/([^"?#]+)">', re.DOTALL)
+_TALKING_WITH = re.compile(r"<h1[^>]*>Conversation avec (.*?)</h1>", re.DOTALL)
+_ABOUT = re.compile(r'<p class="lead"[^>]*>.*?«\s*(.*?)\s*».*?<a href="/annonces/([^"?#]+)">', re.DOTALL)
 _BUBBLE = re.compile(r'<li class="bubble [^"]*"[^>]*>(.*?)</li>', re.DOTALL)
 _BUBBLE_STATUS = re.compile(r'class="bubble-status">(.*?)</', re.DOTALL)
-_BUBBLE_TEXT = re.compile(r'<div class="bubble-text">(.*?)</div>', re.DOTALL)
+_BUBBLE_TEXT = re.compile(r'<div class="bubble-text"[^>]*>(.*?)</div>', re.DOTALL)
 # What a sender reads under a message for another node (conversation.html), and no
 # status at all: a message that was stored and never queued.
 _DELIVERY = {"en attente": "pending", "transmis": "delivered", "non remis": "refused"}
