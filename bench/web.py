@@ -70,7 +70,9 @@ BATCH = 500
 
 async def fill(path: Path, count: int, now: int) -> tuple[list[str], collections.Counter]:
     """Store ``count`` annonces; return some refs and how many annonces hold each word."""
-    from ingest import generate  # bench/ingest.py: the same annonces as the ingest benchmark
+    from ingest import (
+        generate,  # bench/ingest.py: the same annonces as the ingest benchmark
+    )
 
     envelopes, _stats = generate(count, now)
     db = open_database(sqlite_url(path))

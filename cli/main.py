@@ -15,12 +15,13 @@ from pathlib import Path
 
 import click
 
-from cli.client import TOKEN_ENV, remember_token
-from cli.output import plain
+from cli.client import TOKEN_ENV, admin_client, remember_token
+from cli.output import echo_recovery_instructions, plain
 from node.errors import ConfigError
 from node.keyfile import (
     create_admin_token,
     create_node_key,
+    create_recovery_key,
     load_node_key,
     make_private_dir,
     write_private,
@@ -45,6 +46,7 @@ LAZY_COMMANDS = {
     "export": "cli.maintenance:export",
     "members": "cli.members:members",
     "new-key": "cli.maintenance:new_key",
+    "nodes": "cli.nodes:nodes",
     "peers": "cli.peers:peers",
     "reports": "cli.reports:reports",
     "restore": "cli.maintenance:restore",
@@ -138,6 +140,8 @@ def init(ctx, name, public_url, listen, database_url, area) -> None:
         created.append(settings.key_path)
         create_admin_token(settings.admin_token_path)
         created.append(settings.admin_token_path)
+        recovery = create_recovery_key(settings.recovery_key_path, settings.recovery_public_path)
+        created += [settings.recovery_key_path, settings.recovery_public_path]
         write_private(settings.config_path, render_toml(values).encode("utf-8"))
         created.append(settings.config_path)
         asyncio.run(_init_database(settings, key))
@@ -152,6 +156,7 @@ def init(ctx, name, public_url, listen, database_url, area) -> None:
     click.echo(f"Node created in {data_dir}")
     click.echo(f"  id:          {key.node_id_text}")
     click.echo(f"  fingerprint: {key.fingerprint}")
+    echo_recovery_instructions(settings.recovery_key_path, recovery)
     click.echo(f"Start it with: troc --data {data_dir} run")
 
 
@@ -177,14 +182,38 @@ def run(ctx, listen) -> None:
     asyncio.run(serve(settings, key))
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.pass_context
 def key(ctx) -> None:
-    """Show the node id and its fingerprint."""
+    """Show the node id and its fingerprint (and change the key: `troc key rotate`)."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = _settings(ctx)
     node_key = load_node_key(settings.key_path)
     click.echo(f"id:          {node_key.node_id_text}")
     click.echo(f"fingerprint: {node_key.fingerprint}")
+
+
+@key.command("rotate")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def key_rotate(ctx, yes: bool) -> None:
+    """Give the running node a new key; the network follows without anyone's help.
+
+    The old key signs a succession that every node follows: peers keep
+    federating, the node's annonces continue under the new key, and the old
+    key's later signatures are refused. The old key file is kept beside the new.
+    """
+    if not yes:
+        click.confirm("The node will change its key now. Continue?", abort=True)
+    done = admin_client(ctx).call("POST", "/v1/key/rotate")
+    click.echo(f"Old identity: {done['old']}")
+    click.echo(f"New identity: {done['new']}")
+    click.echo(f"  fingerprint: {done['fingerprint']}")
+    click.echo(f"{done['republished']} live annonces signed again with the new key.")
+    if done["old_key_kept_as"]:
+        click.echo(f"The old key is kept as {plain(done['old_key_kept_as'])}.")
+    click.echo("Peers follow the change by themselves; nothing to tell them.")
 
 
 def main() -> None:

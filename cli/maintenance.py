@@ -13,14 +13,17 @@ import json
 import os
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
-from cli.output import waiting
+from cli.output import echo_recovery_instructions, waiting
 from node.backup import create_backup, restore_backup
 from node.clock import machine_now
 from node.errors import ConfigError
+from node.keyfile import load_recovery_key
 from node.maintenance import (
     export_records,
     move_database,
@@ -181,24 +184,60 @@ def move_to(ctx, url: str) -> None:
 
 
 @click.command("new-key")
+@click.option("--recovery-key", "recovery_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The node's recovery key (kept away from the server): the "
+              "network then follows the new key by itself.")
+@click.option("--since", default=None, metavar="YYYY-MM-DD[THH:MM]",
+              help="With --recovery-key: refuse what the old key signed from then on "
+                   "(when it was stolen; default: now).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-def new_key(ctx, yes: bool) -> None:
+def new_key(ctx, recovery_path: Path | None, since: str | None, yes: bool) -> None:
     """Give a stopped node a new key (after the old one was lost or stolen).
 
-    The node gets a new identity: its peers must remove the old one and add
-    the new one. Its live annonces are signed again by the new key and the
-    old identity is blocked here. The admin token is replaced too.
+    With --recovery-key, the recovery key made at `troc init` signs a
+    succession: every node follows it, the peers keep federating without
+    their operators doing anything, and what the old key signs after --since
+    is refused everywhere (a thief's annonces and successions lose). Without
+    it, the node gets a new identity: its peers must remove the old one and
+    add the new one, and the old identity is blocked here. Either way its live
+    annonces are signed again by the new key, and the admin token is replaced.
     """
     settings = _node_settings(ctx)
     _refuse_if_running(settings)
+    recovery = load_recovery_key(recovery_path) if recovery_path else None
+    cutoff = _moment(since) if since else None
+    if cutoff is not None and recovery is None:
+        raise click.UsageError("--since goes with --recovery-key")
     if not yes:
-        click.confirm("The node will get a new identity. Continue?", abort=True)
-    report = asyncio.run(replace_node_key(settings, now=machine_now()))
-    click.echo(f"Old identity: {report.old_id} (now blocked on this node)")
+        what = "a new key, followed by the network" if recovery else "a new identity"
+        click.confirm(f"The node will get {what}. Continue?", abort=True)
+    report = asyncio.run(replace_node_key(settings, now=machine_now(), recovery_key=recovery,
+                                          since=cutoff))  # fmt: skip
+    blocked = "" if recovery else " (now blocked on this node)"
+    click.echo(f"Old identity: {report.old_id}{blocked}")
     click.echo(f"New identity: {report.new_key.node_id_text}")
     click.echo(f"  fingerprint: {report.new_key.fingerprint}")
     click.echo(f"{report.republished} live annonces signed again with the new key.")
     if report.old_key_kept_as:
         click.echo(f"The old key is kept as {report.old_key_kept_as}.")
-    click.echo("Tell your peers the new fingerprint: they remove the old identity and add the new.")
+    if recovery:
+        click.echo("The recovery key signed the change: peers follow it when the node starts.")
+        click.echo("Put the recovery key away again.")
+    else:
+        click.echo("Tell your peers the new fingerprint: they remove the old identity and add "
+                   "the new.")  # fmt: skip
+    if report.recovery is not None:
+        echo_recovery_instructions(settings.recovery_key_path, report.recovery)
+
+
+def _moment(text: str) -> int:
+    """A date (and time) an operator types, in Paris time, as Unix seconds."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter("a date like 2026-11-30 or 2026-11-30T14:00",
+                                 param_hint="--since") from None  # fmt: skip
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("Europe/Paris"))
+    return int(moment.timestamp())

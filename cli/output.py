@@ -115,3 +115,15 @@ def waiting(message: str) -> Iterator[None]:
         return
     with console.status(message):
         yield
+
+
+def echo_recovery_instructions(path, recovery) -> None:
+    """What to do with a recovery key just written (``troc init``, ``troc new-key``)."""
+    click.echo("")
+    click.echo(f"A recovery key was written to {plain(path)}")
+    click.echo(f"  (fingerprint {recovery.fingerprint}). It is the only way to take the node")
+    click.echo("  back if its key is ever lost or stolen, so it must NOT stay on this server:")
+    click.echo("  copy it to a USB stick kept at the association, and print it (it is text),")
+    click.echo(f"  then delete it here: rm {plain(path)}")
+    click.echo('  See docs/operating.md, "When the node\'s key is lost or stolen".')
+    click.echo("")

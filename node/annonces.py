@@ -64,6 +64,7 @@ from protocol.identity import SIGNATURE_BYTES, NodeKey
 from storage import annonces as annonce_store
 from storage import forms, moderation, residents
 from storage import outbox as outbox_store
+from storage import successions as succession_store
 from storage.annonces import StoredAnnonce
 from storage.errors import NotFound
 from storage.forms import FormKey
@@ -165,6 +166,25 @@ def _why_not_visible(conn: Connection, origin: bytes, uid: bytes, at: int) -> st
 async def why_not_visible(app: web.Application, origin: bytes, uid: bytes) -> str:
     """Why ``visible`` found nothing: WITHDRAWN, EXPIRED, or UNKNOWN."""
     return await app[db_key].read(_why_not_visible, origin, uid, now(app))
+
+
+async def moved_to(app: web.Application, origin: bytes, uid: bytes) -> bytes | None:
+    """The origin an annonce is held under now that its node's key changed (a key
+    succession, followed as far as it goes), or None: links made before the change
+    still lead to the annonce."""
+    return await app[db_key].read(_moved_to, origin, uid)
+
+
+def _moved_to(conn: Connection, origin: bytes, uid: bytes) -> bytes | None:
+    seen = {origin}
+    while True:
+        successor = succession_store.cutoffs(conn, [origin]).get(origin, (0, None))[1]
+        if successor is None or successor in seen:
+            return None
+        if annonce_store.get_annonce(conn, successor, uid) is not None:
+            return successor
+        seen.add(successor)
+        origin = successor
 
 
 async def current_own(app: web.Application, uid: bytes) -> Annonce:
@@ -372,9 +392,35 @@ async def receive(
 
 
 def _receive(conn: Connection, valid: list[SignedAnnonce], source: bytes | None, at: int):
+    valid, replaced = _after_successions(conn, valid)
     result = annonce_store.store_revisions(conn, valid, now=at, source=source)
+    succession_store.drop_predecessors(
+        conn, [(s.annonce.origin, s.annonce.uid) for s in result.accepted])
     queue_revisions(conn, result.accepted, source, at)
+    if replaced:
+        result = replace(result, blocked=result.blocked + replaced)
     return result
+
+
+def _after_successions(conn: Connection, batch: list[SignedAnnonce]):
+    """The revisions a key succession leaves standing, and how many it refuses.
+
+    Once node A is node B from time T (protocol.succession), A's revisions
+    updated after T are not A's; those up to T stand until B republishes them,
+    and a copy of one B has republished is refused (another node still holding
+    it must not bring it back).
+    """
+    cutoffs = succession_store.cutoffs(conn, [s.annonce.origin for s in batch])
+    if not cutoffs:
+        return batch, 0
+    kept = [s for s in batch
+            if s.annonce.origin not in cutoffs or s.annonce.updated <= cutoffs[s.annonce.origin][0]]  # fmt: skip
+    copies = [(s.annonce.origin, cutoffs[s.annonce.origin][1], s.annonce.uid) for s in kept
+              if s.annonce.origin in cutoffs and cutoffs[s.annonce.origin][1] is not None]  # fmt: skip
+    if copies:
+        held = succession_store.republished(conn, copies)
+        kept = [s for s in kept if (s.annonce.origin, s.annonce.uid) not in held]
+    return kept, len(batch) - len(kept)
 
 
 def _verify_all(envelopes: Sequence[bytes], at: int) -> list[SignedAnnonce | Refusal]:

@@ -18,12 +18,14 @@ from node import wellknown
 from node.courier import setup_courier
 from node.federation import setup_federation
 from node.keys import (
+    CurrentKey,
     clock_key,
     db_key,
     login_slowdowns_key,
     node_document_key,
     node_key_key,
     password_hasher_key,
+    recovery_id_key,
     settings_key,
 )
 from node.peer_client import PeerTimeouts
@@ -43,12 +45,14 @@ def create_app(
     peer_timeouts: PeerTimeouts | None = None,
     background_tasks: bool = True,
     password_hasher: PasswordHasher | None = None,
+    recovery: str | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[problems_middleware])
     app[settings_key] = settings
-    app[node_key_key] = key
+    app[node_key_key] = CurrentKey(key)
     app[db_key] = db
     app[clock_key] = clock
+    app[recovery_id_key] = recovery
     app[password_hasher_key] = password_hasher or PasswordHasher()
     app[login_slowdowns_key] = Counter()
     app[node_document_key] = wellknown.build_node_document(app)

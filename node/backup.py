@@ -8,6 +8,8 @@ when DEST is named so::
     node.key        the node's private key: a backup is as secret as the key
     admin.token     the admin token
     troc.toml       the configuration
+    recovery.pub    the public half of the recovery key, if the node has one (the
+                    recovery key itself is never in a backup: it stays offline)
     troc.db         SQLite: a copy made with SQLite's online backup API, or
     troc.pgdump     PostgreSQL: ``pg_dump --format=custom``
 
@@ -45,6 +47,7 @@ from node.settings import (
     ADMIN_TOKEN_FILE,
     CONFIG_FILE,
     KEY_FILE,
+    RECOVERY_PUBLIC_FILE,
     SQLITE_FILE,
     Settings,
     load_settings,
@@ -108,6 +111,8 @@ async def create_backup(settings: Settings, dest: Path, *, now: int) -> BackupRe
         kind, schema = await _copy_database(settings, key, staging)
         for name in _NODE_FILES:
             _copy_private(settings.data_dir / name, staging / name)
+        if settings.recovery_public_path.exists():  # the recovery key itself stays away
+            _copy_private(settings.recovery_public_path, staging / RECOVERY_PUBLIC_FILE)
         manifest = _manifest(staging, key, kind, schema, now)
         _write_private(staging / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
         if is_archive(dest):

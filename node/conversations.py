@@ -51,6 +51,7 @@ from protocol.conversations import (
 from protocol.errors import SignatureError, UnknownKeyError, ValidationError
 from storage import annonces as annonce_store
 from storage import conversations as talk
+from storage import directory as directory_store
 from storage import forms, residents
 from storage import outbox as outbox_store
 from storage import peers as peer_store
@@ -58,6 +59,7 @@ from storage.conversations import Conversation, Message, Party
 from storage.errors import Conflict, NotFound
 from storage.forms import FormKey
 from storage.outbox import MESSAGE, Destination
+from storage.peers import UNAVAILABLE
 from storage.residents import Member
 
 log = logging.getLogger("troc.messages")
@@ -79,10 +81,27 @@ def check_may_answer(app: web.Application, shown: Visible, member: Member) -> No
 
 
 async def reachable(app: web.Application, node_id: bytes) -> bool:
-    """Whether messages can go to members of ``node_id``: this node, or one of its peers."""
+    """Whether messages can go to members of ``node_id``: this node, a peer, or a node
+    of the directory (node.directory) that the operator does not refuse."""
     if node_id == app[node_key_key].node_id:
         return True
-    return await app[db_key].read(peer_store.get_peer, node_id) is not None
+    return await app[db_key].read(may_send_to, node_id)
+
+
+def may_send_to(conn: Connection, node_id: bytes) -> bool:
+    if peer_store.get_peer(conn, node_id) is not None:
+        return True
+    return (directory_store.get_node(conn, node_id) is not None
+            and not directory_store.is_refused(conn, node_id))  # fmt: skip
+
+
+async def not_answering(app: web.Application, node_id: bytes) -> bool:
+    """Whether ``node_id`` has not answered lately (its delivery state is unavailable):
+    messages for it wait in the queue and go when it answers again."""
+    if node_id == app[node_key_key].node_id:
+        return False
+    destination = await app[db_key].read(outbox_store.get_destination, node_id)
+    return destination.state == UNAVAILABLE
 
 
 async def other_reachable(app: web.Application, conversation: Conversation, member: Member) -> bool:
@@ -177,7 +196,8 @@ async def receive(app: web.Application, peer_id: bytes, is_peer: bool, m: Privat
     if m.sender_node != peer_id:
         raise SignatureError("the sender's node is not the node that signed", field="node")
     if not is_peer:
-        raise UnknownKeyError("private messages are taken from peers only: no way to answer")
+        raise UnknownKeyError("private messages are taken from known nodes only: "
+                              "no way to answer")  # fmt: skip
     return await app[db_key].write(_receive, app[node_key_key].node_id, peer_id, m, at)
 
 

@@ -12,8 +12,8 @@ How an item travels from here::
       empty or a delivery fails, waiting ``settings.gossip_delay_ms`` between
       two rounds (every request carries some 600 bytes of signature headers:
       the wait trades latency for bandwidth)
-    deliver_round(app, node_id): each kind in turn (messages, reports, then
-      annonces) sends what waits for the destination, through the one client
+    deliver_round(app, node_id): each kind in turn (messages, reports,
+      annonces, then directory records) sends what waits for the destination, through the one client
       that signs and sends (node.peer_client); then one unit of work removes
       what went, applies its effects (a message is marked delivered, a report
       forwarded) and records how the destination answered
@@ -171,6 +171,9 @@ async def deliver_round(app: web.Application, node_id: bytes) -> Round:
     """Send the destination what waits for it, kind by kind, and settle what went."""
     db = app[db_key]
     destination = await db.read(outbox_store.get_destination, node_id)
+    resolve = app[courier_key].resolve
+    if destination.url is None and resolve is not None:
+        destination = await resolve(app, destination)
     outcomes: dict[str, Outcome] = {}
     for kind in app[courier_key].kinds:
         outcome = await kind.deliver(app, destination)

@@ -278,6 +278,8 @@ class CourierState:
 
     def __init__(self) -> None:
         self.kinds: list = []  # node.courier.ItemKind, in the order they go
+        # Finds the URL of a destination that is not a peer (node.directory.check_url).
+        self.resolve = None
         self.wakeup = asyncio.Event()
         self.heard: set[bytes] = set()
         self._locks: dict[bytes, asyncio.Lock] = {}

@@ -20,9 +20,15 @@ import stat
 from pathlib import Path
 
 from node.errors import ConfigError
-from node.settings import ADMIN_TOKEN_FILE, CONFIG_FILE, KEY_FILE, Secret
+from node.settings import (
+    ADMIN_TOKEN_FILE,
+    CONFIG_FILE,
+    KEY_FILE,
+    RECOVERY_KEY_FILE,
+    Secret,
+)
 from protocol.errors import DecodeError
-from protocol.identity import NodeKey
+from protocol.identity import NodeKey, parse_node_id
 
 ADMIN_TOKEN_BYTES = 32
 
@@ -32,7 +38,7 @@ OWNER_ONLY_FILE = 0o600
 _OTHERS = stat.S_IRWXG | stat.S_IRWXO
 # Files whose exposure is a refusal: the node's identity, the admin token, the
 # configuration (it may hold a database password).
-REFUSED_IF_OPEN = (KEY_FILE, ADMIN_TOKEN_FILE, CONFIG_FILE)
+REFUSED_IF_OPEN = (KEY_FILE, ADMIN_TOKEN_FILE, CONFIG_FILE, RECOVERY_KEY_FILE)
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -122,3 +128,39 @@ def load_admin_token(path: Path) -> Secret:
         raise ConfigError(f"{path} is empty")
     return Secret(token)
 
+
+# --- The recovery key ---------------------------------------------------------------
+
+
+def create_recovery_key(private_path: Path, public_path: Path) -> NodeKey:
+    """A new recovery key: its private half to keep away from the server, its public half here."""
+    key = NodeKey.generate()
+    write_private(private_path, key.to_pem())
+    write_private(public_path, key.node_id_text.encode("ascii") + b"\n")
+    return key
+
+
+def load_recovery_key(path: Path) -> NodeKey:
+    """The recovery key, from wherever the operator kept it (a USB stick, a printed copy typed in)."""
+    try:
+        return NodeKey.from_pem(path.read_bytes())
+    except FileNotFoundError:
+        raise ConfigError(f"no recovery key at {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the recovery key {path}: {exc.strerror}") from exc
+    except DecodeError as exc:
+        raise ConfigError(f"{path} is not a usable recovery key: {exc.detail}") from exc
+
+
+def load_recovery_id(path: Path) -> bytes | None:
+    """The public key of the node's recovery key, or None if the node has none."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    try:
+        return parse_node_id(text)
+    except DecodeError:
+        raise ConfigError(f"{path} does not hold a recovery key's public part") from None

@@ -23,11 +23,35 @@ from protocol.httpsig import ReplayGuard
 from protocol.identity import NodeKey
 from storage.db import Database
 
+
+class CurrentKey:
+    """The node's key as it is now, standing for it everywhere (``key.node_id``, ``key.sign``).
+
+    A planned key change (node.succession) replaces it in place, while the
+    node runs: the application's state is not reassigned once it has started.
+    """
+
+    def __init__(self, key: NodeKey) -> None:
+        self._key = key
+
+    @property
+    def key(self) -> NodeKey:
+        return self._key
+
+    def replace(self, key: NodeKey) -> None:
+        self._key = key
+
+    def __getattr__(self, name: str):
+        return getattr(self._key, name)
+
+
 settings_key = web.AppKey("settings_key", Settings)
-node_key_key = web.AppKey("node_key_key", NodeKey)
+node_key_key = web.AppKey("node_key_key", CurrentKey)
 db_key = web.AppKey("db_key", Database)
 clock_key = web.AppKey("clock_key", Callable[[], float])
 node_document_key = web.AppKey("node_document_key", dict)
+# The public key of the node's recovery key, in node id text form (None: none).
+recovery_id_key = web.AppKey("recovery_id_key", str)
 password_hasher_key = web.AppKey("password_hasher_key", PasswordHasher)
 # Slowed login attempts waiting, per login name (node/accounts.py).
 login_slowdowns_key = web.AppKey("login_slowdowns_key", Counter)
@@ -55,6 +79,8 @@ unserved_ids_key = web.AppKey("unserved_ids_key", RecentIds)
 traffic_key = web.AppKey("traffic_key", Traffic)
 # What each node may ask of this one, in memory (node/peer_limits.py).
 peer_limits_key = web.AppKey("peer_limits_key", PeerLimits)
+# When the directory was last compared with each peer, by the node's clock (node.sync).
+directory_synced_key = web.AppKey("directory_synced_key", dict)
 
 # --- Admin API (node/admin) -------------------------------------------------------
 admin_token_key = web.AppKey("admin_token_key", Secret)

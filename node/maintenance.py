@@ -22,9 +22,17 @@ from sqlalchemy.engine import Connection
 
 from node.annonces import reissued
 from node.errors import ConfigError, NodeError
-from node.keyfile import create_admin_token, create_node_key, load_node_key
+from node.keyfile import create_admin_token, create_recovery_key, load_recovery_id
 from node.settings import Settings, render_toml
+from node.succession import (
+    REPLACED_SUFFIX,
+    swap_key_files,
+    take_new_key,
+    write_pending_key,
+)
 from protocol.identity import NodeKey, b64url_encode, node_id_text
+from protocol.succession import BY_RECOVERY, Succession, sign_succession
+from storage import directory as directory_store
 from storage import maintenance
 from storage.annonces import StoredAnnonce
 from storage.db import Database, migrate
@@ -32,7 +40,6 @@ from storage.errors import Conflict
 from storage.peers import block_origin
 
 PENDING_KEY_SUFFIX = ".new"
-REPLACED_KEY_SUFFIX = ".replaced-{now}"
 
 
 class MaintenanceError(NodeError):
@@ -154,32 +161,71 @@ class NewKeyReport:
     republished: int
     dropped: int
     old_key_kept_as: Path | None
+    recovery: NodeKey | None = None  # a new identity's new recovery key, written beside the key
 
 
-async def replace_node_key(settings: Settings, *, now: int) -> NewKeyReport:
-    """Give the node a new key, hence a new identity, keeping its data.
+async def replace_node_key(
+    settings: Settings, *, now: int, recovery_key: NodeKey | None = None, since: int | None = None
+) -> NewKeyReport:
+    """Give the node a new key, keeping its data (the node is stopped).
 
-    The live annonces of the old identity are signed again by the new key
-    (same uid, so their authors keep them), the old identity is blocked here
-    (a thief's annonces are refused), and the admin token is replaced too.
-    The old key file, if any, is kept beside the new one.
+    With the node's recovery key, the new key *succeeds* the old one: a
+    succession signed by the recovery key (node.succession) is stored and
+    queued for the peers, which follow it without their operators doing
+    anything; from ``since`` (default: now) on, the old key's signatures are
+    refused everywhere, whatever a thief published. Without it, the new key is
+    a new identity: the old one is blocked here, and peers must be added again.
+    Either way the live annonces are signed anew under the new key (same uid,
+    so their authors keep them), and the admin token is replaced too. The old
+    key file, if any, is kept beside the new one.
     """
-    pending = settings.key_path.with_name(settings.key_path.name + PENDING_KEY_SUFFIX)
     db = maintenance.open_existing(settings.effective_database_url)
     try:
         await migrate(db)
         old_id = await maintenance.inspected(db, maintenance.database_owner)
         if old_id is None:
             raise MaintenanceError("the database has no owner node: was it made by `troc init`?")
-        new_key = _pending_key(pending)
+        new_key = write_pending_key(settings.key_path)
         republished = dropped = 0
         if new_key.node_id != old_id:  # else an interrupted run had done the database part
-            republished, dropped = await db.write(_new_identity, old_id, new_key, now)
+            if recovery_key is not None:
+                await _check_recovery_key(db, old_id, recovery_key, settings)
+                cutoff = now if since is None else min(since, now)
+                signed = sign_succession(recovery_key, Succession(old_id, new_key.node_id,
+                                                                  cutoff, BY_RECOVERY))  # fmt: skip
+                republished = await db.write(take_new_key, signed, new_key, now)
+            else:
+                republished, dropped = await db.write(_new_identity, old_id, new_key, now)
     finally:
         await db.close()
-    kept = _swap_key_files(settings.key_path, pending, now)
+    kept = swap_key_files(settings.key_path, now)
     _replace_admin_token(settings.admin_token_path)
-    return NewKeyReport(node_id_text(old_id), new_key, republished, dropped, kept)
+    recovery = None if recovery_key is not None else _new_recovery_key(settings, now)
+    return NewKeyReport(node_id_text(old_id), new_key, republished, dropped, kept, recovery)
+
+
+def _new_recovery_key(settings: Settings, now: int) -> NodeKey:
+    """A new identity's own recovery key (the old one's, if any, is kept aside, renamed)."""
+    for path in (settings.recovery_key_path, settings.recovery_public_path):
+        if path.exists():
+            os.rename(path, path.with_name(path.name + REPLACED_SUFFIX.format(now=now)))
+    return create_recovery_key(settings.recovery_key_path, settings.recovery_public_path)
+
+
+async def _check_recovery_key(db: Database, old_id: bytes, recovery_key: NodeKey,
+                              settings: Settings) -> None:  # fmt: skip
+    """The recovery key must be the one the network knows for this node."""
+    own = await db.read(directory_store.get_node, old_id)
+    published = own.recovery if own is not None else None
+    if published is None:
+        published = load_recovery_id(settings.recovery_public_path)
+    if published is None:
+        raise MaintenanceError("this node never published a recovery key: the network would "
+                               "not follow this one (run without --recovery-key for a new "
+                               "identity)")  # fmt: skip
+    if published != recovery_key.node_id:
+        raise MaintenanceError("this is not the node's recovery key (its fingerprint "
+                               f"differs: {recovery_key.fingerprint})")  # fmt: skip
 
 
 def _new_identity(conn: Connection, old_id: bytes, new_key: NodeKey, at: int) -> tuple[int, int]:
@@ -191,21 +237,6 @@ def _new_identity(conn: Connection, old_id: bytes, new_key: NodeKey, at: int) ->
     except Conflict:  # blocked already by an earlier replacement
         dropped = 0
     return republished, dropped
-
-
-def _pending_key(pending: Path) -> NodeKey:
-    if pending.exists():
-        return load_node_key(pending)
-    return create_node_key(pending)
-
-
-def _swap_key_files(key_path: Path, pending: Path, now: int) -> Path | None:
-    kept = None
-    if key_path.exists():
-        kept = key_path.with_name(key_path.name + REPLACED_KEY_SUFFIX.format(now=now))
-        os.rename(key_path, kept)
-    os.rename(pending, key_path)
-    return kept
 
 
 def _replace_admin_token(path: Path) -> None:

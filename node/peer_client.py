@@ -33,8 +33,8 @@ from yarl import URL
 from node.errors import PeerBadAnswer, PeerRefused, PeerUnreachable
 from node.federation_state import Traffic, header_bytes
 from node.version import SOFTWARE
+from protocol import directory, limits
 from protocol import federation as messages
-from protocol import limits
 from protocol.conversations import MESSAGE_PATH, decode_message_answer
 from protocol.errors import ProtocolError
 from protocol.httpsig import sign_request
@@ -68,6 +68,7 @@ class PreparedRequest:
     body: bytes
     expects: str  # the content type of a successful answer
     max_bytes: int  # the longest answer read
+    signer: bytes | None = None  # the node id whose key signed it (None: unsigned)
 
 
 def peer_base_url(url: str) -> str:
@@ -90,22 +91,42 @@ class PeerClient:
         self._clock = clock
         self._traffic = traffic
         self._timeouts = timeouts
+        self._previous: NodeKey | None = None
 
     # --- The two steps ------------------------------------------------------
 
+    def use_key(self, key: NodeKey, *, previous: NodeKey | None = None) -> None:
+        """Sign with ``key`` from now on; ``previous``: the key it replaced, a fallback for a
+        node that does not know the new one yet (node.succession)."""
+        self._key, self._previous = key, previous
+
     def prepare(self, method: str, peer_url: str, path: str, body: bytes = b"") -> PreparedRequest:
         """Build a federation request and sign it; nothing is sent."""
-        url = peer_base_url(peer_url) + path
+        return self._signed(self._key, method, peer_base_url(peer_url) + path, body)
+
+    def _signed(self, key: NodeKey, method: str, url: str, body: bytes) -> PreparedRequest:
         headers = {"Content-Type": messages.CONTENT_TYPE} if body else {}
-        headers.update(
-            sign_request(self._key, method, url, headers, body, created=int(self._clock()))
-        )
-        return PreparedRequest(
-            method, url, headers, body, messages.CONTENT_TYPE, limits.FEDERATION_MAX_BODY_BYTES
-        )
+        headers.update(sign_request(key, method, url, headers, body, created=int(self._clock())))
+        return PreparedRequest(method, url, headers, body, messages.CONTENT_TYPE,
+                               limits.FEDERATION_MAX_BODY_BYTES, key.node_id)  # fmt: skip
 
     async def send(self, request: PreparedRequest) -> bytes:
-        """Send a prepared request; the answer's body, or a PeerError."""
+        """Send a prepared request; the answer's body, or a PeerError.
+
+        Signed with a new key that the node does not know yet (403
+        ``unknown-key``), it is signed again with the key it replaced, if any.
+        """
+        try:
+            return await self._send_once(request)
+        except PeerRefused as refused:
+            previous = self._previous
+            if (refused.status != 403 or refused.peer_code != "unknown-key" or previous is None
+                    or request.signer != self._key.node_id):  # fmt: skip
+                raise
+            return await self._send_once(
+                self._signed(previous, request.method, request.url, request.body))
+
+    async def _send_once(self, request: PreparedRequest) -> bytes:
         self._traffic.requests_sent += 1
         self._traffic.bytes_sent += len(request.body) + header_bytes(request.headers)
         try:
@@ -194,6 +215,23 @@ class PeerClient:
         """Deliver one forwarded report (protocol.reports); whether the node had it already."""
         request = self.prepare("POST", peer_url, REPORT_PATH, body)
         return _decoded(decode_report_answer, await self.send(request), peer_url)
+
+    async def nodes_push(self, peer_url: str, records: list[dict]) -> directory.PushOutcome:
+        """Push directory records (protocol.directory)."""
+        request = self.prepare("POST", peer_url, directory.NODES_PATH, directory.encode_nodes(records))
+        return _decoded(directory.decode_nodes_outcome, await self.send(request), peer_url)
+
+    async def nodes_digest(self, peer_url: str, digest: bytes) -> tuple[bytes, list | None]:
+        """The peer's directory digest, and its entries when they differ from ``digest``."""
+        request = self.prepare("POST", peer_url, directory.NODES_DIGEST_PATH,
+                               directory.encode_digest(digest))  # fmt: skip
+        return _decoded(directory.decode_digest_answer, await self.send(request), peer_url)
+
+    async def nodes_fetch(self, peer_url: str, keys: list[tuple[str, bytes]]) -> list[dict]:
+        """The peer's records of ``keys``, as raw values (open them with node.directory)."""
+        request = self.prepare("POST", peer_url, directory.NODES_FETCH_PATH,
+                               directory.encode_fetch(keys))  # fmt: skip
+        return _decoded(directory.decode_records, await self.send(request), peer_url)
 
     async def reconcile(self, peer_url: str, message: bytes) -> bytes:
         request = self.prepare(

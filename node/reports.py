@@ -27,7 +27,9 @@ from dataclasses import dataclass, replace
 from aiohttp import web
 from sqlalchemy.engine import Connection
 
+from node import directory
 from node.clock import now
+from node.conversations import may_send_to
 from node.courier import Outcome, attempt_now, send_each
 from node.errors import PeerUnreachable, TooManyRequests
 from node.keys import db_key, node_key_key, peer_client_key
@@ -40,7 +42,6 @@ from protocol.reports import ForwardedReport, encode_report, validate_report
 from storage import annonces as annonce_store
 from storage import forms
 from storage import outbox as outbox_store
-from storage import peers as peer_store
 from storage import reports as report_store
 from storage.errors import Conflict, NotFound
 from storage.forms import FormKey
@@ -61,7 +62,7 @@ def report_json(report: Report, own: bytes, names: dict[bytes, str]) -> dict:
         "title": report.annonce_title,
         "origin": node_id_text(report.annonce_origin),
         "own": report.annonce_origin == own,
-        "origin_name": names.get(report.annonce_origin),
+        "origin_name": None if report.annonce_origin == own else names.get(report.annonce_origin),
         "reason": report.reason,
         "details": report.details,
         "member": report.member_handle,
@@ -75,7 +76,7 @@ def report_json(report: Report, own: bytes, names: dict[bytes, str]) -> dict:
 
 
 def _summaries(conn: Connection, state: str | None) -> tuple[list[Report], dict[bytes, str]]:
-    return report_store.list_reports(conn, state), peer_store.peer_names(conn)
+    return report_store.list_reports(conn, state), directory.names(conn)
 
 
 async def report_summaries(app: web.Application, *, every_state: bool) -> list[dict]:
@@ -85,7 +86,7 @@ async def report_summaries(app: web.Application, *, every_state: bool) -> list[d
 
 
 async def summary(app: web.Application, report: Report) -> dict:
-    names = await app[db_key].read(peer_store.peer_names)
+    names = await app[db_key].read(directory.names)
     return report_json(report, app[node_key_key].node_id, names)
 
 
@@ -130,12 +131,12 @@ def _queue_forward(conn: Connection, own: bytes, report_id: int, at: int) -> tup
             "the annonce is this node's own: withdraw it with `troc annonces withdraw "
             f"{annonce_ref(found.annonce_origin, found.annonce_uid)}` if it must go", field="id",
         )  # fmt: skip
-    peer = peer_store.get_peer(conn, found.annonce_origin)
-    if peer is None:
+    if not may_send_to(conn, found.annonce_origin):
         raise ValidationError(
-            f"the annonce's origin {node_id_text(found.annonce_origin)} is not a peer of "
-            "this node: there is no URL to send the report to", field="id",
+            f"the annonce's origin {node_id_text(found.annonce_origin)} is not a node this "
+            "node knows: there is no URL to send the report to", field="id",
         )  # fmt: skip
+    to = directory.names(conn).get(found.annonce_origin, node_id_text(found.annonce_origin))
     unsent = ForwardedReport(bytes(REPORT_KEY_BYTES), found.annonce_origin, found.annonce_uid,
                              found.reason, found.details)  # fmt: skip
     validate_report(unsent)  # a report this node could not send is said here, not by the peer
@@ -143,7 +144,7 @@ def _queue_forward(conn: Connection, own: bytes, report_id: int, at: int) -> tup
     report_store.set_delivery(conn, report_id, report_store.PENDING)
     outbox_store.enqueue(conn, found.annonce_origin, REPORT, key,
                          encode_report(replace(unsent, report_key=key)), now=at)  # fmt: skip
-    return report_store.get_report(conn, report_id), peer.name
+    return report_store.get_report(conn, report_id), to
 
 
 async def forward(app: web.Application, report_id: int) -> Forwarded:
@@ -175,7 +176,7 @@ async def receive(app: web.Application, peer_id: bytes, is_peer: bool,
                   forwarded: ForwardedReport) -> bool:  # fmt: skip
     """Store a report a peer forwarded about one of our annonces; False if held already."""
     if not is_peer:
-        raise UnknownKeyError("reports are taken from peers only")
+        raise UnknownKeyError("reports are taken from known nodes only")
     own = app[node_key_key].node_id
     if forwarded.annonce_origin != own:
         raise ValidationError("the annonce is not this node's", field="origin")

@@ -23,7 +23,7 @@ from node.admin import create_admin_app
 from node.app import create_app
 from node.clock import machine_now
 from node.errors import StartupError
-from node.keyfile import check_data_dir, load_admin_token
+from node.keyfile import check_data_dir, load_admin_token, load_recovery_id
 from node.logs import Summarised, socket_error_handler
 from node.serving import (
     ConnectionGuard,
@@ -33,7 +33,7 @@ from node.serving import (
     connections_within_fd_limit,
 )
 from node.settings import Settings
-from protocol.identity import NodeKey
+from protocol.identity import NodeKey, node_id_text
 from storage.db import Database, migrate, open_database
 from storage.nodes import claim_database
 
@@ -73,7 +73,9 @@ async def serve(settings: Settings, key: NodeKey) -> None:
     socket_errors = Summarised(log, "socket errors", level=logging.WARNING)
     asyncio.get_running_loop().set_exception_handler(socket_error_handler(socket_errors))
     db = await prepare_database(settings, key)
-    app = create_app(settings, key=key, db=db)
+    recovery = load_recovery_id(settings.recovery_public_path)
+    app = create_app(settings, key=key, db=db,
+                     recovery=node_id_text(recovery) if recovery else None)  # fmt: skip
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=STOP_GRACE_S)
     admin_runner = web.AppRunner(create_admin_app(app, token=token), handle_signals=False,
                                  shutdown_timeout=STOP_GRACE_S)  # fmt: skip

@@ -24,6 +24,11 @@ IPAddress = IPv4Address | IPv6Address
 CONFIG_FILE = "troc.toml"
 KEY_FILE = "node.key"
 ADMIN_TOKEN_FILE = "admin.token"
+# The recovery key (docs/protocol.md section 12): its private half is written
+# once at `troc init`, for the operator to keep away from the server; its
+# public half stays, for the node document.
+RECOVERY_KEY_FILE = "recovery.key"
+RECOVERY_PUBLIC_FILE = "recovery.pub"
 ADMIN_SOCKET_FILE = "admin.sock"
 SQLITE_FILE = "troc.db"
 ENV_PREFIX = "TROC_"
@@ -123,6 +128,14 @@ class Settings:
     @property
     def key_path(self) -> Path:
         return self.data_dir / KEY_FILE
+
+    @property
+    def recovery_key_path(self) -> Path:
+        return self.data_dir / RECOVERY_KEY_FILE
+
+    @property
+    def recovery_public_path(self) -> Path:
+        return self.data_dir / RECOVERY_PUBLIC_FILE
 
     @property
     def admin_token_path(self) -> Path:

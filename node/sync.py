@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy.engine import Connection
 
-from node import annonces
+from node import annonces, directory
 from node.clock import now
 from node.courier import record_failure, record_success
 from node.errors import PeerBadAnswer, PeerError
@@ -48,7 +48,9 @@ from node.federation_state import FROM_THE_FUTURE, envelope_id, not_worth_asking
 from node.gossip import push_bodies
 from node.keys import (
     db_key,
+    directory_synced_key,
     ignored_ids_key,
+    node_key_key,
     peer_client_key,
     reconcile_set_key,
     settings_key,
@@ -104,6 +106,7 @@ async def reconcile_with_peer(app: web.Application, peer: Peer) -> SyncReport:
         await record_failure(app, peer.node_id, error)
         return SyncReport(peer.node_id, error=error.detail)
     await record_success(app, peer.node_id)
+    await compare_directories(app, peer)  # part of the pass: done before it is recorded
     await app[db_key].write(peer_store.record_sync, peer.node_id, now(app))
     log.info(
         "sync done",
@@ -111,6 +114,26 @@ async def reconcile_with_peer(app: web.Application, peer: Peer) -> SyncReport:
                "received": received, "sent": sent},
     )  # fmt: skip
     return SyncReport(peer.node_id, rounds, received, sent)
+
+
+async def compare_directories(app: web.Application, peer: Peer, *, force: bool = False) -> int:
+    """The directory's digest compared with the peer's, at most once an hour; records taken.
+
+    A failure is logged and left for the next pass: the annonces went already.
+    """
+    synced = app[directory_synced_key]
+    at = now(app)
+    last = synced.get(peer.node_id)
+    if not force and last is not None and at - last < directory.DIRECTORY_SYNC_INTERVAL_S:
+        return 0
+    try:
+        taken = await directory.sync_with_peer(app, peer.url, peer.node_id)
+    except PeerError as error:
+        log.info("directory not compared", extra={"peer": node_id_text(peer.node_id),
+                                                   "error": error.detail})  # fmt: skip
+        return 0
+    synced[peer.node_id] = at
+    return taken
 
 
 async def _compare_sets(
@@ -232,16 +255,17 @@ async def _pass(app: web.Application, peer: Peer) -> None:
         log.exception("anti-entropy pass failed", extra={"peer": node_id_text(peer.node_id)})
 
 
-def _purge(conn: Connection, at: int) -> int:
+def _purge(conn: Connection, own: bytes, at: int) -> int:
     purged = annonce_store.purge_expired(conn, at)
     outbox_store.drop_dead(conn)
     replays.forget_expired(conn, at)
+    directory.forget_idle(conn, own, at)
     return purged
 
 
 async def purge_once(app: web.Application) -> int:
     """Delete expired revisions and the outbox items left without an annonce."""
-    purged = await app[db_key].write(_purge, now(app))
+    purged = await app[db_key].write(_purge, app[node_key_key].node_id, now(app))
     if purged:
         log.info("expired annonces purged", extra={"count": purged})
     return purged

@@ -8,11 +8,10 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from node.clock import now
-from node.keys import db_key, node_document_key, node_key_key, settings_key
+from node.directory import own_document
+from node.keys import db_key, node_document_key, node_key_key
 from node.problems import problem_response
-from node.version import SOFTWARE
-from protocol import limits
-from protocol.nodedoc import NodeDocument, sign_node_document
+from protocol.nodedoc import sign_node_document
 from storage.errors import StorageError
 from storage.nodes import ping
 
@@ -21,18 +20,8 @@ routes = web.RouteTableDef()
 
 
 def build_node_document(app: web.Application) -> dict[str, str]:
-    settings, key = app[settings_key], app[node_key_key]
-    doc = NodeDocument(
-        id=key.node_id_text,
-        fingerprint=key.fingerprint,
-        name=settings.name,
-        url=settings.public_url,
-        area=settings.area,
-        protocol=limits.PROTOCOL_VERSION,
-        software=SOFTWARE,
-        issued=now(app),
-    )
-    return sign_node_document(key, doc)
+    """A freshly signed document, until the directory gives the one to serve (node.directory)."""
+    return sign_node_document(app[node_key_key], own_document(app, now(app)))
 
 
 @routes.get("/.well-known/troc")

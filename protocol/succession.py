@@ -36,7 +36,13 @@ from dataclasses import dataclass
 import msgpack
 
 from protocol import limits
-from protocol.errors import DecodeError, SignatureError, TooLargeError, UnknownKeyError, ValidationError
+from protocol.errors import (
+    DecodeError,
+    SignatureError,
+    TooLargeError,
+    UnknownKeyError,
+    ValidationError,
+)
 from protocol.identity import NODE_ID_BYTES, SIGNATURE_BYTES, NodeKey, verify_signature
 
 SUCCESSION_DOMAIN = b"troc-succession-v1\x00"

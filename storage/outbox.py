@@ -24,6 +24,7 @@ whose time has come. The courier (node/courier.py) decides the delays.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,12 +45,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from protocol.directory import pack_record
 from storage.annonces import FORWARDABLE
 from storage.db import touch
 from storage.peers import ACTIVE, UNAVAILABLE
 from storage.schema import annonces, destinations, outbox_items, peers
 
-ANNONCE, MESSAGE, REPORT = "annonce", "message", "report"
+ANNONCE, MESSAGE, REPORT, DIRECTORY_RECORD = "annonce", "message", "report", "directory"
+SUCCESSION_RECORD = "succession"  # a directory record too, sent before anything else
 # The topic of changes to the queue (storage.db.touch); keys: destination ids.
 OUTBOX = "outbox"
 MAX_ERROR_CHARS = 500
@@ -146,6 +149,38 @@ def enqueue(
     )  # fmt: skip
     touch(conn, OUTBOX, destination)
     return bool(result.rowcount)
+
+
+def _record_key(record) -> bytes:
+    """One item per record kind and node: a newer record replaces the one waiting."""
+    return hashlib.sha256(record.kind.encode("ascii") + b"\x00" + record.node_id).digest()
+
+
+def enqueue_records_for(conn: Connection, destination: bytes, records: Sequence, *, now: int) -> None:
+    """Queue directory records (protocol.directory.Record) for one peer."""
+    for record in records:
+        body = pack_record(record)
+        statement = _insert(conn)(outbox_items).values(
+            destination=destination, item_key=_record_key(record),
+            kind=SUCCESSION_RECORD if record.kind == "succession" else DIRECTORY_RECORD,
+            body=body, enqueued_at=now,
+        )  # fmt: skip
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=["destination", "kind", "item_key"],
+            set_={"body": body, "enqueued_at": now, "tries": 0},
+        ))  # fmt: skip
+    if records:
+        touch(conn, OUTBOX, destination)
+
+
+def enqueue_records(conn: Connection, records: Sequence, *, source: bytes | None,
+                    now: int) -> None:  # fmt: skip
+    """Queue directory records for every peer but ``source``."""
+    if not records:
+        return
+    for (peer_id,) in conn.execute(select(peers.c.node_id)):
+        if peer_id != source:
+            enqueue_records_for(conn, peer_id, records, now=now)
 
 
 # --- Taking items out -----------------------------------------------------------------

@@ -291,3 +291,49 @@ form_submissions = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_form_submissions_created", "created_at"),
 )
+
+# --- The directory of nodes (migration 0011) ------------------------------------
+
+# The newest signed document of every node known (storage/directory.py): its
+# exact text and signature, served again unchanged, and what pages and the
+# courier read of it. ``recovery`` is fixed by the first document that names
+# one; ``url_checked`` is the URL found to serve the node's own key.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node_id", LargeBinary(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("area", Text, nullable=False),
+    Column("issued", BigInteger, nullable=False),
+    Column("recovery", LargeBinary(32)),
+    Column("document", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("record_id", LargeBinary(32), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("source", LargeBinary(32)),
+    Column("url_checked", Text),
+)
+
+# The key succession that stands for each old node id (protocol/succession.py).
+successions = Table(
+    "successions",
+    metadata,
+    Column("old", LargeBinary(32), primary_key=True),
+    Column("new", LargeBinary(32)),
+    Column("issued", BigInteger, nullable=False),
+    Column("by", String(16), nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("record_id", LargeBinary(32), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_successions_new", "new"),
+)
+
+# Nodes the operator refuses point-to-point requests from (messages, reports).
+refused_nodes = Table(
+    "refused_nodes",
+    metadata,
+    Column("node_id", LargeBinary(32), primary_key=True),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("refused_at", BigInteger, nullable=False),
+)

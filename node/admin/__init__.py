@@ -8,8 +8,8 @@ revision listeners: what the admin API publishes is forwarded like anything
 else. Every request needs ``Authorization: Bearer <token>`` (the token file
 ``troc init`` wrote), compared in constant time; refusals are RFC 9457 problem
 documents (node.problems). The endpoints are listed in node/admin/handlers.py,
-node/admin/moderation.py, node/admin/reports.py, node/admin/status.py and
-node/admin/members.py.
+node/admin/moderation.py, node/admin/reports.py, node/admin/status.py,
+node/admin/members.py and node/admin/nodes.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import hmac
 
 from aiohttp import web
 
-from node.admin import members, moderation, status
+from node.admin import members, moderation, nodes, status
 from node.admin.handlers import routes
 from node.admin.reports import routes as report_routes
 from node.clock import now_precise
@@ -51,4 +51,5 @@ def create_admin_app(main_app: web.Application, *, token: Secret) -> web.Applica
     admin.add_routes(report_routes)
     admin.add_routes(members.routes)
     admin.add_routes(status.routes)
+    admin.add_routes(nodes.routes)
     return admin

@@ -75,7 +75,7 @@ def text_field(
     return value
 
 
-def _node_id(text: object, field: str) -> bytes:
+def node_id_field(text: object, field: str) -> bytes:
     try:
         return parse_node_id(text if isinstance(text, str) else "")
     except DecodeError:
@@ -133,7 +133,7 @@ async def add_peer(request: web.Request) -> web.Response:
     app, body = main_app(request), await json_body(request)
     expected = body.get("node_id")
     peer = await peering.add_peer(
-        app, text_field(body, "url"), None if expected is None else _node_id(expected, "node_id")
+        app, text_field(body, "url"), None if expected is None else node_id_field(expected, "node_id")
     )
     node_id = node_id_text(peer.node_id)
     summary = next(s for s in await peering.peer_summaries(app) if s["node_id"] == node_id)
@@ -143,7 +143,7 @@ async def add_peer(request: web.Request) -> web.Response:
 
 @routes.delete("/v1/peers/{node_id}")
 async def remove_peer(request: web.Request) -> web.Response:
-    await peering.remove_peer(main_app(request), _node_id(request.match_info["node_id"], "node_id"))
+    await peering.remove_peer(main_app(request), node_id_field(request.match_info["node_id"], "node_id"))
     return web.Response(status=204)
 
 
@@ -159,7 +159,7 @@ async def list_blocked(request: web.Request) -> web.Response:
 @routes.post("/v1/blocked")
 async def block_origin(request: web.Request) -> web.Response:
     body = await json_body(request)
-    origin = _node_id(body.get("origin"), "origin")
+    origin = node_id_field(body.get("origin"), "origin")
     dropped = await peering.block_origin(
         main_app(request), origin, text_field(body, "reason", default="")
     )
@@ -168,7 +168,7 @@ async def block_origin(request: web.Request) -> web.Response:
 
 @routes.delete("/v1/blocked/{origin}")
 async def unblock_origin(request: web.Request) -> web.Response:
-    await peering.unblock_origin(main_app(request), _node_id(request.match_info["origin"], "origin"))
+    await peering.unblock_origin(main_app(request), node_id_field(request.match_info["origin"], "origin"))
     return web.Response(status=204)
 
 
@@ -257,7 +257,7 @@ async def sync_now(request: web.Request) -> web.Response:
     app, body = main_app(request), await json_body(request)
     peers = await app[db_key].read(peer_store.list_peers)
     if body.get("node_id") is not None:
-        wanted = _node_id(body["node_id"], "node_id")
+        wanted = node_id_field(body["node_id"], "node_id")
         peers = [p for p in peers if p.node_id == wanted]
         if not peers:
             raise NotFound("no such peer")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.engine import Connection
 
-from node import annonces
+from node import annonces, directory
 from node.admin.handlers import annonce_json, json_body, main_app, text_field
 from node.keys import db_key, node_key_key
 from protocol.annonce import parse_annonce_ref
@@ -28,7 +28,6 @@ from protocol.errors import DecodeError, ValidationError
 from protocol.identity import node_id_text
 from storage import annonces as annonce_store
 from storage import moderation
-from storage import peers as peer_store
 from storage.annonces import StoredAnnonce
 from storage.errors import NotFound
 
@@ -49,7 +48,7 @@ def _unknown(request: web.Request) -> NotFound:
 
 def _about(conn: Connection, stored: StoredAnnonce) -> tuple[dict[bytes, str], int]:
     a = stored.annonce
-    return peer_store.peer_names(conn), moderation.open_reports(conn, a.origin, a.uid)
+    return directory.names(conn), moderation.open_reports(conn, a.origin, a.uid)
 
 
 async def describe(app: web.Application, stored: StoredAnnonce) -> dict:

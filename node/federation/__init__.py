@@ -23,6 +23,7 @@ from aiohttp import web
 
 from node.conversations import MessageKind
 from node.courier import register_kinds
+from node.directory import DirectoryKind, SuccessionKind, check_url, publish_own
 from node.federation.api import routes
 from node.federation.auth import (
     federation_auth_middleware,
@@ -30,6 +31,7 @@ from node.federation.auth import (
     peer_id_key,
 )
 from node.federation.conversations import routes as conversation_routes
+from node.federation.directory import routes as directory_routes
 from node.federation.reports import routes as report_routes
 from node.federation_state import (
     BROKEN_PROMISE_TTL_S,
@@ -48,9 +50,12 @@ from node.federation_state import (
 from node.gossip import AnnonceKind
 from node.keys import (
     clock_key,
+    courier_key,
     db_key,
+    directory_synced_key,
     ignored_ids_key,
     main_app_key,
+    node_document_key,
     node_key_key,
     peer_client_key,
     peer_holds_key,
@@ -89,6 +94,7 @@ def create_federation_app(main_app: web.Application) -> web.Application:
     federation.add_routes(routes)
     federation.add_routes(conversation_routes)
     federation.add_routes(report_routes)
+    federation.add_routes(directory_routes)
     return federation
 
 
@@ -109,9 +115,13 @@ def setup_federation(
     app[unserved_ids_key] = RecentIds(ttl=UNSERVED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[traffic_key] = Traffic()
     app[peer_limits_key] = PeerLimits(app[clock_key])
-    register_kinds(app, MessageKind(), ReportKind(), AnnonceKind())
+    app[directory_synced_key] = {}
+    # Successions first: one introduces a new key before anything signed by it.
+    register_kinds(app, SuccessionKind(), MessageKind(), ReportKind(), AnnonceKind(),
+                   DirectoryKind())  # fmt: skip
+    app[courier_key].resolve = check_url
     app.add_subapp(PATH_PREFIX, create_federation_app(app))
-    app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx])
+    app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx, directory_ctx])
     if background_tasks:
         app.cleanup_ctx.append(sync_ctx)
 
@@ -128,6 +138,12 @@ async def federation_signal_ctx(app: web.Application):
     app[db_key].on_change(changed)
     yield
     app[db_key].remove_listener(changed)
+
+
+async def directory_ctx(app: web.Application):
+    """Cleanup context: our own document, in our directory and served, from the start."""
+    app[node_document_key] = await publish_own(app)
+    yield
 
 
 async def peer_client_ctx(app: web.Application):

@@ -31,6 +31,7 @@ from __future__ import annotations
 from aiohttp import web
 from yarl import URL
 
+from node import directory
 from node.clock import now
 from node.courier import heard_from
 from node.federation_state import header_bytes
@@ -41,6 +42,7 @@ from protocol.federation import CONTENT_TYPE
 from protocol.httpsig import TROC_LABEL, read_signature, verify_request
 from protocol.identity import parse_node_id
 from protocol.limits import FEDERATION_MAX_BODY_BYTES, REQUEST_SIGNATURE_WINDOW_S
+from storage import directory as directory_store
 from storage import peers as peer_store
 from storage import replays
 from storage.peers import Peer
@@ -51,6 +53,10 @@ SERVER_HEADER = "troc"
 peer_id_key = web.RequestKey("peer_id_key", bytes)
 peer_key = web.RequestKey("peer_key", Peer | None)
 body_key = web.RequestKey("body_key", bytes)
+# Whether the signer is a peer, or a node of the directory (for point-to-point requests).
+known_sender_key = web.RequestKey("known_sender_key", bool)
+# The endpoints any node of the directory may call; gossip stays between peers.
+POINT_TO_POINT = frozenset({"message", "report"})
 
 
 @web.middleware
@@ -70,14 +76,14 @@ async def federation_auth_middleware(request: web.Request, handler) -> web.Strea
         return problem_response(
             415, "unsupported-media-type", f"federation bodies are {CONTENT_TYPE}"
         )
-    peer = await _signing_peer(app, request)
+    peer, known = await _signer(app, request, body)
     verified = verify_request(
         request.method,
         _target_uri(app, request),
         request.headers,
         body,
         now=now(app),
-        lookup_key=_key_lookup(app, peer),
+        lookup_key=_key_lookup(app, peer, known),
         replay_guard=app[replay_guard_key],
     )
     fresh = await app[db_key].write(
@@ -88,6 +94,7 @@ async def federation_auth_middleware(request: web.Request, handler) -> web.Strea
         raise ReplayError("this request was already received")
     request[peer_id_key] = verified.node_id
     request[peer_key] = peer
+    request[known_sender_key] = peer is not None or known
     request[body_key] = body
     response = await handler(request)
     response.headers["Server"] = SERVER_HEADER  # aiohttp's default costs every answer 30 bytes
@@ -124,8 +131,11 @@ def _target_uri(app: web.Application, request: web.Request) -> str:
     return str(public.origin()) + request.raw_path
 
 
-async def _signing_peer(app: web.Application, request: web.Request) -> Peer | None:
-    """The stored peer whose key id the signature names, if any.
+async def _signer(app: web.Application, request: web.Request,
+                  body: bytes) -> tuple[Peer | None, bool]:  # fmt: skip
+    """The stored peer whose key id the signature names, if any, and whether the
+    signer is a node of the directory this node takes point-to-point requests from
+    (or a peer's new key, introduced by the succession the request carries).
 
     Read before verifying because the key lookup of verify_request is not a
     coroutine; verify_request still decides everything.
@@ -134,18 +144,33 @@ async def _signing_peer(app: web.Application, request: web.Request) -> Peer | No
         key_id = read_signature(request.headers, TROC_LABEL).params.keyid
         node_id = parse_node_id(key_id or "")
     except (RequestAuthError, DecodeError):
-        return None
-    return await app[db_key].read(peer_store.get_peer, node_id)
+        return None, False
+    endpoint = request.path.rsplit("/", 1)[-1]
+    peer, known = await app[db_key].read(_signer_here, node_id, endpoint in POINT_TO_POINT)
+    if peer is None and not known and endpoint == "nodes" and body:
+        known = await directory.introduced_by_succession(app, node_id, body)
+    return peer, known
 
 
-def _key_lookup(app: web.Application, peer: Peer | None):
+def _signer_here(conn, node_id: bytes, point_to_point: bool) -> tuple[Peer | None, bool]:
+    peer = peer_store.get_peer(conn, node_id)
+    if peer is not None or not point_to_point:
+        return peer, False
+    known = (directory_store.get_node(conn, node_id) is not None
+             and not directory_store.is_refused(conn, node_id)
+             and directory_store.get_succession(conn, node_id) is None)  # a replaced key: no more
+    return None, known
+
+
+def _key_lookup(app: web.Application, peer: Peer | None, known: bool):
     open_federation = app[settings_key].federation == "open"
 
     def lookup_key(key_id: str) -> bytes | None:
-        if peer is not None and peer.node_id == _node_id_or_none(key_id):
+        node_id = _node_id_or_none(key_id)
+        if peer is not None and peer.node_id == node_id:
             return peer.node_id
-        if open_federation:
-            return _node_id_or_none(key_id)
+        if known or open_federation:
+            return node_id
         return None
 
     return lookup_key

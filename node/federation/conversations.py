@@ -13,7 +13,7 @@ from aiohttp import web
 
 from node import conversations
 from node.federation.api import msgpack_response
-from node.federation.auth import body_key, peer_id_key, peer_key
+from node.federation.auth import body_key, known_sender_key, peer_id_key
 from node.keys import main_app_key
 from protocol.conversations import decode_private_message, encode_message_answer
 
@@ -25,6 +25,6 @@ async def private_message(request: web.Request) -> web.Response:
     """One message for one of our members; stored once, whatever the retries."""
     message = decode_private_message(request[body_key])
     stored = await conversations.receive(
-        request.app[main_app_key], request[peer_id_key], request[peer_key] is not None, message
+        request.app[main_app_key], request[peer_id_key], request[known_sender_key], message
     )
     return msgpack_response(encode_message_answer(duplicate=not stored))

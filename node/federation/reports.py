@@ -13,7 +13,7 @@ from aiohttp import web
 
 from node import reports
 from node.federation.api import msgpack_response
-from node.federation.auth import body_key, peer_id_key, peer_key
+from node.federation.auth import body_key, known_sender_key, peer_id_key
 from node.keys import main_app_key
 from protocol.reports import decode_report, encode_report_answer
 
@@ -25,6 +25,6 @@ async def forwarded_report(request: web.Request) -> web.Response:
     """A report of one of our annonces, from a peer; stored once, whatever the retries."""
     report = decode_report(request[body_key])
     stored = await reports.receive(
-        request.app[main_app_key], request[peer_id_key], request[peer_key] is not None, report
+        request.app[main_app_key], request[peer_id_key], request[known_sender_key], report
     )
     return msgpack_response(encode_report_answer(duplicate=not stored))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from node import directory
 from node.i18n import load_catalogs
 from node.keys import db_key, node_key_key
 from node.web import (
@@ -39,7 +40,6 @@ from node.web.places import load_communes
 from node.web.render import setup_templates
 from node.web.session import csrf_secret
 from node.web.transport import static_versions
-from storage.peers import peer_names
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # posting first: /annonces/nouvelle before /annonces/{ref}
@@ -50,7 +50,7 @@ def setup_web(app: web.Application) -> None:
     setup_templates(app)
     app[csrf_secret_key] = csrf_secret(app[node_key_key])
     app[page_cache_key] = PageCache()
-    app[peer_names_key] = PeerNames(peer_names)
+    app[peer_names_key] = PeerNames(directory.names)
     app.middlewares.append(web_middleware)
     for area in AREAS:
         app.add_routes(area.routes)

@@ -29,6 +29,7 @@ from node.web.forms import Form
 from node.web.keys import communes_key, member_rkey
 from node.web.labels import CATEGORY_LABELS, KIND_BADGES, STATE_LABELS
 from node.web.render import render
+from protocol.annonce import annonce_ref
 from storage import residents
 from storage.errors import AlreadySubmitted
 from storage.geo import haversine_km
@@ -51,6 +52,11 @@ async def visible_annonce(request: web.Request) -> annonces.Visible:
         reason = await annonces.why_not_visible(request.app, origin, uid)
         if reason in GONE:
             raise AnnonceGone(reason, *GONE[reason])
+        moved = await annonces.moved_to(request.app, origin, uid)
+        if moved is not None:  # a link from before its node's key changed
+            old_ref = request.match_info["ref"]
+            raise web.HTTPMovedPermanently(
+                request.rel_url.path.replace(old_ref, annonce_ref(moved, uid), 1))
         raise web.HTTPNotFound()
     return shown
 

@@ -37,8 +37,10 @@ async def _answer_page(request, shown, form, *, status=200, unreachable=None):
     if unreachable is None:
         unreachable = not await conversations.reachable(request.app, shown.annonce.origin)
     names = await association_names(request)
+    waiting = not unreachable and await conversations.not_answering(request.app,
+                                                                    shown.annonce.origin)
     return await render(request, "answer.html", {
-        "annonce": shown.annonce, "form": form, "unreachable": unreachable,
+        "annonce": shown.annonce, "form": form, "unreachable": unreachable, "waiting": waiting,
         "association": association_namer(request, names)(shown.annonce.origin),
     }, status=status)  # fmt: skip
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from storage.annonces import ANNONCES
 from storage.db import Changes
+from storage.directory import DIRECTORY
 from storage.peers import PEERS
 
 PAGE_CACHE_TTL_S = 2.0
@@ -53,7 +54,7 @@ class PageCache:
         self._pages.clear()
 
     def changed(self, changes: Changes) -> None:
-        if ANNONCES in changes or PEERS in changes:
+        if ANNONCES in changes or PEERS in changes or DIRECTORY in changes:
             self.clear()
 
 
@@ -80,5 +81,5 @@ class PeerNames:
         self._expires = float("-inf")
 
     def changed(self, changes: Changes) -> None:
-        if PEERS in changes:
+        if PEERS in changes or DIRECTORY in changes:
             self.clear()

@@ -1,10 +1,12 @@
-"""Two residents of two associations, in Chromium, against two real peered node processes.
+"""Two residents of two associations, in Chromium, at the two ends of a line of real nodes.
 
-Marie signs up on node A (Maison de quartier du Pin), records her home and
-work, and posts; Paul, on node B (Centre social de Montanou), finds the
-annonce by words and by distance, and answers it; Marie reads the answer on A
-and replies; Paul sees the reply on B; Marie withdraws the annonce on A and
-it disappears from B. The operators peer the nodes with `troc peers add`.
+A (Maison de quartier du Pin) and B (Centre social de Montanou) are not peers:
+each is a peer of M (Foyer de Boé) only, so B knows A through the directory of
+nodes that M passes on. Marie signs up on A, records her home and work, and
+posts; Paul, on B, finds the annonce by words and by distance, sees A's name,
+and answers it — his message goes straight from B to A; Marie reads the answer
+on A and replies; Paul sees the reply on B; Marie withdraws the annonce on A
+and it disappears from B. The operators peer the nodes with `troc peers add`.
 Screenshots go to test-artifacts/screenshots/, and the new pages are checked
 with axe-core.
 """
@@ -50,11 +52,14 @@ def reload_until(page, url: str, check: Callable[[], bool]) -> None:
         time.sleep(0.3)
 
 
-def test_a_conversation_between_residents_of_two_associations(start_node, page_of, axe_source):
+def test_a_conversation_between_residents_at_the_two_ends_of_the_network(
+    start_node, page_of, axe_source
+):
     a = start_node("Maison de quartier du Pin")
+    m = start_node("Foyer de Boé")
     b = start_node("Centre social de Montanou")
-    add_peer(a, b)
-    add_peer(b, a)
+    for one, other in ((a, m), (m, a), (m, b), (b, m)):
+        add_peer(one, other)
     on_a, on_b = page_of(), page_of(width=390, height=844)  # Paul is on his phone
 
     # On A: Marie signs up, gives her home and her work, and posts.
@@ -68,8 +73,8 @@ def test_a_conversation_between_residents_of_two_associations(start_node, page_o
     sign_up(on_b, b.url, "paul", "Paul B.")
     set_places(on_b, b.url, home="Boé", work="Agen")
     titles = on_b.locator(".card-title")
-    reload_until(on_b, b.url + "/?q=JARDINS", lambda: titles.all_inner_texts() == [TITLE])
-    assert "Maison de quartier du Pin" in on_b.locator(".card").first.inner_text()
+    reload_until(on_b, b.url + "/?q=JARDINS", lambda: titles.all_inner_texts() == [TITLE]
+                 and "Maison de quartier du Pin" in on_b.locator(".card").first.inner_text())
     on_b.goto(b.url + "/?autour=domicile&rayon=10&tri=proche")
     assert titles.all_inner_texts() == [TITLE]
     assert "km" in on_b.locator(".card-meta").first.inner_text()
@@ -80,6 +85,7 @@ def test_a_conversation_between_residents_of_two_associations(start_node, page_o
     # Paul answers; his message waits for Marie's association, then goes.
     on_b.get_by_role("link", name=TITLE).click()
     on_b.get_by_role("link", name="Répondre à l'annonce").click()
+    assert on_b.locator("#injoignable").count() == 0  # B reaches A, which is not its peer
     screenshot(on_b, "21-b-repondre")
     answer_problems = check_accessibility(on_b, axe_source)
     on_b.get_by_label("Votre message").fill("Bonjour Marie, samedi 10 h ?")

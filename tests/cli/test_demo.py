@@ -1,5 +1,6 @@
 """`troc demo`: three nodes answer, the middle one relays an annonce from one
-end of the line to the other, and Ctrl-C leaves no process behind."""
+end of the line to the other, every annonce on every node can be answered and
+shows its association's name, and Ctrl-C leaves no process behind."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ import pytest
 
 from protocol.nodedoc import open_node_document
 from tests.cli.nodeproc import TROC, http_get, invoke, one_error_line
+from tests.integration.crash import _NEXT_PAGE, Browser, cards, csrf_of
 
 READY_TIMEOUT_S = 40.0
 RELAY_TIMEOUT_S = 40.0
+FINGERPRINT_PIECE = re.compile(r"\b[0-9a-f]{4}-[0-9a-f]{4}\b")
 
 
 def _lines_of(stream, into: queue.Queue) -> None:
@@ -61,6 +64,36 @@ def _relayed(data: Path, origin: str, relay: str) -> bool:
     return any(r["origin"] == origin and r["relayed_by"] == relay for r in records)
 
 
+def _logged_in(url: str, login: str, password: str) -> Browser:
+    browser = Browser(url)
+    form = browser.get("/connexion").text
+    answer = browser.post("/connexion", {"csrf": csrf_of(form), "suite": "/",
+                                         "identifiant": login, "mot_de_passe": password})  # fmt: skip
+    assert answer.status == 303 and "troc_session" in browser.cookies, (url, login)
+    return browser
+
+
+def _not_answerable(url: str, login: str, password: str) -> tuple[int, list[str]]:
+    """How many annonces the node lists, and those a resident there cannot answer
+    (or whose card or page names their association by a fingerprint)."""
+    browser = _logged_in(url, login, password)
+    refs, path = [], "/"
+    while path:
+        page = browser.get(path).text
+        assert not FINGERPRINT_PIECE.search(page), f"{url}{path} shows a fingerprint"
+        refs += [ref for ref, _title in cards(page)]
+        found = _NEXT_PAGE.search(page)
+        path = found.group(1).replace("&amp;", "&") if found else ""
+    bad = []
+    for ref in refs:
+        form = browser.get(f"/annonces/{ref}/repondre")
+        if form.status == 403:  # the resident's own annonce
+            continue
+        if form.status != 200 or 'id="injoignable"' in form.text or "csrf" not in form.text:
+            bad.append(ref)
+    return len(refs), bad
+
+
 @pytest.mark.integration
 def test_demo_starts_three_relaying_nodes_and_ctrl_c_stops_them_all(short_tmp):
     """Started with SIGINT ignored, as a script's background job is: Ctrl-C
@@ -95,6 +128,19 @@ def test_demo_starts_three_relaying_nodes_and_ctrl_c_stops_them_all(short_tmp):
                    and _relayed(root / "agen", origin=boe, relay=le_passage)):
             assert time.monotonic() < deadline, "the middle node did not relay both ways"
             time.sleep(0.5)
+
+        # Every annonce on every node can be answered from there, wherever it comes from.
+        password = re.search(r"password '([^']+)'", text).group(1)
+        logins = {url: re.search(rf"^  {re.escape(url)}: ([^,\s]+)", text, re.MULTILINE).group(1)
+                  for url in urls}  # fmt: skip
+        deadline = time.monotonic() + RELAY_TIMEOUT_S
+        while True:
+            seen = {url: _not_answerable(url, logins[url], password) for url in urls}
+            counts = {count for count, _bad in seen.values()}
+            if len(counts) == 1 and min(counts) > 0 and not any(bad for _c, bad in seen.values()):
+                break
+            assert time.monotonic() < deadline, f"not answerable everywhere: {seen}"
+            time.sleep(1)
 
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=20) == 0

@@ -57,7 +57,9 @@ def test_backup_to_a_directory_is_complete_and_owner_only(node, tmp_path):
     dest = tmp_path / "backup"
     result = backup(node, dest)
     assert result.exit_code == 0, result.output
-    assert leftovers(dest) == ["MANIFEST.json", "admin.token", "node.key", "troc.db", "troc.toml"]
+    assert leftovers(dest) == [
+        "MANIFEST.json", "admin.token", "node.key", "recovery.pub", "troc.db", "troc.toml"]
+    assert not (dest / "recovery.key").exists(), "the recovery key stays offline"
     assert os.stat(dest).st_mode & 0o077 == 0
     assert all(os.stat(p).st_mode & 0o077 == 0 for p in dest.iterdir())
     manifest = json.loads((dest / "MANIFEST.json").read_text())
@@ -74,12 +76,14 @@ def test_backup_to_tar_gz_restores_the_same_node(node, tmp_path):
     assert backup(node, archive).exit_code == 0
     with tarfile.open(archive) as tar:
         assert sorted(tar.getnames()) == [
-            "MANIFEST.json", "admin.token", "node.key", "troc.db", "troc.toml"]  # fmt: skip
+            "MANIFEST.json", "admin.token", "node.key", "recovery.pub", "troc.db",
+            "troc.toml"]  # fmt: skip
     restored = tmp_path / "restored"
     result = restore(restored, archive)
     assert result.exit_code == 0, result.output
     assert load_node_key(restored / "node.key").node_id == load_node_key(node / "node.key").node_id
-    assert leftovers(restored) == ["admin.token", "node.key", "troc.db", "troc.toml"]
+    assert leftovers(restored) == [
+        "admin.token", "node.key", "recovery.pub", "troc.db", "troc.toml"]
     assert os.stat(restored).st_mode & 0o077 == 0
     assert export_lines(restored) == export_lines(node)
     assert invoke("--data", str(restored), "key").exit_code == 0

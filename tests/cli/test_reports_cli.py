@@ -158,11 +158,11 @@ def test_a_report_of_our_own_annonce_is_not_forwarded(network):
     assert [r["state"] for r in reports_of(a) if r["id"] == report_id] == ["open"]
 
 
-def test_a_report_whose_origin_is_not_a_peer_is_not_forwarded(network):
+def test_a_report_whose_origin_is_not_a_known_node_is_not_forwarded(network):
     a, _, _, _ = network
     far = NodeKey.generate()
     report_id = add_report(a, ref_from(far), "Lointaine")
-    assert "is not a peer of this node" in one_line_error(
+    assert "is not a node this node knows" in one_line_error(
         troc(a.data, "reports", "forward", str(report_id))
     )
 

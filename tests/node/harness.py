@@ -69,6 +69,7 @@ class Node:
     app: web.Application | None = None
     server: TestServer | None = None
     options: dict = field(default_factory=dict)
+    recovery: NodeKey | None = None  # the node's recovery key, named by its document
 
     @property
     def url(self) -> str:
@@ -91,6 +92,7 @@ class Node:
         self.app = create_app(
             self.settings, key=self.key, db=self.db, clock=self.clock,
             peer_timeouts=peer_timeouts, background_tasks=background_tasks,
+            recovery=self.recovery.node_id_text if self.recovery else None,
         )  # fmt: skip
         self.server = TestServer(self.app, host="127.0.0.1", port=self.port)
         await self.server.start_server()

@@ -33,6 +33,7 @@ from protocol.federation import CONTENT_TYPE
 from protocol.identity import NodeKey
 from protocol.limits import MAX_MESSAGE_CHARS
 from storage import conversations as talk
+from storage import directory as directory_store
 from storage import outbox, residents
 from storage import peers as peer_store
 from storage.outbox import MESSAGE
@@ -265,7 +266,10 @@ async def test_an_annonce_from_a_node_that_is_not_a_peer_cannot_be_answered_and_
     assert await stored_rows(b) == before
 
 
-async def test_a_reply_to_a_node_that_is_no_longer_a_peer_is_refused_and_says_so(pair, resident):
+async def test_a_reply_to_a_node_that_is_no_longer_a_peer_goes_through_the_directory(
+    pair, resident
+):
+    """No longer peers, the two nodes still know each other's documents: the reply goes."""
     a, b = pair
     marie, ref = await marie_posts_on_a(a, b, resident)
     paul = await resident(b, "paul", "Paul B.")
@@ -274,6 +278,22 @@ async def test_a_reply_to_a_node_that_is_no_longer_a_peer_is_refused_and_says_so
     on_a = INBOX_LINK.search(await page(marie, "/messages")).group(1)
     await a.db.write(peer_store.remove_peer, b.node_id)
     shown = await page(marie, on_a)
+    assert "Vous ne pouvez plus écrire" not in shown and "Bonjour Marie" in shown
+    sent = await post_form(marie, on_a, {"message": "Toujours là ?"}, page=on_a)
+    assert sent.status == 303
+    assert await deliver_due_of(a.app) == Sent(delivered=1)
+
+
+async def test_a_node_the_operator_refuses_cannot_be_written_to_and_says_so(pair, resident):
+    a, b = pair
+    marie, ref = await marie_posts_on_a(a, b, resident)
+    paul = await resident(b, "paul", "Paul B.")
+    await answer(paul, ref, "Bonjour Marie")
+    await deliver_due_of(b.app)
+    on_a = INBOX_LINK.search(await page(marie, "/messages")).group(1)
+    await a.db.write(peer_store.remove_peer, b.node_id)
+    await a.db.write(directory_store.refuse_node, b.node_id, "spam", NOW)
+    shown = await page(marie, on_a)
     assert "Vous ne pouvez plus écrire à Paul B. d'ici" in shown and "Bonjour Marie" in shown
     before = await stored_rows(a)
     refused = await post_form(marie, on_a, {"message": "Toujours là ?"}, page=on_a)
@@ -281,15 +301,14 @@ async def test_a_reply_to_a_node_that_is_no_longer_a_peer_is_refused_and_says_so
     assert await stored_rows(a) == before
 
 
-async def test_a_queued_message_for_a_node_removed_since_waits_for_it(pair, resident):
+async def test_a_queued_message_for_a_node_removed_since_goes_through_the_directory(
+    pair, resident
+):
     a, b = pair
     _marie, ref = await marie_posts_on_a(a, b, resident)
     paul = await resident(b, "paul", "Paul B.")
     await answer(paul, ref, "Bonjour Marie")
     await b.db.write(peer_store.remove_peer, a.node_id)
-    assert await deliver_due_of(b.app) == Sent(failed=1)
-    await b.db.write(peer_store.add_peer, a.node_id, a.url, a.name, int(b.clock()))
-    b.clock.advance(BACKOFF_BASE_S)
     assert await deliver_due_of(b.app) == Sent(delivered=1)
 
 
@@ -461,6 +480,6 @@ async def test_open_federation_takes_no_message_from_a_node_that_is_not_a_peer(
         open_node = Victim(node, annonce_uid=b"\x01" * 16)
         body = message_body(open_node, sender_node=STRANGER.node_id)
         problem = await refused(open_node, deliver(open_node, body, STRANGER), 403, "unknown-key")
-        assert "peers only" in problem["detail"]
+        assert "known nodes only" in problem["detail"]
     finally:
         await node.stop()

@@ -127,14 +127,14 @@ async def test_a_report_of_our_own_annonce_is_not_forwarded(pair):
     assert (await a.db.read(report_store.get_report, report_id)).state == "open"
 
 
-async def test_a_report_whose_origin_is_not_a_peer_is_not_forwarded(pair):
+async def test_a_report_whose_origin_is_not_a_known_node_is_not_forwarded(pair):
     a, _, admin = pair
     stranger = NodeKey.from_seed(b"\x55" * 32)
     report_id = await a.db.write(report_store.add_report, origin=stranger.node_id, uid=b"u" * 16, title="Lointaine", member_id=None,
         reason="abus", details="", now=NOW,
     )  # fmt: skip
     status, problem = await admin.call("POST", f"/v1/reports/{report_id}/forward")
-    assert status == 422 and "is not a peer of this node" in problem["detail"]
+    assert status == 422 and "is not a node this node knows" in problem["detail"]
     assert (await a.db.read(report_store.get_report, report_id)).report_key is None
 
 

@@ -7,7 +7,7 @@ refusal is asserted by its exact class, ``code`` and ``field``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import pytest
 

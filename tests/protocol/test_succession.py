@@ -7,7 +7,13 @@ import msgpack
 import pytest
 
 from protocol import limits
-from protocol.errors import DecodeError, SignatureError, TooLargeError, UnknownKeyError, ValidationError
+from protocol.errors import (
+    DecodeError,
+    SignatureError,
+    TooLargeError,
+    UnknownKeyError,
+    ValidationError,
+)
 from protocol.identity import NodeKey
 from protocol.succession import (
     BY_KEY,
