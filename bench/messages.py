@@ -105,7 +105,7 @@ def main() -> None:
         sent: dict[int, float] = {}
         path = f"/annonces/{ref}/repondre"
         for number in range(args.messages):
-            csrf = csrf_of(read(paul, path).text)
+            csrf = csrf_of(paul.browser.get(path).text)
             outcome, found = submit(paul.browser, path,
                                     {"message": f"Message [b-{number}] de Paul.", "csrf": csrf},
                                     _CONVERSATION)  # fmt: skip

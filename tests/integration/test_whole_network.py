@@ -62,7 +62,7 @@ def resident(node: Node, handle: str, name: str) -> Resident:
 
 def post_through_the_form(author: Resident, title: str) -> str:
     """Publish an annonce with /annonces/nouvelle; its ref."""
-    page = read(author, "/annonces/nouvelle").text
+    page = author.browser.get("/annonces/nouvelle").text  # the form of the session that sends it
     fields = {"type": "offer", "categorie": "service", "titre": title,
               "texte": f"Texte de « {title} ».", "lieu": "commune",
               "commune": options_of(page, "commune")[0], "duree": "30", "action": "publier",
@@ -74,7 +74,7 @@ def post_through_the_form(author: Resident, title: str) -> str:
 
 def write(author: Resident, path: str, text: str) -> str:
     """Send a message from a form page (an answer or a conversation); the conversation's path."""
-    page = read(author, path).text
+    page = author.browser.get(path).text
     assert 'id="injoignable"' not in page, f"{path}: the form says the node cannot be reached"
     outcome, found = submit(author.browser, path, {"message": text, "csrf": csrf_of(page)},
                             _CONVERSATION)  # fmt: skip
@@ -127,7 +127,7 @@ def test_two_residents_at_the_ends_of_a_line_of_five_converse_and_report(cluster
     assert messages_stored(n[0]) == messages_stored(n[4]) == 2
 
     # Paul reports the annonce; his association forwards it straight to Marie's.
-    form = read(paul, f"/annonces/{ref}/signaler").text
+    form = paul.browser.get(f"/annonces/{ref}/signaler").text
     reported = paul.browser.post(f"/annonces/{ref}/signaler", {
         "csrf": csrf_of(form), "raison": "arnaque", "details": "Il demande de l'argent.",
     })  # fmt: skip
