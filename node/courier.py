@@ -175,31 +175,48 @@ async def deliver_round(app: web.Application, node_id: bytes) -> Round:
     if destination.url is None and resolve is not None:
         destination = await resolve(app, destination)
     outcomes: dict[str, Outcome] = {}
+    held_back: PeerError | None = None  # a kind the destination asked us to slow down for
     for kind in app[courier_key].kinds:
         outcome = await kind.deliver(app, destination)
         if outcome is None:
             continue
         outcomes[kind.name] = outcome
+        slowed = _slow_down(outcome.error)
         await db.write(_settle, kind, destination, outcome, now(app),
-                       retry_delay(destination.failures + 1))  # fmt: skip
-        if outcome.error is not None:
+                       retry_delay(destination.failures + 1), slowed)  # fmt: skip
+        if outcome.error is not None and not slowed:
             _log_failure(destination, outcome.error)
             return Round(node_id, outcomes, outcome.error.detail)
+        if slowed:  # that kind waits; the others still go (annonces behind messages, say)
+            held_back = outcome.error
         if destination.state == UNAVAILABLE:
             _back(app, node_id)
         destination = Destination(node_id, destination.url, ACTIVE, 0, None, None, now(app))
+    if held_back is not None:
+        log.info("destination asked to slow down",
+                 extra={"peer": node_id_text(node_id), "error": held_back.detail})  # fmt: skip
+        await db.write(outbox_store.hold_back, node_id, reason=held_back.detail,
+                       next_try=now(app) + retry_delay(1), now=now(app))  # fmt: skip
+        return Round(node_id, outcomes, held_back.detail)
     return Round(node_id, outcomes)
+
+
+def _slow_down(error: PeerError | None) -> bool:
+    """Whether a failure is the destination's "too many requests": it answered, it is up."""
+    return isinstance(error, PeerRefused) and error.status == 429
 
 
 def _settle(
     conn: Connection, kind: ItemKind, destination: Destination, outcome: Outcome,
-    at: int, delay: int,
+    at: int, delay: int, slowed: bool = False,
 ) -> None:  # fmt: skip
     node_id = destination.node_id
     kind.settle(conn, outcome, at)
     outbox_store.remove(conn, node_id, kind.name, [*outcome.delivered, *outcome.refused])
     outbox_store.count_try(conn, node_id, kind.name, outcome.failed)
-    if outcome.error is not None:
+    if slowed:
+        outbox_store.record_contact(conn, node_id, at)  # the round goes on; held back at its end
+    elif outcome.error is not None:
         outbox_store.record_failure(conn, node_id, error=outcome.error.detail, next_try=at + delay,
                                     unavailable_after=UNAVAILABLE_AFTER_FAILURES)  # fmt: skip
     elif _contact_worth_writing(destination, at):

@@ -332,6 +332,16 @@ def record_contact(conn: Connection, node_id: bytes, now: int) -> None:
     touch(conn, OUTBOX, node_id)
 
 
+def hold_back(conn: Connection, node_id: bytes, *, reason: str, next_try: int, now: int) -> None:
+    """The node answered, but asked us to slow down (429): it is active, and is sent
+    nothing more before ``next_try``."""
+    values = {"last_contact": now, "last_error": f"{reason}"[:MAX_ERROR_CHARS], "failures": 0,
+              "state": ACTIVE, "next_try": next_try}  # fmt: skip
+    statement = _insert(conn)(destinations).values(node_id=node_id, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=["node_id"], set_=values))
+    touch(conn, OUTBOX, node_id)
+
+
 def record_failure(
     conn: Connection, node_id: bytes, *, error: str, next_try: int, unavailable_after: int
 ) -> None:

@@ -20,7 +20,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from node import annonces
-from node.courier import BACKOFF_BASE_S
+from node.courier import BACKOFF_BASE_S, deliver_round
+from node.keys import peer_limits_key
+from node.peer_limits import MESSAGES
+from protocol import limits
 from protocol.annonce import Category, Kind, State
 from protocol.conversations import (
     MESSAGE_KEYS,
@@ -36,7 +39,7 @@ from storage import conversations as talk
 from storage import directory as directory_store
 from storage import outbox, residents
 from storage import peers as peer_store
-from storage.outbox import MESSAGE
+from storage.outbox import ANNONCE, MESSAGE
 from storage.schema import conversations, messages, outbox_items
 from tests.factories import NOW, make_signed
 from tests.node.harness import (
@@ -197,6 +200,28 @@ async def test_a_message_waits_with_back_off_while_the_node_is_down_and_arrives_
     async with a.db.engine.connect() as conn:
         bodies = (await conn.execute(select(messages.c.body).order_by(messages.c.id))).scalars()
         assert bodies.all() == ["Premier message", "Second message"]
+
+
+async def test_a_node_that_asks_to_slow_down_still_gets_the_annonces_and_later_the_messages(
+    pair, resident
+):
+    """A answers B's messages 429 (B's residents wrote too much): B's round goes on with
+    the annonces, A stays active, and the messages go once A's bucket has refilled."""
+    a, b = pair
+    _marie, ref = await marie_posts_on_a(a, b, resident)
+    paul = await resident(b, "paul", "Paul B.")
+    await answer(paul, ref, "Premier message")
+    for _ in range(limits.PEER_MESSAGE_BURST):  # A's bucket for B's messages, emptied
+        a.app[peer_limits_key].take(b.node_id, "message", MESSAGES)  # ... by earlier traffic
+    await b.post("Prêt de perceuse")
+    done = await deliver_round(b.app, a.node_id)
+    assert len(done.of(MESSAGE).failed) == 1 and done.error is not None
+    assert done.of(ANNONCE).delivered  # the annonce did not wait behind the message
+    state = await b.db.read(outbox.get_destination, a.node_id)
+    assert (state.state, state.failures) == ("active", 0)
+    assert state.next_try is not None and state.next_try > int(b.clock())
+    b.clock.advance(120)  # the bucket refills; the back-off has run out
+    assert await deliver_due_of(b.app) == Sent(delivered=1)
 
 
 async def test_a_message_the_node_refuses_for_good_is_marked_not_delivered(pair, resident):
