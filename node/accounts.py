@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.engine import Connection
 
 from node.clock import now
 from node.keys import (
@@ -55,6 +54,7 @@ from node.keys import (
 from protocol import limits
 from protocol.identity import b64url_encode
 from storage import residents
+from storage.db import Connection
 from storage.errors import Conflict, NotFound
 from storage.residents import Member, Profile
 

@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node.clock import now
 from node.errors import NotTheAuthor, Suspended
@@ -66,6 +65,7 @@ from storage import forms, moderation, residents
 from storage import outbox as outbox_store
 from storage import successions as succession_store
 from storage.annonces import StoredAnnonce
+from storage.db import Connection
 from storage.errors import NotFound
 from storage.forms import FormKey
 from storage.residents import Member

@@ -30,7 +30,6 @@ import logging
 import os
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node.annonces import Visible
 from node.clock import now
@@ -56,6 +55,7 @@ from storage import forms, residents
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage.conversations import Conversation, Message, Party
+from storage.db import Connection
 from storage.errors import Conflict, NotFound
 from storage.forms import FormKey
 from storage.outbox import MESSAGE, Destination

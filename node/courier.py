@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node.clock import now, now_precise
 from node.errors import PeerError, PeerRefused, PeerUnreachable
@@ -63,6 +62,7 @@ from node.keys import (
 )
 from protocol.identity import node_id_text
 from storage import outbox as outbox_store
+from storage.db import Connection
 from storage.outbox import Destination
 from storage.peers import ACTIVE, UNAVAILABLE
 

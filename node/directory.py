@@ -28,7 +28,6 @@ import logging
 from dataclasses import asdict
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node.clock import now
 from node.courier import Outcome
@@ -58,6 +57,7 @@ from storage import directory as store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage import successions as succession_store
+from storage.db import Connection
 from storage.directory import HeldSuccession, KnownNode
 from storage.outbox import DIRECTORY_RECORD, SUCCESSION_RECORD, Destination
 

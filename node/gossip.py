@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node.courier import Outcome
 from node.errors import PeerError, PeerRefused, PeerUnreachable
@@ -31,6 +30,7 @@ from protocol.identity import node_id_text
 from protocol.limits import FEDERATION_MAX_ENVELOPES, FEDERATION_MAX_IDS
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
+from storage.db import Connection
 from storage.outbox import ANNONCE, Destination
 
 log = logging.getLogger("troc.gossip")

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.engine import Connection
-
 from node.annonces import reissued
 from node.errors import ConfigError, NodeError
 from node.keyfile import create_admin_token, create_recovery_key, load_recovery_id
@@ -35,7 +33,7 @@ from protocol.succession import BY_RECOVERY, Succession, sign_succession
 from storage import directory as directory_store
 from storage import maintenance
 from storage.annonces import StoredAnnonce
-from storage.db import Database, migrate
+from storage.db import Connection, Database, migrate
 from storage.errors import Conflict
 from storage.peers import block_origin
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node.clock import now
 from node.errors import PeerError, PeerRefused
@@ -37,6 +36,7 @@ from protocol.nodedoc import NodeDocument
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
+from storage.db import Connection
 from storage.errors import Conflict
 from storage.peers import Peer
 

@@ -25,7 +25,6 @@ import os
 from dataclasses import dataclass, replace
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node import directory
 from node.clock import now
@@ -43,6 +42,7 @@ from storage import annonces as annonce_store
 from storage import forms
 from storage import outbox as outbox_store
 from storage import reports as report_store
+from storage.db import Connection
 from storage.errors import Conflict, NotFound
 from storage.forms import FormKey
 from storage.outbox import REPORT, Destination

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node.annonces import reissued
 from node.clock import now
@@ -51,6 +50,7 @@ from storage import directory as directory_store
 from storage import maintenance
 from storage import outbox as outbox_store
 from storage import successions as succession_store
+from storage.db import Connection
 
 log = logging.getLogger("troc.node")
 

@@ -38,7 +38,6 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node import annonces, directory
 from node.clock import now
@@ -66,6 +65,7 @@ from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage import replays
+from storage.db import Connection
 from storage.peers import Peer
 
 log = logging.getLogger("troc.sync")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
 from node.clock import now
 from node.directory import own_document
 from node.keys import db_key, node_document_key, node_key_key
 from node.problems import problem_response
 from protocol.nodedoc import sign_node_document
+from storage.db import DatabaseFailure
 from storage.errors import StorageError
 from storage.nodes import ping
 
@@ -36,7 +36,7 @@ async def node_document(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     try:
         await request.app[db_key].read(ping)
-    except (SQLAlchemyError, StorageError, OSError) as exc:
+    except (DatabaseFailure, StorageError, OSError) as exc:
         log.warning("health check failed", extra={"error": type(exc).__name__})
         return problem_response(503, "database-unavailable", "the database does not answer")
     return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})

@@ -57,12 +57,17 @@ from sqlalchemy.exc import (
     DBAPIError,
     NoSuchModuleError,
     OperationalError,
+    SQLAlchemyError,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.errors import DatabaseBusy, DatabaseUnavailable
 
 log = logging.getLogger("troc.storage")
+
+# What the features name in a unit of work's signature, ``fn(conn: Connection, ...)``,
+# and any failure of the database: node/ imports them from here, never SQLAlchemy itself.
+DatabaseFailure = SQLAlchemyError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000

@@ -18,7 +18,6 @@ held here, a 404.
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node import annonces, directory
 from node.admin.handlers import annonce_json, json_body, main_app, text_field
@@ -29,6 +28,7 @@ from protocol.identity import node_id_text
 from storage import annonces as annonce_store
 from storage import moderation
 from storage.annonces import StoredAnnonce
+from storage.db import Connection
 from storage.errors import NotFound
 
 routes = web.RouteTableDef()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node import succession
 from node.admin.handlers import json_body, main_app, node_id_field, text_field
@@ -21,6 +20,7 @@ from node.keys import db_key, node_key_key
 from protocol.identity import fingerprint, node_id_text
 from storage import directory as store
 from storage import peers as peer_store
+from storage.db import Connection
 
 log = logging.getLogger("troc.peers")
 routes = web.RouteTableDef()

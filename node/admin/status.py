@@ -11,7 +11,6 @@ last anti-entropy pass with a peer succeeded (null: never).
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node import peering
 from node.clock import now
@@ -28,6 +27,7 @@ from protocol.identity import fingerprint, node_id_text
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import residents
+from storage.db import Connection
 from storage.outbox import MESSAGE
 
 routes = web.RouteTableDef()

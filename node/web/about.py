@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.engine import Connection
 
 from node.clock import now
 from node.keys import db_key, node_key_key, settings_key
@@ -12,6 +11,7 @@ from node.web.render import render
 from storage import annonces as annonce_store
 from storage import peers as peer_store
 from storage import residents
+from storage.db import Connection
 
 routes = web.RouteTableDef()
 

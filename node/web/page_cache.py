@@ -21,10 +21,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from sqlalchemy.engine import Connection
-
 from storage.annonces import ANNONCES
-from storage.db import Changes
+from storage.db import Changes, Connection
 from storage.directory import DIRECTORY
 from storage.peers import PEERS
 
