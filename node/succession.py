@@ -84,6 +84,16 @@ def take_new_key(conn: Connection, signed: SignedSuccession, new_key: NodeKey, a
     return republished
 
 
+def take_stragglers(conn: Connection, signed: SignedSuccession, new_key: NodeKey, at: int) -> int:
+    """After the key is swapped: what the old key signed while ``take_new_key`` ran (a post
+    in flight) is signed anew too, and its old copy goes. How many."""
+    s = signed.succession
+    republished = reissued(conn, s.old, new_key, at)
+    if republished:
+        succession_store.follow(conn, s.old, s.new, s.issued)
+    return republished
+
+
 def write_pending_key(key_path: Path) -> NodeKey:
     """The new key, written beside the node key before anything else changes."""
     pending = key_path.with_name(key_path.name + PENDING_KEY_SUFFIX)
@@ -112,6 +122,8 @@ async def rotate(app: web.Application) -> KeyChange:
     kept = swap_key_files(settings.key_path, at)
     app[node_key_key].replace(new_key)
     app[peer_client_key].use_key(new_key, previous=old_key)
+    # Every write that began before the swap is committed before this one (one writer).
+    republished += await app[db_key].write(take_stragglers, signed, new_key, now(app))
     served = await publish_own(app)
     app[node_document_key].clear()
     app[node_document_key].update(served)

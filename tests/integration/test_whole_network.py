@@ -182,8 +182,19 @@ def test_the_middle_node_changes_its_key_under_load_and_the_line_converges(clust
             own_uids(node, middle.node_id) == {uid(r) for r in posted[middle.name]}
             for node in n)  # fmt: skip
 
-    wait_until(converged, SETTLE_S, message="every node holds the same annonces, the middle "
-               "node's under its new key")  # fmt: skip
+    def how_far() -> str:
+        wanted = {uid(r) for r in posted[middle.name]}
+        lines = []
+        for node in n:
+            listing = node.annonces()
+            mine = own_uids(node, middle.node_id)
+            lines.append(f"{node.name}: {len(listing)} held, {len(mine)}/{len(wanted)} of the "
+                         f"middle's under its new key, missing {len(wanted - mine)}, "
+                         f"{sum(a['origin'] == old_id for a in listing)} under the old key")
+        return "every node holds the same annonces, the middle node's under its new key; " + (
+            "; ".join(lines))
+
+    wait_until(converged, SETTLE_S, message=how_far)
     for node in n:
         listing = node.annonces()
         uids = [uid(a["ref"]) for a in listing]

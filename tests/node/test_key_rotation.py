@@ -3,6 +3,8 @@ operator action, no duplicate annonce anywhere, and the old key refused afterwar
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -87,6 +89,18 @@ async def test_a_rotated_key_is_followed_by_every_peer_without_duplicates(line):
                                 messages.encode_announce([b"\x01" * 32]),
                                 created=int(b.clock()))  # fmt: skip
     assert_problem(refused, 403, "unknown-key")
+
+
+async def test_an_annonce_posted_while_the_key_changes_continues_under_the_new_key(line):
+    """A post signed by the old key whose write comes after the rotation's unit of work
+    (it was in flight) is signed anew as well: nothing stays under the old identity."""
+    _a, b, _c = line
+    before = await b.post("Avant")
+    changed, during = await asyncio.gather(succession.rotate(b.app), b.post("Pendant"))
+    assert during.annonce.origin == before.annonce.origin  # signed by the old key
+    held = await origins_held(b)
+    assert held == {changed.new_key.node_id: {before.annonce.uid, during.annonce.uid}}
+    assert changed.republished == 2
 
 
 # --- A stolen key, and the recovery key -------------------------------------------------------
