@@ -30,17 +30,27 @@ from tests.node.harness import Clock, make_nodes, peer, signed_call
 from tests.node.test_federation_hostile import assert_problem
 
 
-@pytest.fixture
-async def line(db, spare_db, tmp_path):
+async def a_line(db, spare_db, tmp_path, *, recovery: NodeKey | None = None):
+    """A–B–C in a line, serving their apps without background tasks; B may have a
+    recovery key, which its document names."""
     nodes = await make_nodes(db, spare_db, tmp_path, ["A", "B", "C"], Clock())
     a, b, c = nodes
+    b.recovery = recovery
     await peer(a, b)
     await peer(b, c)
     for node in nodes:
         await node.start(background_tasks=False)
-    yield a, b, c
-    for node in nodes:
-        await node.stop()
+    try:
+        yield a, b, c
+    finally:
+        for node in nodes:
+            await node.stop()
+
+
+@pytest.fixture
+async def line(db, spare_db, tmp_path):
+    async for nodes in a_line(db, spare_db, tmp_path):
+        yield nodes
 
 
 async def origins_held(node) -> dict[bytes, set[bytes]]:
@@ -112,16 +122,8 @@ RECOVERY = NodeKey.from_seed(b"\x98" * 32)
 @pytest.fixture
 async def guarded(db, spare_db, tmp_path):
     """A–B–C in a line; B's document names its recovery key."""
-    nodes = await make_nodes(db, spare_db, tmp_path, ["A", "B", "C"], Clock())
-    a, b, c = nodes
-    b.recovery = RECOVERY
-    await peer(a, b)
-    await peer(b, c)
-    for node in nodes:
-        await node.start(background_tasks=False)
-    yield a, b, c
-    for node in nodes:
-        await node.stop()
+    async for nodes in a_line(db, spare_db, tmp_path, recovery=RECOVERY):
+        yield nodes
 
 
 async def push_succession(signer: NodeKey, receiver, signed, at: int):
