@@ -23,6 +23,7 @@ from node.errors import ConfigError, NodeError
 from node.keyfile import create_admin_token, create_recovery_key, load_recovery_id
 from node.settings import Settings, render_toml
 from node.succession import (
+    PENDING_KEY_SUFFIX,
     REPLACED_SUFFIX,
     swap_key_files,
     take_new_key,
@@ -36,8 +37,6 @@ from storage.annonces import StoredAnnonce
 from storage.db import Connection, Database, migrate
 from storage.errors import Conflict
 from storage.peers import block_origin
-
-PENDING_KEY_SUFFIX = ".new"
 
 
 class MaintenanceError(NodeError):
