@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from node import wellknown
 from node.courier import setup_courier
 from node.federation import setup_federation
+from node.mailing import setup_mailing
 from node.keys import (
     CurrentKey,
     clock_key,
@@ -60,4 +61,5 @@ def create_app(
     setup_courier(app, background_tasks=background_tasks)
     setup_federation(app, peer_timeouts=peer_timeouts, background_tasks=background_tasks)
     setup_web(app)
+    setup_mailing(app, background_tasks=background_tasks)
     return app

@@ -39,7 +39,9 @@ from node.errors import (
     TooManyRequests,
     Unreachable,
 )
-from node.keys import db_key, node_key_key, peer_client_key
+from node import notifications
+from node.keys import db_key, node_key_key, peer_client_key, settings_key
+from node.notifications import Notice
 from protocol import limits
 from protocol.annonce import Annonce, State
 from protocol.conversations import (
@@ -123,17 +125,19 @@ async def answer(app: web.Application, member: Member, shown: Visible, body: str
     author = Party(annonce.origin, annonce.author_handle, annonce.author_name,
                    shown.author_id if annonce.origin == own else None)  # fmt: skip
     replier = Party(own, member.handle, member.display_name, member.id)
-    return await app[db_key].write(_answer, own, annonce, author, replier, body, now(app), form)
+    return await app[db_key].write(_answer, own, annonce, author, replier, body, now(app), form,
+                                   app[settings_key].mail_enabled)  # fmt: skip
 
 
 def _answer(conn: Connection, own: bytes, annonce: Annonce, author: Party, replier: Party,
-            body: str, at: int, form: FormKey | None = None) -> Conversation:  # fmt: skip
+            body: str, at: int, form: FormKey | None = None,
+            mail_enabled: bool = False) -> Conversation:  # fmt: skip
     forms.claim(conn, form, now=at)
     conversation = talk.open_conversation(
         conn, key=os.urandom(KEY_BYTES), annonce_origin=annonce.origin,
         annonce_uid=annonce.uid, title=annonce.title, author=author, replier=replier, now=at,
     )  # fmt: skip
-    _add_message(conn, own, conversation, False, body, at)
+    _add_message(conn, own, conversation, False, body, at, mail_enabled)
     forms.record_result(conn, form, str(conversation.id))
     return conversation
 
@@ -144,19 +148,21 @@ async def reply(app: web.Application, member: Member, conversation: Conversation
     if not await other_reachable(app, conversation, member):
         raise Unreachable("the other member's node is no longer a peer of this one")
     await app[db_key].write(_reply, app[node_key_key].node_id, conversation,
-                            conversation.is_author(member.id), body, now(app), form)  # fmt: skip
+                            conversation.is_author(member.id), body, now(app), form,
+                            app[settings_key].mail_enabled)  # fmt: skip
 
 
 def _reply(conn: Connection, own: bytes, conversation: Conversation, from_author: bool,
-           body: str, at: int, form: FormKey | None) -> None:  # fmt: skip
+           body: str, at: int, form: FormKey | None, mail_enabled: bool = False) -> None:  # fmt: skip
     forms.claim(conn, form, now=at)
-    _add_message(conn, own, conversation, from_author, body, at)
+    _add_message(conn, own, conversation, from_author, body, at, mail_enabled)
     forms.record_result(conn, form, str(conversation.id))
 
 
 def _add_message(conn: Connection, own: bytes, conversation: Conversation, from_author: bool,
-                 body: str, at: int) -> Message | None:  # fmt: skip
-    """Store a message, and queue it for the other member's node if that is not this one."""
+                 body: str, at: int, mail_enabled: bool = False) -> Message | None:  # fmt: skip
+    """Store a message, and queue it for the other member's node if that is not this one
+    (or tell the other member, if they are a member here)."""
     other = conversation.replier if from_author else conversation.author
     remote = other.member_id is None and other.node != own
     message = talk.add_message(conn, conversation.id, key=os.urandom(KEY_BYTES),
@@ -165,7 +171,19 @@ def _add_message(conn: Connection, own: bytes, conversation: Conversation, from_
     if message is not None and remote:
         payload = encode_private_message(private_message(conversation, message))
         outbox_store.enqueue(conn, other.node, MESSAGE, message.key, payload, now=at)
+    elif message is not None and other.member_id is not None:
+        sender = conversation.author if from_author else conversation.replier
+        _tell_recipient(conn, conversation, other.member_id, sender.name, message, at, mail_enabled)
     return message
+
+
+def _tell_recipient(conn: Connection, conversation: Conversation, member_id: int, sender: str,
+                    message: Message, at: int, mail_enabled: bool) -> None:  # fmt: skip
+    """The member this message is for is told: in the web view, and by mail if they chose so."""
+    data = {"conversation": conversation.id, "from": sender, "title": conversation.annonce_title,
+            "text": message.body}  # fmt: skip
+    notice = Notice(member_id, notifications.MESSAGE, notifications.key_of(message.key), data)
+    notifications.tell(conn, [notice], mail_enabled=mail_enabled, now=at)
 
 
 def private_message(conversation: Conversation, message: Message) -> PrivateMessage:
@@ -198,10 +216,12 @@ async def receive(app: web.Application, peer_id: bytes, is_peer: bool, m: Privat
     if not is_peer:
         raise UnknownKeyError("private messages are taken from known nodes only: "
                               "no way to answer")  # fmt: skip
-    return await app[db_key].write(_receive, app[node_key_key].node_id, peer_id, m, at)
+    return await app[db_key].write(_receive, app[node_key_key].node_id, peer_id, m, at,
+                                   app[settings_key].mail_enabled)  # fmt: skip
 
 
-def _receive(conn: Connection, own: bytes, peer_id: bytes, m: PrivateMessage, at: int) -> bool:
+def _receive(conn: Connection, own: bytes, peer_id: bytes, m: PrivateMessage, at: int,
+             mail_enabled: bool = False) -> bool:  # fmt: skip
     if talk.messages_from_node(conn, peer_id, since=at - 86400) >= limits.PEER_MAX_MESSAGES_PER_DAY:
         raise TooManyRequests("this node sent as many messages today as this one takes",
                               retry_after=3600)  # fmt: skip
@@ -213,6 +233,10 @@ def _receive(conn: Connection, own: bytes, peer_id: bytes, m: PrivateMessage, at
         raise ValidationError("the annonce is neither this node's nor the sender's", field="origin")
     stored = talk.add_message(conn, conversation.id, key=m.message_id, from_author=from_author,
                               body=m.text, now=min(m.sent_at, at))  # fmt: skip
+    if stored is not None:
+        member_id = conversation.replier.member_id if from_author else conversation.author.member_id
+        if member_id is not None:
+            _tell_recipient(conn, conversation, member_id, m.sender_name, stored, at, mail_enabled)
     return stored is not None
 
 

@@ -55,6 +55,8 @@ recovery_id_key = web.AppKey("recovery_id_key", str)
 password_hasher_key = web.AppKey("password_hasher_key", PasswordHasher)
 # Slowed login attempts waiting, per login name (node/accounts.py).
 login_slowdowns_key = web.AppKey("login_slowdowns_key", Counter)
+# The secret of the links mailed to residents (node/notifications.py).
+mail_secret_key = web.AppKey("mail_secret_key", bytes)
 # The courier of everything this node sends other nodes (node/courier.py).
 courier_key = web.AppKey("courier_key", CourierState)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from node.errors import ConfigError
 from protocol import limits
@@ -56,8 +57,9 @@ class Secret:
         return hash(self._value)
 
 
-def _setting(default, help_text: str, *, choices: tuple[str, ...] = ()):
-    return field(default=default, metadata={"help": help_text, "choices": choices})
+def _setting(default, help_text: str, *, choices: tuple[str, ...] = (), secret: bool = False):
+    return field(default=default, repr=not secret,
+                 metadata={"help": help_text, "choices": choices, "secret": secret})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,35 @@ class Settings:
         60, "seconds a client has to send a whole request, body included, from its first byte"
     )
     keepalive_timeout_s: int = _setting(15, "seconds an idle connection is kept open")
+    time_zone: str = _setting(
+        "Europe/Paris", "the association's time zone: quiet hours, daily and weekly mail, sorties"
+    )
+    smtp_host: str = _setting("", "the association's mail relay; empty: no mail is sent")
+    smtp_port: int = _setting(587, "the mail relay's port")
+    smtp_security: str = _setting(
+        "starttls",
+        "how the connection to the relay is protected: STARTTLS, TLS from the start, or none "
+        "(a relay on this machine only)",
+        choices=("starttls", "tls", "none"),
+    )
+    smtp_user: str = _setting("", "the user name at the relay; empty: no login")
+    smtp_password: str = _setting("", "the password at the relay (never logged)", secret=True)
+    mail_from: str = _setting(
+        "", "the sender of the node's mail, an address of the association's domain"
+    )
+    smtp_timeout_s: int = _setting(30, "seconds the relay has to answer each step")
+
+    @property
+    def smtp_secret(self) -> Secret:
+        return Secret(self.smtp_password)
+
+    @property
+    def mail_enabled(self) -> bool:
+        return bool(self.smtp_host)
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     @cached_property
     def trusted_proxy_addresses(self) -> frozenset[IPAddress]:
@@ -239,6 +270,23 @@ def check_settings(s: Settings) -> None:
     _proxy_addresses(s.trusted_proxies)
     if not 0 <= s.gossip_delay_ms <= MAX_GOSSIP_DELAY_MS:
         raise ConfigError(f"gossip_delay_ms must be 0 to {MAX_GOSSIP_DELAY_MS}")
+    _check_mail(s)
+
+
+def _check_mail(s: Settings) -> None:
+    try:
+        ZoneInfo(s.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"time_zone: {s.time_zone!r} is not a known time zone") from None
+    if not 0 < s.smtp_port < 65536:
+        raise ConfigError("smtp_port must be 1 to 65535")
+    if s.smtp_timeout_s < 1:
+        raise ConfigError("smtp_timeout_s must be at least 1")
+    for name in ("smtp_host", "smtp_user", "smtp_password", "mail_from"):
+        if any(c in getattr(s, name) for c in "\r\n\0"):
+            raise ConfigError(f"{name} must be on one line")
+    if s.smtp_host and "@" not in s.mail_from:
+        raise ConfigError("mail_from must be an address (name@domain) when smtp_host is set")
 
 
 def render_toml(values: Mapping[str, object]) -> str:

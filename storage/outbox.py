@@ -53,6 +53,10 @@ from storage.schema import annonces, destinations, outbox_items, peers
 
 ANNONCE, MESSAGE, REPORT, DIRECTORY_RECORD = "annonce", "message", "report", "directory"
 SUCCESSION_RECORD = "succession"  # a directory record too, sent before anything else
+# Mail for the association's relay (node/mail.py): the relay is one more
+# destination, under an id no node can have (no Ed25519 key is 32 zero bytes
+# in use), so that mail shares the queue, the courier and the back-off.
+MAIL, MAIL_RELAY = "mail", bytes(32)
 # The topic of changes to the queue (storage.db.touch); keys: destination ids.
 OUTBOX = "outbox"
 MAX_ERROR_CHARS = 500

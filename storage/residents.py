@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from storage.db import touch
 from storage.errors import Conflict, NotFound
 from storage.schema import (
     annonces,
@@ -24,6 +25,8 @@ from storage.schema import (
 )
 
 ACTIVE, PENDING, SUSPENDED = "active", "pending", "suspended"
+# The topic of changes to profiles (storage.db.touch); keys: member ids.
+PROFILES = "profiles"
 MEMBER_STATES = (ACTIVE, PENDING, SUSPENDED)
 
 
@@ -201,6 +204,7 @@ def save_profile(
     result = conn.execute(update(profiles).where(profiles.c.member_id == member_id).values(**values))
     if not result.rowcount:
         conn.execute(profiles.insert().values(member_id=member_id, **values))
+    touch(conn, PROFILES, member_id)
 
 
 # --- Sessions ----------------------------------------------------------------
@@ -328,3 +332,23 @@ def own_annonces(conn: Connection, member_id: int, origin: bytes) -> list[OwnAnn
         .order_by(annonces.c.created.desc())
     )  # fmt: skip
     return [OwnAnnonce(*row[:-1], hidden=bool(row[-1])) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class Expiring:
+    member_id: int
+    uid: bytes
+    title: str
+    expires: int
+
+
+def expiring_annonces(conn: Connection, origin: bytes, *, after: int, before: int) -> list[Expiring]:
+    """Members' open annonces, shown, whose end falls in ``(after, before]``."""
+    query = (
+        select(member_annonces.c.member_id, annonces.c.uid, annonces.c.title, annonces.c.expires)
+        .select_from(member_annonces.join(annonces, and_(
+            annonces.c.origin == origin, annonces.c.uid == member_annonces.c.uid)))
+        .where(annonces.c.state == "open", annonces.c.expires > after,
+               annonces.c.expires <= before, annonces.c.hidden.is_(False))
+    )  # fmt: skip
+    return [Expiring(row.member_id, row.uid, row.title, row.expires) for row in conn.execute(query)]

@@ -337,3 +337,100 @@ refused_nodes = Table(
     Column("reason", Text, nullable=False, server_default=""),
     Column("refused_at", BigInteger, nullable=False),
 )
+
+# --- Being told (migration 0012) --------------------------------------------------
+
+# A member's e-mail address, never shown and never sent to another node;
+# ``confirmed_at`` is NULL until the member followed the link mailed to it.
+member_emails = Table(
+    "member_emails",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("address", Text, nullable=False),
+    Column("confirmed_at", BigInteger),
+    Column("updated_at", BigInteger, nullable=False),
+    # The relay refused the address for good (a 5xx): nothing more is mailed to it.
+    Column("refused_at", BigInteger),
+    UniqueConstraint("address", name="uq_member_emails_address"),
+)
+
+# Single-use tokens mailed to a member: confirming an address, resetting a
+# password. Only a hash is kept; ``used_at`` is set by the one use.
+mail_tokens = Table(
+    "mail_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger),
+    Index("ix_mail_tokens_expires", "expires_at"),
+)
+
+# How often a member wants to be mailed each kind of notification
+# (node/notifications.py holds the kinds and defaults; no row: the default).
+mail_preferences = Table(
+    "mail_preferences",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("cadence", String(16), nullable=False),
+)
+
+# A member's other choices about being told: the message text in mails,
+# the distance for offers matching requests; when the last summary of each
+# cadence and the last digest went.
+notice_settings = Table(
+    "notice_settings",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("message_text", Boolean, nullable=False, server_default="0"),
+    Column("match_km", Integer, nullable=False, server_default="5"),
+    Column("last_daily_at", BigInteger),
+    Column("last_weekly_at", BigInteger),
+    Column("last_digest_at", BigInteger),
+)
+
+# What a member is told, in the web view and, by their choice, by mail.
+# ``key`` makes each notification once per member (an annonce alerts once,
+# whatever its revisions); ``mail`` is WAITING until mailed or skipped.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("key", LargeBinary(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("read_at", BigInteger),
+    Column("mail", String(16), nullable=False),
+    UniqueConstraint("member_id", "kind", "key", name="uq_notifications_key"),
+    Index("ix_notifications_member", "member_id", "id"),
+    Index("ix_notifications_mail", "mail", "member_id"),
+)
+
+# Searches members saved to be told of new annonces that fit them.
+saved_searches = Table(
+    "saved_searches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("words", Text, nullable=False, server_default=""),
+    Column("kind", String(16)),
+    Column("category", String(16)),
+    Column("around", String(16)),
+    Column("radius_km", Integer),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_saved_searches_member", "member_id"),
+)
+
+# Secrets this node keeps for itself (the key of the links it mails).
+node_secrets = Table(
+    "node_secrets",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)

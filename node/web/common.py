@@ -81,10 +81,7 @@ def parse_ref(ref: str) -> tuple[bytes, bytes]:
 
 
 def place_origin(request: web.Request, place: Place) -> Origin | None:
-    if place.lat is not None and place.lon is not None:
-        return Origin(place.lat, place.lon)
-    centre = request.app[communes_key].centres.get(place.commune)
-    return Origin(*centre) if centre else None
+    return request.app[communes_key].origin_of(place.commune, place.lat, place.lon)
 
 
 def place_label(request: web.Request, place: Place) -> Msg | str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from protocol import limits
-from storage.geo import haversine_km
+from storage.geo import Origin, haversine_km
 
 MAX_KM_FROM_A_COMMUNE = 8.0  # farther from every commune's centre: outside the agglomeration
 COMMUNES_FILE = Path(__file__).resolve().parent.parent / "data" / "communes.json"
@@ -61,6 +61,13 @@ class Communes:
 
     def __contains__(self, code: object) -> bool:
         return code in self.by_code
+
+    def origin_of(self, commune: str | None, lat: int | None, lon: int | None) -> Origin | None:
+        """Where distances from a place are measured: its point, or its commune's centre."""
+        if lat is not None and lon is not None:
+            return Origin(lat, lon)
+        centre = self.centres.get(commune)
+        return Origin(*centre) if centre else None
 
     def nearest(self, lat: float, lon: float) -> tuple[Commune, float]:
         """The commune whose centre is nearest a point, and how far it is (km)."""
