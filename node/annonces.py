@@ -41,7 +41,7 @@ from aiohttp import web
 from node.clock import now
 from node.errors import NotTheAuthor, Suspended
 from node.gossip import queue_revisions
-from node.keys import db_key, node_key_key
+from node.keys import db_key, node_key_key, stored_hook_key
 from protocol import limits
 from protocol.annonce import (
     Annonce,
@@ -64,8 +64,8 @@ from storage import annonces as annonce_store
 from storage import forms, moderation, residents
 from storage import outbox as outbox_store
 from storage import successions as succession_store
-from storage.annonces import StoredAnnonce
-from storage.db import Connection
+from storage.annonces import OWN_ANNONCES, StoredAnnonce
+from storage.db import Connection, touch
 from storage.errors import NotFound
 from storage.forms import FormKey
 from storage.residents import Member
@@ -247,23 +247,32 @@ async def publish(
     at, key = now(app), app[node_key_key]
     annonce = _new_annonce(key, author, draft, at)
     signed = sign_annonce(key, annonce)  # a draft too large to travel stops here
-    await app[db_key].write(_publish, signed, member_id, at, form)
+    await app[db_key].write(_publish, signed, member_id, at, form, await _checker(app))
     log.info("annonce published", extra={"ref": annonce.ref, "rev": 1})
     return signed
 
 
 def _publish(conn: Connection, signed: SignedAnnonce, member_id: int | None, at: int,
-             form: FormKey | None = None) -> None:  # fmt: skip
+             form: FormKey | None = None, checker=None) -> None:  # fmt: skip
     forms.claim(conn, form, now=at)
     _store_own(conn, signed, at)
     if member_id is not None:
         residents.record_authorship(conn, signed.annonce.uid, member_id, at)
+    if checker is not None:
+        checker.record(conn, [signed], at)
     forms.record_result(conn, form, signed.annonce.ref)
+
+
+async def _checker(app: web.Application):
+    """What the unit storing annonces tells members with (saved searches, matching offers)."""
+    hook = app.get(stored_hook_key)
+    return await hook.ready(app) if hook is not None else None
 
 
 def _store_own(conn: Connection, signed: SignedAnnonce, at: int) -> None:
     result = annonce_store.store_revisions(conn, [signed], now=at)
     queue_revisions(conn, result.accepted, None, at)
+    touch(conn, OWN_ANNONCES)
 
 
 def _next_revision(
@@ -385,18 +394,21 @@ async def receive(
         checked = await asyncio.to_thread(_verify_all, envelopes, at)
     valid = [item for item in checked if isinstance(item, SignedAnnonce)]
     refused = [item for item in checked if isinstance(item, Refusal)]
-    result = await app[db_key].write(_receive, valid, source, at)
+    result = await app[db_key].write(_receive, valid, source, at, await _checker(app))
     return ReceiveReport(
         result.accepted, refused, result.duplicates, result.superseded, result.blocked
     )
 
 
-def _receive(conn: Connection, valid: list[SignedAnnonce], source: bytes | None, at: int):
+def _receive(conn: Connection, valid: list[SignedAnnonce], source: bytes | None, at: int,
+             checker=None):  # fmt: skip
     valid, replaced = _after_successions(conn, valid)
     result = annonce_store.store_revisions(conn, valid, now=at, source=source)
     succession_store.drop_predecessors(
         conn, [(s.annonce.origin, s.annonce.uid) for s in result.accepted])
     queue_revisions(conn, result.accepted, source, at)
+    if checker is not None and result.accepted:
+        checker.record(conn, result.accepted, at)
     if replaced:
         result = replace(result, blocked=result.blocked + replaced)
     return result

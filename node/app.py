@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 
 from node import wellknown
 from node.courier import setup_courier
+from node.alerts import setup_alerts
 from node.federation import setup_federation
 from node.mailing import setup_mailing
 from node.keys import (
@@ -62,4 +63,5 @@ def create_app(
     setup_federation(app, peer_timeouts=peer_timeouts, background_tasks=background_tasks)
     setup_web(app)
     setup_mailing(app, background_tasks=background_tasks)
+    setup_alerts(app)
     return app

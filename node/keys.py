@@ -57,6 +57,9 @@ password_hasher_key = web.AppKey("password_hasher_key", PasswordHasher)
 login_slowdowns_key = web.AppKey("login_slowdowns_key", Counter)
 # The secret of the links mailed to residents (node/notifications.py).
 mail_secret_key = web.AppKey("mail_secret_key", bytes)
+# What tells members of the annonces stored (node/alerts.py AlertState): its
+# ``ready(app)`` gives the checker a unit of work that stores annonces calls.
+stored_hook_key = web.AppKey("stored_hook_key", object)
 # The courier of everything this node sends other nodes (node/courier.py).
 courier_key = web.AppKey("courier_key", CourierState)
 

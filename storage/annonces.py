@@ -37,6 +37,8 @@ from storage.schema import annonces, blocked_origins
 # The topic of every change to the annonces held (storage.db.touch): its keys
 # are the ids of the revisions newly stored.
 ANNONCES = "annonces"
+# Touched when this node's own annonces change (node/annonces.py): members' offers.
+OWN_ANNONCES = "own_annonces"
 
 # Bound parameters per statement stay well below SQLite's and asyncpg's limits.
 QUERY_CHUNK = 500

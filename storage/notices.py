@@ -37,6 +37,7 @@ SAVED_SEARCHES = "saved_searches"
 # A notification's mail state.
 WAITING, MAILED, NOT_MAILED = "waiting", "mailed", "none"
 CONFIRM, RESET = "confirm", "reset"
+DEFAULT_MATCH_KM = 5  # how near a request must be to tell a member of their offer, unless chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class Notification:
 @dataclass(frozen=True, slots=True)
 class NoticeSettings:
     message_text: bool = False
-    match_km: int = 5
+    match_km: int = DEFAULT_MATCH_KM
     last_daily_at: int | None = None
     last_weekly_at: int | None = None
     last_digest_at: int | None = None

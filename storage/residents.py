@@ -15,11 +15,13 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import touch
 from storage.errors import Conflict, NotFound
+from storage.notices import DEFAULT_MATCH_KM
 from storage.schema import (
     annonces,
     login_throttle,
     member_annonces,
     members,
+    notice_settings,
     profiles,
     web_sessions,
 )
@@ -352,3 +354,40 @@ def expiring_annonces(conn: Connection, origin: bytes, *, after: int, before: in
                annonces.c.expires <= before, annonces.c.hidden.is_(False))
     )  # fmt: skip
     return [Expiring(row.member_id, row.uid, row.title, row.expires) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOffer:
+    """A member's open offer, with the member's places and matching distance."""
+
+    member_id: int
+    annonce_id: bytes
+    title: str
+    text: str
+    category: str
+    kind: str
+    home: tuple[str | None, int | None, int | None]
+    work: tuple[str | None, int | None, int | None]
+    match_km: int
+
+
+def open_offers(conn: Connection, origin: bytes, now: int) -> list[OpenOffer]:
+    """Every open, shown, unexpired offer of this node's active members."""
+    query = (
+        select(member_annonces.c.member_id, annonces.c.id, annonces.c.title, annonces.c.text,
+               annonces.c.category, annonces.c.kind, profiles.c.home_commune, profiles.c.home_lat,
+               profiles.c.home_lon, profiles.c.work_commune, profiles.c.work_lat,
+               profiles.c.work_lon, notice_settings.c.match_km)
+        .select_from(member_annonces.join(annonces, and_(
+            annonces.c.origin == origin, annonces.c.uid == member_annonces.c.uid))
+            .join(members, members.c.id == member_annonces.c.member_id)
+            .outerjoin(profiles, profiles.c.member_id == member_annonces.c.member_id)
+            .outerjoin(notice_settings, notice_settings.c.member_id == member_annonces.c.member_id))
+        .where(annonces.c.state == "open", annonces.c.kind == "offer", annonces.c.expires > now,
+               annonces.c.hidden.is_(False), members.c.state == ACTIVE)
+    )  # fmt: skip
+    return [OpenOffer(row.member_id, row.id, row.title, row.text, row.category, row.kind,
+                      (row.home_commune, row.home_lat, row.home_lon),
+                      (row.work_commune, row.work_lat, row.work_lon),
+                      row.match_km if row.match_km is not None else DEFAULT_MATCH_KM)
+            for row in conn.execute(query)]  # fmt: skip
