@@ -42,6 +42,7 @@ LAZY_COMMANDS = {
     "annonces": "cli.annonces:annonces",
     "backup": "cli.maintenance:backup",
     "db": "cli.maintenance:db",
+    "mail": "cli.mail:mail",
     "demo": "cli.demo:demo",
     "export": "cli.maintenance:export",
     "members": "cli.members:members",

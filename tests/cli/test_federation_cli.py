@@ -45,13 +45,17 @@ def one_line_error(result) -> str:
 
 
 class LiveNode:
-    def __init__(self, root: Path, name: str) -> None:
+    def __init__(self, root: Path, name: str, settings: dict | None = None) -> None:
+        """``settings``: more lines of troc.toml, written after `troc init`."""
         self.data = root / name
         self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         result = troc(self.data, "init", "--name", name, "--url", self.url,
                       "--listen", f"127.0.0.1:{self.port}")  # fmt: skip
         assert result.exit_code == 0, result.output
+        if settings:
+            with (self.data / "troc.toml").open("a", encoding="utf-8") as config:
+                config.writelines(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
         self.log = (root / f"{name}.log").open("w")
         self.process = subprocess.Popen(
             [*TROC, "--data", str(self.data), "run"],
