@@ -30,7 +30,7 @@ from aiohttp import web
 from node.clock import now
 from node.errors import NodeError
 from node.i18n import Msg, Translator
-from node.keys import db_key, node_key_key, settings_key, stored_hook_key
+from node.keys import communes_key, db_key, node_key_key, settings_key, stored_hook_key
 from node.matching import (
     Fit,
     Needs,
@@ -41,8 +41,7 @@ from node.matching import (
     load_thesaurus,
 )
 from node.notifications import ALERT, MATCH, Notice, key_of, tell
-from node.web.keys import communes_key
-from protocol.annonce import Annonce, Category, Kind, State
+from protocol.annonce import Annonce, Category, Kind, State, annonce_ref
 from protocol.envelope import SignedAnnonce
 from storage import notices, residents
 from storage.annonces import OWN_ANNONCES
@@ -50,6 +49,7 @@ from storage.db import Connection
 from storage.geo import Origin, haversine_km
 from storage.notices import SAVED_SEARCHES, SavedSearch
 from storage.residents import PROFILES
+from storage.search import Query, run_search
 from storage.words import (
     MAX_QUERY_CHARS,
     MAX_QUERY_WORDS,
@@ -359,6 +359,7 @@ def _plain(n: Notice) -> Notice:
 
 
 FRENCH = Translator("fr", {})
+ANALYSED_HITS_KEPT = 20_000  # offers found by searches, analysed, kept in memory
 OFFER_INDEX_MIN_AGE_S = 0.0  # rebuilt at once when this node's annonces changed
 MAX_WORDS_CHARS = 4000  # of an annonce's title and text, for its words
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -372,6 +373,7 @@ class AlertState:
         self._alerts: AlertIndex | None = None
         self._offers: OfferIndex | None = None
         self._analysed: dict[bytes, Needs] = {}
+        self._hits: dict[bytes, Needs] = {}
 
     def changed(self, changes) -> None:
         if SAVED_SEARCHES in changes or PROFILES in changes:
@@ -390,6 +392,8 @@ class AlertState:
         if offers is None:
             rows = await db.read(residents.open_offers, app[node_key_key].node_id, now(app))
             offers = OfferIndex([self._offer(row, communes) for row in rows])
+            current = {row.annonce_id for row in rows}
+            self._analysed = {k: v for k, v in self._analysed.items() if k in current}
             self._offers = offers
         return Checker(alerts, offers, communes, self.thesaurus, app[node_key_key].node_id,
                        app[settings_key].mail_enabled)  # fmt: skip
@@ -404,8 +408,17 @@ class AlertState:
             if where is not None)  # fmt: skip
         return Offer(row.member_id, row.annonce_id, row.title, needs, places, row.match_km)
 
-    def forget_analyses(self, keep: set[bytes]) -> None:
-        self._analysed = {k: v for k, v in self._analysed.items() if k in keep}
+    def analysed(self, hit) -> Needs:
+        """An offer found by a search, analysed once per revision (bounded cache)."""
+        key = hit.origin + hit.uid + hit.updated.to_bytes(8, "big")
+        needs = self._hits.get(key)
+        if needs is None:
+            if len(self._hits) >= ANALYSED_HITS_KEPT:
+                self._hits.clear()
+            needs = analyse(hit.title, hit.excerpt, hit.category.value, hit.kind.value,
+                            self.thesaurus)  # fmt: skip
+            self._hits[key] = needs
+        return needs
 
 
 alert_state_key = web.AppKey("alert_state_key", AlertState)
@@ -423,3 +436,73 @@ async def alerts_ctx(app: web.Application):
     app[db_key].on_change(state.changed)
     yield
     app[db_key].remove_listener(state.changed)
+
+
+# --- Suggestions while a request is written --------------------------------------------
+
+SUGGESTION_KM = 20  # offers looked at around the request's place
+SUGGESTION_CANDIDATES = 400  # nearest offers compared, at most
+MAX_SUGGESTIONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    ref: str
+    title: str
+    author_name: str
+    commune: str | None
+    why: Msg
+    score: float
+
+
+def _suggestions(conn: Connection, communes, query: Query, at: int):
+    return run_search(conn, query, now=at, communes=communes.centres, weights=communes.populations)
+
+
+async def suggest_offers(app: web.Application, member, draft, profile) -> list[Suggestion]:
+    """The offers already on the network that fit a request being written, best first."""
+    state = app[alert_state_key]
+    communes = app[communes_key]
+    point = draft.point
+    origin = communes.origin_of(draft.commune, point.lat if point else None,
+                                point.lon if point else None)  # fmt: skip
+    query = Query(kind=Kind.OFFER, origin=origin, radius_km=SUGGESTION_KM if origin else None,
+                  nearest=origin is not None, per_page=SUGGESTION_CANDIDATES)  # fmt: skip
+    page = await app[db_key].read(_suggestions, communes, query, now(app))
+    needs = analyse(draft.title, draft.text, draft.category.value, Kind.REQUEST.value,
+                    state.thesaurus)  # fmt: skip
+    places = [(label, communes.origin_of(p.commune, p.lat, p.lon))
+              for label, p in (("domicile", profile.home), ("travail", profile.work))]  # fmt: skip
+    found: list[Suggestion] = []
+    for hit in page.hits:
+        if hit.author_name == member.display_name and hit.origin == app[node_key_key].node_id:
+            continue
+        offer = state.analysed(hit)
+        fitting = fit(needs, offer)
+        if fitting is None:
+            continue
+        where = annonce_hit_origin(communes, hit)
+        near = _nearest_of(places, where)
+        distance = distance_words(near[1], near[0]) if near is not None else None
+        found.append(Suggestion(annonce_ref(hit.origin, hit.uid), hit.title, hit.author_name,
+                                communes.name(hit.commune), why_words(fitting, distance),
+                                fitting.score))  # fmt: skip
+    found.sort(key=lambda s: -s.score)
+    return found[:MAX_SUGGESTIONS]
+
+
+def annonce_hit_origin(communes, hit) -> Origin | None:
+    return communes.origin_of(hit.commune, hit.lat, hit.lon)
+
+
+def _nearest_of(places, where: Origin | None):
+    if where is None:
+        return None
+    best = None
+    for label, origin in places:
+        if origin is None:
+            continue
+        km = haversine_km(origin.lat, origin.lon, where.lat, where.lon)
+        if best is None or km < best[1]:
+            best = (label, km)
+    return best

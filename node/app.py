@@ -15,10 +15,9 @@ from aiohttp import web
 from argon2 import PasswordHasher
 
 from node import wellknown
-from node.courier import setup_courier
 from node.alerts import setup_alerts
+from node.courier import setup_courier
 from node.federation import setup_federation
-from node.mailing import setup_mailing
 from node.keys import (
     CurrentKey,
     clock_key,
@@ -30,6 +29,7 @@ from node.keys import (
     recovery_id_key,
     settings_key,
 )
+from node.mailing import setup_mailing
 from node.peer_client import PeerTimeouts
 from node.problems import problems_middleware
 from node.settings import Settings

@@ -31,6 +31,7 @@ import os
 
 from aiohttp import web
 
+from node import notifications
 from node.annonces import Visible
 from node.clock import now
 from node.courier import Outcome, send_each
@@ -39,7 +40,6 @@ from node.errors import (
     TooManyRequests,
     Unreachable,
 )
-from node import notifications
 from node.keys import db_key, node_key_key, peer_client_key, settings_key
 from node.notifications import Notice
 from protocol import limits

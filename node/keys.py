@@ -18,6 +18,7 @@ from node.federation_state import (
 )
 from node.peer_client import PeerClient, PeerTimeouts
 from node.peer_limits import PeerLimits
+from node.places import Communes
 from node.settings import Secret, Settings
 from protocol.httpsig import ReplayGuard
 from protocol.identity import NodeKey
@@ -55,6 +56,9 @@ recovery_id_key = web.AppKey("recovery_id_key", str)
 password_hasher_key = web.AppKey("password_hasher_key", PasswordHasher)
 # Slowed login attempts waiting, per login name (node/accounts.py).
 login_slowdowns_key = web.AppKey("login_slowdowns_key", Counter)
+# The communes of the agglomeration, and the translations (both loaded at start, node/web).
+communes_key = web.AppKey("communes_key", Communes)
+translators_key = web.AppKey("translators_key", dict)
 # The secret of the links mailed to residents (node/notifications.py).
 mail_secret_key = web.AppKey("mail_secret_key", bytes)
 # What tells members of the annonces stored (node/alerts.py AlertState): its

@@ -22,9 +22,9 @@ expire, told once each, with a link that renews them in one click.
 from __future__ import annotations
 
 import asyncio
-import os
 import datetime as dt
 import logging
+import os
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -32,12 +32,19 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from node import mail
+from node.clock import now
 from node.courier import attempt_now, register_kinds
 from node.errors import NotAllowed
-from node.mail import MailKind
-from node.clock import now
 from node.i18n import Msg, Translator
-from node.keys import db_key, mail_secret_key, node_key_key, settings_key
+from node.keys import (
+    communes_key,
+    db_key,
+    mail_secret_key,
+    node_key_key,
+    settings_key,
+    translators_key,
+)
+from node.mail import MailKind
 from node.notifications import (
     ALERT,
     DAILY,
@@ -58,8 +65,7 @@ from node.notifications import (
     unsubscribe_subject,
 )
 from node.settings import Settings
-from node.web.keys import communes_key, translators_key
-from node.web.render import templates_for
+from node.templating import templates_for
 from protocol.annonce import Kind, annonce_ref
 from protocol.identity import b64url_encode
 from storage import notices

@@ -58,10 +58,13 @@ CONCEPT_WEIGHT = 3.0  # a thesaurus concept named in the title
 BROADER_FACTOR = 0.3  # a broader concept reached through a narrower one
 WORD_WEIGHT = 1.5  # any other word of the title
 GENERIC_WORD_WEIGHT = 0.1  # a word of GENERIC_WORDS in the title
-REQUEST_TEXT_FACTOR = 0.5  # in a request's text rather than its title: context
+REQUEST_TEXT_FACTOR = 0.4  # in a request's text rather than its title: context
 OFFER_TEXT_FACTOR = 0.7  # in an offer's text: offers list what they do there
 SAME_CATEGORY_BONUS = 0.7
-MIN_FIT_SCORE = 2.2
+# "Un coup de main" is a service done once: the two categories are neighbours.
+RELATED_CATEGORIES = frozenset({frozenset({Category.SERVICE, Category.COUP_DE_MAIN})})
+RELATED_CATEGORY_BONUS = 0.4
+MIN_FIT_SCORE = 2.0
 
 # Bounds of the analysis: hostile or huge annonces cost no more than these.
 MAX_TITLE_CHARS = limits.MAX_TITLE_CHARS
@@ -130,7 +133,7 @@ GENERIC_WORDS = frozenset(
     utile simple facile probleme souci envie plaisir volontiers partager partage
     ensemble groupe association asso taille etat possible disponible dispo libre
     occasion accompagner accompagnement habite habiter seul seule etage ascenseur
-    lot sac
+    lot sac partir part pars partez partons
     """.split()
 )
 
@@ -440,11 +443,19 @@ def fit(request: Needs, offer: Needs) -> Fit | None:
         key=lambda s: (-s[0], s[1]),
     )
     same_category = request.category == offer.category
-    score = sum(s for s, _ in scored) + (SAME_CATEGORY_BONUS if same_category else 0.0)
+    score = sum(s for s, _ in scored) + _category_bonus(request.category, offer.category)
     if score < MIN_FIT_SCORE:
         return None
     readable = dict.fromkeys(request.words[t] for _, t in scored)
     return Fit(round(score, 3), same_category, tuple(readable)[:MAX_SHARED_SHOWN])
+
+
+def _category_bonus(asked: str, offered: str) -> float:
+    if asked == offered:
+        return SAME_CATEGORY_BONUS
+    if frozenset({asked, offered}) in RELATED_CATEGORIES:
+        return RELATED_CATEGORY_BONUS
+    return 0.0
 
 
 def candidate_terms(needs: Needs) -> frozenset[str]:

@@ -15,39 +15,43 @@ from aiohttp import web
 
 from node import directory
 from node.i18n import load_catalogs
-from node.keys import db_key, node_key_key
+from node.keys import communes_key, db_key, node_key_key, translators_key
+from node.places import load_communes
 from node.web import (
     about,
     accounts,
     annonces,
     conversations,
+    feeds,
+    mail_links,
+    notices,
     posting,
     profile,
     reports,
+    saved,
     search,
 )
 from node.web.keys import (
-    communes_key,
     csrf_secret_key,
     page_cache_key,
     peer_names_key,
     static_versions_key,
-    translators_key,
 )
 from node.web.middleware import web_middleware
 from node.web.page_cache import PageCache, PeerNames
-from node.web.places import load_communes
 from node.web.render import setup_templates
 from node.web.session import csrf_secret
 from node.web.transport import static_versions
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # posting first: /annonces/nouvelle before /annonces/{ref}
-AREAS = (search, posting, annonces, accounts, profile, conversations, reports, about)
+AREAS = (search, posting, annonces, accounts, profile, conversations, reports, about, notices,
+         mail_links, saved)  # fmt: skip
 
 
 def setup_web(app: web.Application) -> None:
     setup_templates(app)
+    feeds.setup_feeds(app)
     app[csrf_secret_key] = csrf_secret(app[node_key_key])
     app[page_cache_key] = PageCache()
     app[peer_names_key] = PeerNames(directory.names)

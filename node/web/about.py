@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node.clock import now
-from node.keys import db_key, node_key_key, settings_key
-from node.web.keys import communes_key
+from node.keys import communes_key, db_key, node_key_key, settings_key
 from node.web.render import render
 from storage import annonces as annonce_store
 from storage import peers as peer_store

@@ -15,9 +15,9 @@ import re
 
 from node.annonces import Draft
 from node.i18n import Msg
+from node.places import Communes
 from node.web.forms import Form
 from node.web.labels import CATEGORY_LABELS, KIND_LABELS
-from node.web.places import Communes
 from node.web.render import PARIS
 from protocol import limits
 from protocol.annonce import Annonce, Category, Kind, Point

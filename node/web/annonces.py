@@ -15,7 +15,7 @@ from aiohttp import web
 
 from node import accounts, annonces
 from node.i18n import Msg
-from node.keys import db_key, node_key_key
+from node.keys import communes_key, db_key, node_key_key
 from node.web.annonce_form import DURATIONS_DAYS
 from node.web.common import (
     AnnonceGone,
@@ -26,7 +26,7 @@ from node.web.common import (
     require_member,
 )
 from node.web.forms import Form
-from node.web.keys import communes_key, member_rkey
+from node.web.keys import member_rkey
 from node.web.labels import CATEGORY_LABELS, KIND_BADGES, STATE_LABELS
 from node.web.render import render
 from protocol.annonce import annonce_ref

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from node.i18n import Translator
+from node.places import Communes
 from node.web.labels import CATEGORY_LABELS, KIND_BADGES
-from node.web.places import Communes
 from node.web.render import age, format_datetime, format_km
 from protocol.annonce import annonce_ref
 from storage.search import Hit

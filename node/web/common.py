@@ -7,9 +7,9 @@ from ipaddress import ip_address
 from aiohttp import web
 
 from node.i18n import Msg
-from node.keys import db_key, node_key_key, settings_key
+from node.keys import communes_key, db_key, node_key_key, settings_key
 from node.settings import IPAddress
-from node.web.keys import communes_key, member_rkey, peer_names_key
+from node.web.keys import member_rkey, peer_names_key
 from protocol.annonce import parse_annonce_ref
 from protocol.errors import DecodeError
 from protocol.identity import fingerprint

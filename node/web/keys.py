@@ -1,4 +1,5 @@
-"""Typed keys of the residents' web view (the node's own are in node/keys.py)."""
+"""Typed keys of the residents' web view (the node's own, communes and translators included,
+are in node/keys.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,8 @@ from aiohttp import web
 
 from node.i18n import Translator
 from node.web.page_cache import PageCache, PeerNames
-from node.web.places import Communes
 from storage.residents import Member
 
-communes_key = web.AppKey("communes_key", Communes)
-translators_key = web.AppKey("translators_key", dict)
 csrf_secret_key = web.AppKey("csrf_secret_key", bytes)
 page_cache_key = web.AppKey("page_cache_key", PageCache)
 peer_names_key = web.AppKey("peer_names_key", PeerNames)

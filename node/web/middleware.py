@@ -16,14 +16,9 @@ import logging
 from aiohttp import web
 
 from node.i18n import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, negotiate
-from node.keys import settings_key
+from node.keys import settings_key, translators_key
 from node.problems import RETRY_AFTER_S, status_for
-from node.web.keys import (
-    member_rkey,
-    static_versions_key,
-    translator_rkey,
-    translators_key,
-)
+from node.web.keys import member_rkey, static_versions_key, translator_rkey
 from node.web.labels import ERROR_TEXTS, ERROR_TITLES
 from node.web.render import render
 from node.web.session import CSRF_FIELD, csrf_valid, identify, set_cookies
@@ -46,6 +41,14 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
+# RFC 8058 one-click unsubscribe: a mail client POSTs ``List-Unsubscribe=One-Click``
+# to the link of the mail's List-Unsubscribe header, with no cookie and no form
+# token, so these POSTs go without the CSRF check. The token in the path is the
+# proof (an HMAC of the node naming the member and the kinds, node/notifications.py),
+# and all such a POST can do is stop mail to that member: nothing a forged
+# request could abuse. Exempt by the route the router matched (its name, given in
+# node/web/notices.py), not by the path's text: only ``/desabonnement/{token}``.
+CSRF_EXEMPT_ROUTES = frozenset({"unsubscribe"})
 
 
 def is_web_path(path: str) -> bool:
@@ -58,6 +61,10 @@ async def error_page(request: web.Request, status: int, *, title=None, text=None
     return await render(request, "error.html", {
         "status": status, "title": title or ERROR_TITLES[known], "text": text or ERROR_TEXTS[known],
     }, status=status)  # fmt: skip
+
+
+def _csrf_exempt(request: web.Request) -> bool:
+    return request.match_info.route.name in CSRF_EXEMPT_ROUTES
 
 
 def _wants_html(request: web.Request) -> bool:
@@ -74,7 +81,7 @@ async def web_middleware(request: web.Request, handler) -> web.StreamResponse:
     await identify(request)
     unmatched = request.match_info.http_exception is not None
     try:
-        if request.method == "POST" and not unmatched:
+        if request.method == "POST" and not unmatched and not _csrf_exempt(request):
             form = await request.post()
             if not csrf_valid(request, form.get(CSRF_FIELD)):
                 raise web.HTTPForbidden(reason="CSRF token missing or wrong")

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import accounts, annonces
+from node import accounts, alerts, annonces
 from node.clock import now
 from node.i18n import Msg
-from node.keys import db_key
+from node.keys import communes_key, db_key
 from node.web.annonce_form import (
     DURATIONS_DAYS,
     FIELDS,
@@ -30,9 +30,10 @@ from node.web.annonce_form import (
 from node.web.annonces import own_annonce
 from node.web.common import place_label, require_active
 from node.web.forms import FORM_TOKEN_FIELD, Form, read_token
-from node.web.keys import communes_key, member_rkey, translator_rkey
+from node.web.keys import member_rkey, translator_rkey
 from node.web.labels import CATEGORY_LABELS, KIND_BADGES, KIND_LABELS
 from node.web.render import render
+from protocol.annonce import Kind
 from protocol.errors import TooLargeError, ValidationError
 from storage import forms
 from storage.errors import AlreadySubmitted
@@ -166,9 +167,14 @@ async def preview(request: web.Request) -> web.Response:
     if draft is None:  # no longer right (a sortie's date has passed since): the form says why
         return await _form_page(request, form, status=200)
     communes = request.app[communes_key]
+    suggestions = []
+    if draft.kind == Kind.REQUEST:
+        profile = await accounts.profile_of(request.app, member)
+        suggestions = await alerts.suggest_offers(request.app, member, draft, profile)
     return await render(request, "annonce_preview.html", {
         "form": form, "draft": draft, "fields": FIELDS, "nav": "new", "token": text,
         "communes": communes, "categories": CATEGORY_LABELS, "kinds": KIND_BADGES,
+        "suggestions": suggestions,
     })  # fmt: skip
 
 

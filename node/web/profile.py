@@ -14,9 +14,9 @@ from aiohttp import web
 
 from node import accounts
 from node.i18n import Msg
+from node.keys import communes_key
 from node.web.common import place_label, require_member
 from node.web.forms import Form
-from node.web.keys import communes_key
 from node.web.render import render
 from protocol import limits
 from storage.residents import Place, Profile

@@ -11,35 +11,29 @@ the request's language, as is ``ngettext``.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
-import jinja2.ext
 from aiohttp import web
-from jinja2.lexer import TOKEN_LPAREN, TOKEN_NAME, TOKEN_RPAREN, TOKEN_STRING, Token
 
 from node.clock import now
 from node.i18n import LANGUAGES, Msg, Translator
-from node.keys import db_key, settings_key
-from node.web.keys import (
-    communes_key,
-    member_rkey,
-    static_versions_key,
-    translator_rkey,
-)
+from node.templating import templates_for
+from node.keys import communes_key, db_key, settings_key
+from node.web.keys import member_rkey, static_versions_key, translator_rkey
 from node.web.labels import FIELD_NAMES
 from node.web.session import CSRF_FIELD, csrf_token
 from node.web.transport import static_url
 from protocol.annonce import annonce_ref
-from storage import conversations
+from storage import conversations, notices
+from storage.db import Connection
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 PARIS = ZoneInfo("Europe/Paris")
-TEMPLATE_CACHE_SIZE = 400
-_CONSTANT_CALL = (TOKEN_NAME, TOKEN_LPAREN, TOKEN_STRING, TOKEN_RPAREN)  # _("text")
 
 
 @jinja2.pass_context
@@ -71,41 +65,6 @@ def setup_templates(app: web.Application) -> None:
     env.filters.update(km=format_km, date=format_date, datetime=format_datetime,
                        query=lambda params: urlencode(params))  # fmt: skip
     env.extend(language_environments={})
-
-
-class InlineTranslations(jinja2.ext.Extension):
-    """Replaces ``_("text")`` by the text in the environment's language, at compile time."""
-
-    def filter_stream(self, stream):
-        translator: Translator = self.environment.translator
-        window: list[Token] = []
-        for token in stream:
-            window.append(token)
-            while window and not _may_be_constant_call(window):
-                yield window.pop(0)
-            if len(window) == len(_CONSTANT_CALL):
-                yield Token(window[2].lineno, TOKEN_STRING, translator.gettext(window[2].value))
-                window.clear()
-        yield from window
-
-
-def _may_be_constant_call(tokens: list[Token]) -> bool:
-    """Whether ``tokens`` start ``_("text")``, so far."""
-    if tokens[0].value != "_":
-        return False
-    return all(token.type == kind for token, kind in zip(tokens, _CONSTANT_CALL))
-
-
-def templates_for(app: web.Application, translator: Translator) -> jinja2.Environment:
-    """The environment whose templates hold ``translator``'s texts (made on first use)."""
-    base = aiohttp_jinja2.get_env(app)
-    env = base.language_environments.get(translator.lang)
-    if env is None or env.translator is not translator:
-        # A cache of its own: the base environment's templates are not translated.
-        env = base.overlay(extensions=[InlineTranslations], cache_size=TEMPLATE_CACHE_SIZE)
-        env.translator = translator
-        base.language_environments[translator.lang] = env
-    return env
 
 
 def _ref(item) -> str:
@@ -179,20 +138,33 @@ def age(now: int, ts: int) -> Msg:
     return Msg("hier") if days == 1 else Msg("il y a %(n)s jours", n=days)
 
 
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """What the menu's badges count: unread messages, and unread notifications (« Avis »)."""
+
+    messages: int = 0
+    notices: int = 0
+
+
+def unread_of(conn: Connection, member_id: int) -> Unread:
+    """Both counts, in the caller's one visit to the database."""
+    return Unread(conversations.unread_total(conn, member_id), notices.unread_count(conn, member_id))
+
+
 async def render(
     request: web.Request,
     template: str,
     context: dict | None = None,
     *,
     status: int = 200,
-    unread: int | None = None,
+    unread: Unread | None = None,
 ) -> web.Response:
     """The page, for the member making the request (``unread``: if the handler read it already)."""
     member = request.get(member_rkey)
     if member is None:
-        unread = 0
+        unread = Unread()
     elif unread is None:
-        unread = await request.app[db_key].read(conversations.unread_total, member.id)
+        unread = await request.app[db_key].read(unread_of, member.id)
     base = {
         "request": request,
         "t": request[translator_rkey],
@@ -200,6 +172,7 @@ async def render(
         "member": member,
         "unread": unread,
         "node_name": request.app[settings_key].name,
+        "mail_enabled": request.app[settings_key].mail_enabled,
         "area": request.app[communes_key].area,
         "csrf_field": CSRF_FIELD,
         "csrf_token": csrf_token(request),

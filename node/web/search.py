@@ -8,20 +8,14 @@ from aiohttp import web
 
 from node.clock import now
 from node.i18n import Msg
-from node.keys import db_key
+from node.keys import communes_key, db_key
 from node.web.cards import cards_for
 from node.web.common import association_namer, place_origin
-from node.web.keys import (
-    communes_key,
-    member_rkey,
-    page_cache_key,
-    peer_names_key,
-    translator_rkey,
-)
+from node.web.keys import member_rkey, page_cache_key, peer_names_key, translator_rkey
 from node.web.labels import CATEGORY_LABELS
-from node.web.render import render
+from node.web.render import Unread, render, unread_of
 from protocol.annonce import Category, Kind
-from storage import conversations, residents
+from storage import residents
 from storage.search import Query, ResultPage, run_search
 
 routes = web.RouteTableDef()
@@ -41,7 +35,7 @@ class _PageData:
     notices: list[Msg]
     result: ResultPage
     names: dict[bytes, str]
-    unread: int
+    unread: Unread
 
 
 def _page_data(conn, request: web.Request, member, now: int) -> _PageData:
@@ -52,28 +46,40 @@ def _page_data(conn, request: web.Request, member, now: int) -> _PageData:
     result = run_search(conn, query, now=now, communes=communes.centres,
                         distance_from=distance_from, weights=communes.populations)  # fmt: skip
     names = request.app[peer_names_key].get(conn)
-    unread = conversations.unread_total(conn, member.id) if member else 0
+    unread = unread_of(conn, member.id) if member else Unread()
     return _PageData(profile, query, values, notices, result, names, unread)
+
+
+def search_values(params, communes) -> dict[str, str]:
+    """The search form's values from the URL, checked: a wrong value is left empty.
+
+    ``autour`` is kept as sent: what it means depends on who asks (read_query).
+    The feeds (node/web/feeds.py) read the same values.
+    """
+    values = {
+        "q": params.get("q", "")[:200],
+        "type": params.get("type", "") if params.get("type") in KIND_PARAMS else "",
+        "categorie": params.get("categorie", "") if params.get("categorie") in CATEGORY_LABELS else "",
+        "commune": params.get("commune", "") if params.get("commune") in communes else "",
+        "autour": params.get("autour", ""),
+        "rayon": params.get("rayon", str(DEFAULT_RADIUS_KM)),
+        "tri": "proche" if params.get("tri") == "proche" else "recent",
+    }  # fmt: skip
+    # Compared as text: int() fails on some digits ("²") and on very long numbers.
+    if values["rayon"] not in {str(r) for r in RADII_KM}:
+        values["rayon"] = str(DEFAULT_RADIUS_KM)
+    return values
 
 
 def read_query(request: web.Request, profile) -> tuple[Query, dict, list[Msg], object]:
     """The search form's values from the URL, checked; wrong values are ignored."""
     params = request.query
     notices: list[Msg] = []
-    values = {
-        "q": params.get("q", "")[:200],
-        "type": params.get("type", "") if params.get("type") in KIND_PARAMS else "",
-        "categorie": params.get("categorie", "") if params.get("categorie") in CATEGORY_LABELS else "",
-        "commune": params.get("commune", "") if params.get("commune") in request.app[communes_key] else "",
-        "autour": params.get("autour", ""),
-        "rayon": params.get("rayon", str(DEFAULT_RADIUS_KM)),
-        "tri": "proche" if params.get("tri") == "proche" else "recent",
-    }  # fmt: skip
-    radius = int(values["rayon"]) if values["rayon"].isdigit() else DEFAULT_RADIUS_KM
-    radius = radius if radius in RADII_KM else DEFAULT_RADIUS_KM
-    values["rayon"] = str(radius)
+    values = search_values(params, request.app[communes_key])
+    radius = int(values["rayon"])
     page_text = params.get("page", "1")
-    page = int(page_text) if page_text.isdigit() and 0 < int(page_text) <= 50 else 1
+    page = int(page_text) if page_text.isascii() and page_text.isdigit() and len(page_text) <= 2 \
+        and 0 < int(page_text) <= 50 else 1  # fmt: skip
     origin = None
     around = values["autour"]
     if around in AROUND_PLACES:

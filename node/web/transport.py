@@ -32,7 +32,8 @@ MIN_COMPRESSED_BYTES = 1024
 GZIP_LEVEL = 5          # nearly level 9's size for a page, at a third of its cost
 GZIPPED_PAGES = 256     # compressed pages kept, by their exact bytes
 COMPRESSED_TYPES = frozenset({"text/html", "text/css", "text/plain", "image/svg+xml",
-                              "application/json", "application/javascript"})  # fmt: skip
+                              "application/json", "application/javascript",
+                              "application/atom+xml", "text/calendar"})  # fmt: skip
 COMPRESSED_SUFFIXES = (".css", ".svg", ".js", ".txt", ".html")
 STATIC_PREFIX = "/static/"
 STATIC_MAX_AGE_S = 3600                # a bare static URL: revalidated after an hour

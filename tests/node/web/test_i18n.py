@@ -10,18 +10,22 @@ from node.i18n import LOCALE_DIR, Msg, load_catalogs, negotiate, parse_po
 ROOT = Path(__file__).resolve().parents[3]
 # _("…") and ngettext("…", "…") in templates; Msg("…") and the label tables in Python.
 TEMPLATE_TEXT = re.compile(r'''(?:\b_|ngettext)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')(?:\s*,\s*"((?:[^"\\]|\\.)*)")?''')
-PYTHON_TEXT = re.compile(r'''Msg\(\s*"((?:[^"\\]|\\.)*)"''')
+PYTHON_TEXT = re.compile(r'''Msg\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)''')  # adjacent literals join
+PIECE = re.compile(r'''"((?:[^"\\]|\\.)*)"''')
 LABEL_TEXT = re.compile(r'''^\s*(?:[\w.]+|"[^"]*"):\s*"((?:[^"\\]|\\.)*)",?\s*$''', re.MULTILINE)
 
 
 def message_ids() -> set[str]:
     ids: set[str] = set()
-    for path in (ROOT / "node" / "templates").glob("*.html"):
+    for path in [*(ROOT / "node" / "templates").glob("*.html"),
+                 *(ROOT / "node" / "templates" / "mail").glob("*")]:
         for match in TEMPLATE_TEXT.finditer(path.read_text(encoding="utf-8")):
             ids.update(g for g in match.groups() if g)
-    for path in (ROOT / "node" / "web").glob("*.py"):
+    # the features whose texts residents read: what they are told, and why a choice is refused
+    told = [ROOT / "node" / f"{name}.py" for name in ("alerts", "mailing", "addresses")]
+    for path in [*(ROOT / "node" / "web").glob("*.py"), *told]:
         text = path.read_text(encoding="utf-8")
-        ids.update(PYTHON_TEXT.findall(text))
+        ids.update("".join(PIECE.findall(pieces)) for pieces in PYTHON_TEXT.findall(text))
         if path.name == "labels.py":
             ids.update(LABEL_TEXT.findall(text))
     ids.update(("%(n)s jours", "il y a %(n)s min", "il y a %(n)s h", "hier", "il y a %(n)s jours"))

@@ -410,3 +410,9 @@ async def test_after_logging_out_the_resident_is_told(web_client):
     assert "Vous êtes déconnecté" not in page  # still logged in: nothing to say
     await log_out(web_client)
     assert "Vous êtes déconnecté" in await (await web_client.get("/?deconnecte=1")).text()
+
+
+@pytest.mark.parametrize("page", ["²", "9" * 5000, "-1", "0", "51", "٣"])
+async def test_a_strange_page_number_shows_the_first_page(web_client, page):
+    response = await web_client.get("/", params={"page": page})
+    assert response.status == 200

@@ -20,7 +20,7 @@ from protocol import limits
 from storage.geo import Origin, haversine_km
 
 MAX_KM_FROM_A_COMMUNE = 8.0  # farther from every commune's centre: outside the agglomeration
-COMMUNES_FILE = Path(__file__).resolve().parent.parent / "data" / "communes.json"
+COMMUNES_FILE = Path(__file__).resolve().parent / "data" / "communes.json"
 
 
 @dataclass(frozen=True, slots=True)
