@@ -2,8 +2,9 @@
 
 A member saves a search (words, kind, category, and within N km of home or
 of work); every annonce that arrives — posted here or received from any
-node — is checked against the saved searches in the unit of work that
-stores it, and each member whose search it fits is told once (an ALERT,
+node — is queued for comparing in the unit of work that stores it (the
+courier's destination RESIDENTS, kind TELL), compared in the courier's next
+round, and each member whose search it fits is told once (an ALERT,
 node/notifications.py). A request that arrives is also checked against the
 open offers of this node's members: the offer's author is told "someone
 near you is looking for what you offer" (a MATCH) when the request fits the
@@ -14,12 +15,14 @@ memory, by word and by (kind, category), so an annonce is compared only
 with the searches that could fit it; ``OfferIndex`` keeps members' open
 offers analysed, by term. Both are rebuilt from the database when the change
 signal says what they hold changed (saved searches, profiles, this node's
-annonces), never by hand. ``plan`` runs outside the transaction on what
-arrived; ``record`` tells, inside it, only what was stored.
+annonces), never by hand. Comparing is off the ingest path: a burst of
+annonces from a peer is stored at the speed of storing, and the telling
+follows within a courier round or a few.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node.clock import now
+from node.courier import Outcome, attempt_now, register_kinds
 from node.errors import NodeError
 from node.i18n import Msg, Translator
 from node.keys import communes_key, db_key, node_key_key, settings_key, stored_hook_key
@@ -43,11 +47,14 @@ from node.matching import (
 from node.notifications import ALERT, MATCH, Notice, key_of, tell
 from protocol.annonce import Annonce, Category, Kind, State, annonce_ref
 from protocol.envelope import SignedAnnonce
+from storage import annonces as annonce_store
 from storage import notices, residents
+from storage import outbox as outbox_store
 from storage.annonces import OWN_ANNONCES
 from storage.db import Connection
 from storage.geo import Origin, haversine_km
 from storage.notices import SAVED_SEARCHES, SavedSearch
+from storage.outbox import RESIDENTS, TELL, Destination
 from storage.residents import PROFILES
 from storage.search import Query, run_search
 from storage.words import (
@@ -59,6 +66,7 @@ from storage.words import (
 )
 
 MAX_SAVED_SEARCHES = 20  # per member
+MAX_MATCHES_TOLD = 5  # members told of one request: those whose offers fit it best
 THESAURUS_FILE = "thesaurus.json"  # the association's own additions, in the data directory
 SAVED_RADII_KM = (1, 2, 5, 10, 20, 30, 50)
 AROUND = ("domicile", "travail")
@@ -300,12 +308,11 @@ class Checker:
         self.alerts, self.offers, self.communes = alerts, offers, communes
         self.thesaurus, self.own, self.mail_enabled = thesaurus, own, mail_enabled
 
-    def record(self, conn: Connection, stored: Sequence[SignedAnnonce], at: int) -> int:
-        """Tell whom the stored annonces concern, in the caller's unit; how many were told."""
+    def notices_for(self, stored: Sequence[Annonce], at: int) -> list[Notice]:
+        """Whom the stored annonces concern: alerts first, then matching offers."""
         alerts: list[Notice] = []
         matches: list[Notice] = []
-        for signed in stored:
-            a = signed.annonce
+        for a in stored:
             if a.is_tombstone or a.state != State.OPEN or a.expires <= at:
                 continue
             origin = annonce_origin(self.communes, a)
@@ -313,10 +320,11 @@ class Checker:
                 alerts.extend(self._alerts(a, origin))
             if self.offers.size and a.kind == Kind.REQUEST:
                 matches.extend(self._matches(a, origin))
-        told = tell(conn, alerts, mail_enabled=self.mail_enabled, now=at) if alerts else 0
-        if matches:
-            told += tell(conn, matches, mail_enabled=self.mail_enabled, now=at)
-        return told
+        return alerts + matches
+
+    @property
+    def idle(self) -> bool:
+        return not self.alerts.size and not self.offers.size
 
     def _alerts(self, a: Annonce, origin: Origin | None) -> list[Notice]:
         words = annonce_words(a)
@@ -336,20 +344,25 @@ class Checker:
 
     def _matches(self, a: Annonce, origin: Origin | None) -> list[Notice]:
         needs = analyse(a.title, a.text, a.category.value, a.kind.value, self.thesaurus)
-        told: dict[int, Notice] = {}
+        told: dict[int, tuple] = {}
         for offer in self.offers.candidates(needs):
             if offer.member_id in told:
                 continue
+            near = _nearest_place(offer, origin)  # cheaper than the fit: first
+            if near is None or near[1] > offer.match_km:
+                continue
             found = fit(needs, offer.needs)
-            near = _nearest_place(offer, origin)
-            if found is None or near is None or near[1] > offer.match_km:
+            if found is None:
                 continue
             why = why_words(found, distance_words(near[1], near[0]))
-            told[offer.member_id] = Notice(offer.member_id, MATCH, key_of(a.origin, a.uid), {
-                "ref": a.ref, "title": a.title, "offer": offer.title, "why": why,
-                "place": self.communes.name(a.commune) or "",
-            })  # fmt: skip
-        return [_plain(n) for n in told.values()]
+            told[offer.member_id] = (found.score, -near[1], Notice(
+                offer.member_id, MATCH, key_of(a.origin, a.uid), {
+                    "ref": a.ref, "title": a.title, "offer": offer.title, "why": why,
+                    "place": self.communes.name(a.commune) or "",
+                }))  # fmt: skip
+        # the best fitting, then the nearest: a request is not sent to a whole neighbourhood
+        best = sorted(told.values(), key=lambda t: (t[0], t[1]), reverse=True)[:MAX_MATCHES_TOLD]
+        return [_plain(n) for _, _, n in best]
 
 
 def _plain(n: Notice) -> Notice:
@@ -408,6 +421,12 @@ class AlertState:
             if where is not None)  # fmt: skip
         return Offer(row.member_id, row.annonce_id, row.title, needs, places, row.match_km)
 
+    def queue(self, conn: Connection, stored: Sequence[SignedAnnonce], at: int) -> None:
+        """In the unit that stores them: the open annonces wait to be compared (TellKind)."""
+        keys = [s.id for s in stored
+                if not s.annonce.is_tombstone and s.annonce.state == State.OPEN]  # fmt: skip
+        outbox_store.enqueue_keys(conn, RESIDENTS, TELL, keys, now=at)
+
     def analysed(self, hit) -> Needs:
         """An offer found by a search, analysed once per revision (bounded cache)."""
         key = hit.origin + hit.uid + hit.updated.to_bytes(8, "big")
@@ -422,9 +441,49 @@ class AlertState:
 
 
 alert_state_key = web.AppKey("alert_state_key", AlertState)
+TELL_BATCH = 200  # annonces compared in one courier round
+
+
+class TellKind:
+    """Annonces stored, compared with the residents' saved searches and offers.
+
+    The comparing runs in a worker thread (it is pure Python over the
+    in-memory indexes), off the event loop; the notices are stored in the
+    unit that forgets the items (``settle``), so each is told once.
+    """
+
+    name = TELL
+
+    async def deliver(self, app: web.Application, destination: Destination) -> Outcome | None:
+        if destination.node_id != RESIDENTS:
+            return None
+        db = app[db_key]
+        items = await db.read(outbox_store.next_items, RESIDENTS, TELL, TELL_BATCH)
+        if not items:
+            return None
+        keys = [item.item_key for item in items]
+        checker = await app[alert_state_key].ready(app)
+        held = await db.read(annonce_store.annonces_by_id, keys)
+        at = now(app)
+        found = [] if checker.idle else await asyncio.to_thread(
+            checker.notices_for, list(held.values()), at)  # fmt: skip
+        return Outcome(delivered=tuple(keys), answers={b"": (found, checker.mail_enabled)})
+
+    def settle(self, conn: Connection, outcome: Outcome, now: int) -> None:
+        found, mail_enabled = outcome.answers.get(b"", ([], False))
+        for kind in (ALERT, MATCH):
+            told = [n for n in found if n.kind == kind]
+            if told:
+                tell(conn, told, mail_enabled=mail_enabled, now=now)
+
+
+async def tell_due(app: web.Application) -> None:
+    """Compare what waits at once (tests, and the operator's view), whatever the courier does."""
+    await attempt_now(app, RESIDENTS)
 
 
 def setup_alerts(app: web.Application) -> None:
+    register_kinds(app, TellKind())
     app.cleanup_ctx.append(alerts_ctx)
 
 

@@ -247,26 +247,20 @@ async def publish(
     at, key = now(app), app[node_key_key]
     annonce = _new_annonce(key, author, draft, at)
     signed = sign_annonce(key, annonce)  # a draft too large to travel stops here
-    await app[db_key].write(_publish, signed, member_id, at, form, await _checker(app))
+    await app[db_key].write(_publish, signed, member_id, at, form, app.get(stored_hook_key))
     log.info("annonce published", extra={"ref": annonce.ref, "rev": 1})
     return signed
 
 
 def _publish(conn: Connection, signed: SignedAnnonce, member_id: int | None, at: int,
-             form: FormKey | None = None, checker=None) -> None:  # fmt: skip
+             form: FormKey | None = None, hook=None) -> None:  # fmt: skip
     forms.claim(conn, form, now=at)
     _store_own(conn, signed, at)
     if member_id is not None:
         residents.record_authorship(conn, signed.annonce.uid, member_id, at)
-    if checker is not None:
-        checker.record(conn, [signed], at)
+    if hook is not None:
+        hook.queue(conn, [signed], at)
     forms.record_result(conn, form, signed.annonce.ref)
-
-
-async def _checker(app: web.Application):
-    """What the unit storing annonces tells members with (saved searches, matching offers)."""
-    hook = app.get(stored_hook_key)
-    return await hook.ready(app) if hook is not None else None
 
 
 def _store_own(conn: Connection, signed: SignedAnnonce, at: int) -> None:
@@ -394,21 +388,21 @@ async def receive(
         checked = await asyncio.to_thread(_verify_all, envelopes, at)
     valid = [item for item in checked if isinstance(item, SignedAnnonce)]
     refused = [item for item in checked if isinstance(item, Refusal)]
-    result = await app[db_key].write(_receive, valid, source, at, await _checker(app))
+    result = await app[db_key].write(_receive, valid, source, at, app.get(stored_hook_key))
     return ReceiveReport(
         result.accepted, refused, result.duplicates, result.superseded, result.blocked
     )
 
 
 def _receive(conn: Connection, valid: list[SignedAnnonce], source: bytes | None, at: int,
-             checker=None):  # fmt: skip
+             hook=None):  # fmt: skip
     valid, replaced = _after_successions(conn, valid)
     result = annonce_store.store_revisions(conn, valid, now=at, source=source)
     succession_store.drop_predecessors(
         conn, [(s.annonce.origin, s.annonce.uid) for s in result.accepted])
     queue_revisions(conn, result.accepted, source, at)
-    if checker is not None and result.accepted:
-        checker.record(conn, result.accepted, at)
+    if hook is not None and result.accepted:
+        hook.queue(conn, result.accepted, at)
     if replaced:
         result = replace(result, blocked=result.blocked + replaced)
     return result

@@ -61,8 +61,8 @@ communes_key = web.AppKey("communes_key", Communes)
 translators_key = web.AppKey("translators_key", dict)
 # The secret of the links mailed to residents (node/notifications.py).
 mail_secret_key = web.AppKey("mail_secret_key", bytes)
-# What tells members of the annonces stored (node/alerts.py AlertState): its
-# ``ready(app)`` gives the checker a unit of work that stores annonces calls.
+# What tells members of the annonces stored (node/alerts.py AlertState): the
+# unit of work that stores annonces calls its ``queue(conn, stored, at)``.
 stored_hook_key = web.AppKey("stored_hook_key", object)
 # The courier of everything this node sends other nodes (node/courier.py).
 courier_key = web.AppKey("courier_key", CourierState)

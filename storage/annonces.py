@@ -285,6 +285,15 @@ def envelopes_by_id(conn: Connection, ids: Sequence[bytes]) -> dict[bytes, bytes
     return found
 
 
+def annonces_by_id(conn: Connection, ids: Sequence[bytes]) -> dict[bytes, Annonce]:
+    """The current revisions among ``ids`` that residents may see (not hidden)."""
+    found: dict[bytes, Annonce] = {}
+    for chunk in _chunks(list(ids)):
+        result = conn.execute(select(annonces).where(annonces.c.id.in_(chunk), FORWARDABLE))
+        found.update((row.id, _annonce_from_row(row)) for row in result)
+    return found
+
+
 def known_ids(conn: Connection, ids: Sequence[bytes]) -> set[bytes]:
     """Which of ``ids`` are current revisions held here."""
     known: set[bytes] = set()

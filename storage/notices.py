@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -274,24 +275,21 @@ def _notification(row) -> Notification:
 def add_notifications(conn: Connection, rows: Sequence[dict], *, now: int) -> int:
     """Store notifications (``member_id``, ``kind``, ``key``, ``data``, ``mail``); one per key.
 
-    Returns how many were new: a notification already given (same member,
-    kind and key) is not given again.
+    A notification already given (same member, kind and key) is not given
+    again; returns how many were offered (the caller leaves out those it
+    knows are held, ``held_keys``).
     """
-    added = 0
-    for row in rows:
-        values = {
-            **row,
-            "data": json.dumps(row["data"], ensure_ascii=False),
-            "created_at": now,
-        }
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(notifications).values(**values))
-        except IntegrityError:
-            continue
-        added += 1
-        touch(conn, NOTIFICATIONS, row["member_id"])
-    return added
+    if not rows:
+        return 0
+    values = [{**row, "data": json.dumps(row["data"], ensure_ascii=False), "created_at": now}
+              for row in rows]  # fmt: skip
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(notifications).on_conflict_do_nothing(
+        index_elements=["member_id", "kind", "key"])  # fmt: skip
+    for start in range(0, len(values), 500):
+        conn.execute(statement, values[start:start + 500])
+    touch(conn, NOTIFICATIONS, *{row["member_id"] for row in rows})
+    return len(rows)
 
 
 def held_keys(

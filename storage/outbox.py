@@ -57,6 +57,11 @@ SUCCESSION_RECORD = "succession"  # a directory record too, sent before anything
 # destination, under an id no node can have (no Ed25519 key is 32 zero bytes
 # in use), so that mail shares the queue, the courier and the back-off.
 MAIL, MAIL_RELAY = "mail", bytes(32)
+# Annonces to compare with this node's residents' saved searches and offers
+# (node/alerts.py): this node's residents are one more destination, so that
+# telling them is queued in the unit that stores an annonce and done by the
+# courier, off the path that stores it.
+TELL, RESIDENTS = "tell", bytes(31) + b"\x01"
 # The topic of changes to the queue (storage.db.touch); keys: destination ids.
 OUTBOX = "outbox"
 MAX_ERROR_CHARS = 500
@@ -153,6 +158,18 @@ def enqueue(
     )  # fmt: skip
     touch(conn, OUTBOX, destination)
     return bool(result.rowcount)
+
+
+def enqueue_keys(conn: Connection, destination: bytes, kind: str, keys: Sequence[bytes], *,
+                 now: int) -> None:  # fmt: skip
+    """Queue items that are only a key (an annonce id to compare), once each."""
+    if not keys:
+        return
+    statement = _insert(conn)(outbox_items).on_conflict_do_nothing()
+    for chunk in _chunks(list(keys)):
+        conn.execute(statement, [{"destination": destination, "kind": kind, "item_key": key,
+                                  "body": None, "enqueued_at": now} for key in chunk])  # fmt: skip
+    touch(conn, OUTBOX, destination)
 
 
 def _record_key(record) -> bytes:

@@ -10,6 +10,7 @@ import pytest
 
 from node import conversations, mailing
 from node import notifications as notes
+from node.alerts import tell_due
 from node.annonces import visible
 from node.courier import deliver_round
 from node.keys import mail_secret_key
@@ -55,8 +56,9 @@ async def pair(db, spare_db, tmp_path, smtp):
 
 
 async def _gossip(a, b):
-    """A's queued annonces go to B, as the courier would send them."""
+    """A's queued annonces go to B, as the courier would send them; B compares them."""
     await deliver_round(a.app, b.node_id)
+    await tell_due(b.app)
 
 
 async def test_a_reply_from_another_node_sends_one_mail_with_a_working_unsubscribe(pair, smtp):
