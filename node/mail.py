@@ -20,8 +20,8 @@ A mail the relay took and whose settling a crash then lost is sent again
 on restart: delivery is at least once, with the same Message-ID, which
 mail clients use to show it once.
 
-Quiet hours (QUIET_FROM_HOUR to QUIET_UNTIL_HOUR, the node's time zone) hold
-notification mail back; a mail the resident is waiting for (a confirmation
+Quiet hours (setting ``quiet_hours``, 22 to 8 by default, the node's time
+zone) hold notification mail back; a mail the resident is waiting for (a confirmation
 link, a password reset) goes at once. With no relay configured
 (``smtp_host`` empty) nothing is queued: the web view still tells residents.
 """
@@ -56,7 +56,7 @@ from storage.outbox import MAIL, MAIL_RELAY, Destination
 log = logging.getLogger("troc.mail")
 
 MAIL_BATCH = 20  # mails sent in one SMTP session
-QUIET_FROM_HOUR, QUIET_UNTIL_HOUR = 22, 8
+DEFAULT_MORNING_HOUR = 8  # daily and weekly mail, when no quiet hours are set
 MAX_SUBJECT_CHARS = 120
 MAX_HEADER_NAME_CHARS = 60  # a resident's name in a header
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -70,21 +70,28 @@ def header_text(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:
 
 def is_quiet(settings: Settings, at: int) -> bool:
     """Whether ``at`` falls in the quiet hours of the node's time zone."""
+    quiet = settings.quiet_range
+    if quiet is None:
+        return False
     hour = dt.datetime.fromtimestamp(at, settings.zone).hour
-    return hour >= QUIET_FROM_HOUR or hour < QUIET_UNTIL_HOUR
+    first, morning = quiet
+    return (hour >= first or hour < morning) if first > morning else first <= hour < morning
+
+
+def morning_hour(settings: Settings) -> int:
+    """When the day's mail starts: the end of the quiet hours (8 with none)."""
+    quiet = settings.quiet_range
+    return quiet[1] if quiet is not None else DEFAULT_MORNING_HOUR
 
 
 def quiet_ends(settings: Settings, at: int) -> int:
     """The first moment at or after ``at`` outside the quiet hours."""
-    local = dt.datetime.fromtimestamp(at, settings.zone)
     if not is_quiet(settings, at):
         return at
-    day = (
-        local.date()
-        if local.hour < QUIET_UNTIL_HOUR
-        else local.date() + dt.timedelta(days=1)
-    )
-    morning = dt.datetime.combine(day, dt.time(QUIET_UNTIL_HOUR), settings.zone)
+    local = dt.datetime.fromtimestamp(at, settings.zone)
+    hour = morning_hour(settings)
+    day = local.date() if local.hour < hour else local.date() + dt.timedelta(days=1)
+    morning = dt.datetime.combine(day, dt.time(hour), settings.zone)
     return int(morning.timestamp())
 
 

@@ -96,7 +96,7 @@ def morning(settings: Settings, at: int) -> int:
     """When today's quiet hours ended (or end), in the node's time zone."""
     local = dt.datetime.fromtimestamp(at, settings.zone)
     start = dt.datetime.combine(
-        local.date(), dt.time(mail.QUIET_UNTIL_HOUR), settings.zone
+        local.date(), dt.time(mail.morning_hour(settings)), settings.zone
     )
     return int(start.timestamp())
 
@@ -105,7 +105,7 @@ def week_start(settings: Settings, at: int) -> int:
     """When this week's Monday morning's quiet hours ended."""
     local = dt.datetime.fromtimestamp(at, settings.zone)
     monday = local.date() - dt.timedelta(days=local.weekday())
-    start = dt.datetime.combine(monday, dt.time(mail.QUIET_UNTIL_HOUR), settings.zone)
+    start = dt.datetime.combine(monday, dt.time(mail.morning_hour(settings)), settings.zone)
     return int(start.timestamp())
 
 

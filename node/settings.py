@@ -111,6 +111,9 @@ class Settings:
     time_zone: str = _setting(
         "Europe/Paris", "the association's time zone: quiet hours, daily and weekly mail, sorties"
     )
+    quiet_hours: str = _setting(
+        "22-8", "hours when no notification is mailed, FROM-UNTIL (local time); none: any hour"
+    )
     smtp_host: str = _setting("", "the association's mail relay; empty: no mail is sent")
     smtp_port: int = _setting(587, "the mail relay's port")
     smtp_security: str = _setting(
@@ -137,6 +140,11 @@ class Settings:
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+    @cached_property
+    def quiet_range(self) -> tuple[int, int] | None:
+        """(first quiet hour, first hour of the morning), or None: never quiet."""
+        return _quiet_range(self.quiet_hours)
 
     @cached_property
     def trusted_proxy_addresses(self) -> frozenset[IPAddress]:
@@ -273,7 +281,20 @@ def check_settings(s: Settings) -> None:
     _check_mail(s)
 
 
+def _quiet_range(text: str) -> tuple[int, int] | None:
+    if text.strip().lower() == "none":
+        return None
+    start, sep, end = text.partition("-")
+    if not sep or not start.strip().isdigit() or not end.strip().isdigit():
+        raise ConfigError(f"quiet_hours must be FROM-UNTIL in whole hours (22-8) or none, not {text!r}")
+    first, last = int(start), int(end)
+    if not (0 <= first <= 23 and 0 <= last <= 23) or first == last:
+        raise ConfigError("quiet_hours: two different hours from 0 to 23, such as 22-8")
+    return first, last
+
+
 def _check_mail(s: Settings) -> None:
+    _quiet_range(s.quiet_hours)
     try:
         ZoneInfo(s.time_zone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -63,3 +63,30 @@ def test_trusted_proxies_must_be_addresses(tmp_path, value):
 def test_trusted_proxies_are_parsed(tmp_path):
     settings = load_settings(tmp_path, {"TROC_TRUSTED_PROXIES": " 127.0.0.1 , ::1,"})
     assert {str(a) for a in settings.trusted_proxy_addresses} == {"127.0.0.1", "::1"}
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"TROC_QUIET_HOURS": "22h-8h"}, "quiet_hours must be FROM-UNTIL"),
+    ({"TROC_QUIET_HOURS": "25-8"}, "two different hours from 0 to 23"),
+    ({"TROC_QUIET_HOURS": "8-8"}, "two different hours"),
+    ({"TROC_TIME_ZONE": "Mars/Olympus"}, "not a known time zone"),
+    ({"TROC_TIME_ZONE": "../../etc/passwd"}, "not a known time zone"),
+    ({"TROC_SMTP_HOST": "relay.example", "TROC_MAIL_FROM": ""}, "mail_from must be an address"),
+    ({"TROC_SMTP_PORT": "70000"}, "smtp_port must be 1 to 65535"),
+    ({"TROC_SMTP_SECURITY": "ssl3"}, "smtp_security must be one of"),
+    ({"TROC_MAIL_FROM": "troc@example.org\r\nBcc: x@y.fr"}, "mail_from must be on one line"),
+    ({"TROC_SMTP_TIMEOUT_S": "0"}, "smtp_timeout_s must be at least 1"),
+])  # fmt: skip
+def test_bad_mail_settings_are_refused_clearly(tmp_path, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path, environ)
+
+
+def test_quiet_hours_and_the_relay_password_are_read_and_the_password_never_shows(tmp_path):
+    settings = load_settings(tmp_path, {"TROC_QUIET_HOURS": "none", "TROC_SMTP_PASSWORD": "s3cret",
+                                        "TROC_SMTP_HOST": "relay.example",
+                                        "TROC_MAIL_FROM": "troc@example.org"})  # fmt: skip
+    assert settings.quiet_range is None and settings.mail_enabled
+    assert settings.smtp_secret.reveal() == "s3cret"
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.smtp_secret)
+    assert load_settings(tmp_path, {}).quiet_range == (22, 8)
