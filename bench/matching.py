@@ -75,15 +75,23 @@ def load_set(path: Path) -> tuple[list[Item], list[Item]]:
     raw = json.loads(path.read_text(encoding="utf-8"))
 
     def item(entry: dict) -> Item:
-        return Item(entry["id"], entry["title"], entry["text"], entry["category"],
-                    entry.get("held_out", False), frozenset(entry.get("suggest", ())))  # fmt: skip
+        held_out = entry.get("held_out", False)
+        suggest = frozenset(entry.get("suggest", ()))
+        return Item(
+            entry["id"],
+            entry["title"],
+            entry["text"],
+            entry["category"],
+            held_out,
+            suggest,
+        )
 
     return [item(e) for e in raw["requests"]], [item(e) for e in raw["offers"]]
 
 
 def plain_words(item: Item) -> set[str]:
     words = fold(f"{item.title} {item.text}").replace("'", " ").split()
-    return {w.strip(".,;:!?()…\"-") for w in words} - STOP_WORDS - {""}
+    return {w.strip('.,;:!?()…"-') for w in words} - STOP_WORDS - {""}
 
 
 def strategies(requests: list[Item], offers: list[Item]) -> dict[str, Strategy]:
@@ -114,28 +122,39 @@ def score(strategy: Strategy, pairs: list[tuple[Item, Item]]) -> Score:
     return Score(shown, right, wanted)
 
 
-def print_table(title: str, pairs: list[tuple[Item, Item]], named: dict[str, Strategy]) -> dict:
+def print_table(
+    title: str, pairs: list[tuple[Item, Item]], named: dict[str, Strategy]
+) -> dict:
     print(f"\n{title}: {len(pairs)} pairs")
-    print(f"{'strategy':<22} {'shown':>6} {'right':>6} {'wanted':>6} {'precision':>9} {'recall':>7}")
+    print(
+        f"{'strategy':<22} {'shown':>6} {'right':>6} {'wanted':>6} {'precision':>9} {'recall':>7}"
+    )
     results = {}
     for name, strategy in named.items():
         s = results[name] = score(strategy, pairs)
-        print(f"{name:<22} {s.shown:>6} {s.right:>6} {s.wanted:>6} {s.precision:>9.2f} {s.recall:>7.2f}")
+        print(
+            f"{name:<22} {s.shown:>6} {s.right:>6} {s.wanted:>6} {s.precision:>9.2f} {s.recall:>7.2f}"
+        )
     return results
 
 
 def show_errors(pairs: list[tuple[Item, Item]], thesaurus: matching.Thesaurus) -> None:
     print("\nours, wrong suggestions (+) and missed ones (-):")
     for request, offer in pairs:
-        r = matching.analyse(request.title, request.text, request.category, "request", thesaurus)
-        o = matching.analyse(offer.title, offer.text, offer.category, "offer", thesaurus)
+        r = matching.analyse(
+            request.title, request.text, request.category, "request", thesaurus
+        )
+        o = matching.analyse(
+            offer.title, offer.text, offer.category, "offer", thesaurus
+        )
         found = matching.fit(r, o)
         good = offer.id in request.suggest
         if (found is not None) != good:
             shared = sorted(r.terms & o.terms)
             why = f"{found.score:.2f} {found.shared}" if found else f"shared {shared}"
-            print(f"  {'+' if found else '-'} {request.id} {request.title!r} / {offer.id} "
-                  f"{offer.title!r}: {why}")  # fmt: skip
+            sign = "+" if found else "-"
+            pair = f"{request.id} {request.title!r} / {offer.id} {offer.title!r}"
+            print(f"  {sign} {pair}: {why}")
 
 
 def print_timings(requests: list[Item], offers: list[Item]) -> None:
@@ -143,7 +162,10 @@ def print_timings(requests: list[Item], offers: list[Item]) -> None:
     items = [(i, "request") for i in requests] + [(i, "offer") for i in offers]
 
     def analyse_all() -> list[matching.Needs]:
-        return [matching.analyse(i.title, i.text, i.category, k, thesaurus) for i, k in items]
+        return [
+            matching.analyse(i.title, i.text, i.category, k, thesaurus)
+            for i, k in items
+        ]
 
     matching.stem.cache_clear()
     started = time.perf_counter()
@@ -161,23 +183,30 @@ def print_timings(requests: list[Item], offers: list[Item]) -> None:
         for r in asked:
             for o in offered:
                 matching.fit(r, o)
-    per_fit = (time.perf_counter() - started) / (TIMING_ROUNDS * len(asked) * len(offered))
+    per_fit = (time.perf_counter() - started) / (
+        TIMING_ROUNDS * len(asked) * len(offered)
+    )
     candidates = sum(
         not matching.candidate_terms(r).isdisjoint(matching.candidate_terms(o))
         for r in asked
         for o in offered
     )
     share = candidates / (len(asked) * len(offered))
-    print(f"\nanalyse: {cold * 1e6:,.0f} µs a call with a cold stem cache, "
-          f"{warm * 1e6:,.0f} µs warm")  # fmt: skip
-    print(f"fit: {per_fit * 1e6:.2f} µs a call; 20,000 offers: {20_000 * per_fit * 1e3:.0f} ms")
+    print(
+        f"\nanalyse: {cold * 1e6:,.0f} µs a call (cold stem cache), {warm * 1e6:,.0f} µs warm"
+    )
+    print(
+        f"fit: {per_fit * 1e6:.2f} µs a call; 20,000 offers: {20_000 * per_fit * 1e3:.0f} ms"
+    )
     print(f"candidate terms leave {share:.0%} of the pairs to fit()")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--set", type=Path, default=SET_PATH, help="the labelled set")
-    parser.add_argument("--show-errors", action="store_true", help="list ours' mistakes")
+    parser.add_argument(
+        "--show-errors", action="store_true", help="list ours' mistakes"
+    )
     args = parser.parse_args()
 
     requests, offers = load_set(args.set)
@@ -185,8 +214,10 @@ def main() -> int:
     pairs = [(r, o) for r in requests for o in offers]
     tuned = [(r, o) for r, o in pairs if not (r.held_out or o.held_out)]
     held_out = [(r, o) for r, o in pairs if r.held_out or o.held_out]
-    print(f"{len(requests)} requests, {len(offers)} offers "
-          f"({sum(r.held_out for r in requests)} and {sum(o.held_out for o in offers)} held out)")  # fmt: skip
+    held = sum(r.held_out for r in requests), sum(o.held_out for o in offers)
+    print(
+        f"{len(requests)} requests, {len(offers)} offers ({held[0]} and {held[1]} held out)"
+    )
     results = print_table("tuned on", tuned, named)
     if held_out:
         print_table("held out", held_out, named)
@@ -196,8 +227,10 @@ def main() -> int:
 
     ours = results["ours (node.matching)"]
     if ours.precision < MIN_PRECISION or ours.recall < MIN_RECALL:
-        print(f"FAIL ours: precision {ours.precision:.2f} (>= {MIN_PRECISION} wanted), "
-              f"recall {ours.recall:.2f} (>= {MIN_RECALL} wanted)")  # fmt: skip
+        print(
+            f"FAIL ours: precision {ours.precision:.2f} (>= {MIN_PRECISION} wanted), "
+            f"recall {ours.recall:.2f} (>= {MIN_RECALL} wanted)"
+        )
         return 1
     return 0
 

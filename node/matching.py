@@ -3,35 +3,46 @@
 Distance is the caller's business; this module judges the text and the
 category, as a coordinator of a maison de quartier would: "couper l'herbe"
 and "tonte de pelouse" are one need, "aide pour mon jardin" and "aide pour
-mes devoirs" are two.
+mes devoirs" are two. It is pure: no I/O but reading the thesaurus files
+``load_thesaurus`` is given.
 
 An annonce is analysed once (:func:`analyse`) into :class:`Needs`:
 
 1. its words are folded (``storage.words.fold``); stop words and the words
    that carry no need ("cherche", "propose", "aide", "quelqu'un"...) are left
    out; what is left is stemmed (Snowball French, after a plural is set
-   aside; words under ``MIN_STEMMED_CHARS`` are kept whole, so that "café"
-   does not become "caf");
+   aside). Words under ``MIN_STEMMED_CHARS`` are kept whole, so that "café"
+   does not become "caf", and so are words whose stem would be shorter than
+   ``MIN_STEM_CHARS`` ("repasse" and "repas" both stem to "rep");
 2. the thesaurus's phrases (``node/data/thesaurus.json``, plus an
-   association's own file) are found on those stems, longest first, a few
-   words apart at most (``MAX_PHRASE_GAP``): each one found is the term
-   ``c:<concept>``, and its broader concepts (``c:jardin`` for ``c:tonte``)
-   are terms that weigh less; the words a phrase used are spent;
+   association's own file) are found on those stems, at most
+   ``MAX_PHRASE_GAP`` other words apart, longest first: a phrase inside a
+   longer one found is left out ("chat" in "garder mon chat"). Each phrase
+   found gives the term ``c:<concept>``, and its broader concepts
+   (``c:jardin`` for ``c:tonte``) terms that weigh ``BROADER_FACTOR`` as
+   much: "aide au jardin" fits "tondre la pelouse", but "tonte" and "taille
+   de haies" are only siblings. Concepts are needs that answer each other,
+   not topics: a bed and a sofa are two concepts under "meubles";
 3. every other word is the term ``w:<stem>``; words of the generic list
    (days, places, family, "cours", "réparer"...) weigh little and at most
    ``MAX_GENERIC_TERMS`` are kept.
 
-A term weighs more in the title than in the text. No document frequencies:
-weights come from the thesaurus and the generic list alone, so a score does
-not drift as annonces come and go, and every node scores alike.
+A term weighs most in the title; in a request's text it is mostly context
+(``REQUEST_TEXT_FACTOR``), in an offer's text it is often the list of what
+is offered (``OFFER_TEXT_FACTOR``). No document frequencies: weights come
+from the thesaurus and the generic list alone, so a score does not drift as
+annonces come and go, and every node scores alike.
 
 :func:`fit` sums, over the terms a request and an offer share, the geometric
 mean of their two weights, adds ``SAME_CATEGORY_BONUS`` when the categories
-agree, and fits from ``MIN_FIT_SCORE``. The constants keep generic words and
-the category together below it (tests check this), so every fit shares one
-of :func:`candidate_terms`: a caller keeps an index term -> offer of the
+agree (``RELATED_CATEGORY_BONUS`` for neighbours), and fits from
+``MIN_FIT_SCORE``. The category alone, or with generic words, stays below it
+(a test checks the constants), so every fit shares one of
+:func:`candidate_terms`: a caller keeps an index term -> offer of the
 offers' candidate terms, looks up the request's, and calls :func:`fit` only
-on what it finds.
+on what it finds. The constants were tuned on bench/matching_set.json
+(``python bench/matching.py`` prints how well they do, and on held-out
+annonces).
 """
 
 from __future__ import annotations
@@ -63,7 +74,7 @@ OFFER_TEXT_FACTOR = 0.7  # in an offer's text: offers list what they do there
 SAME_CATEGORY_BONUS = 0.7
 # "Un coup de main" is a service done once: the two categories are neighbours.
 RELATED_CATEGORIES = frozenset({frozenset({Category.SERVICE, Category.COUP_DE_MAIN})})
-RELATED_CATEGORY_BONUS = 0.4
+RELATED_CATEGORY_BONUS = 0.2
 MIN_FIT_SCORE = 2.0
 
 # Bounds of the analysis: hostile or huge annonces cost no more than these.
@@ -75,6 +86,7 @@ MAX_TERMS = 40  # terms kept per annonce, heaviest first
 MAX_GENERIC_TERMS = 3  # generic words kept per annonce
 MAX_SHARED_SHOWN = 3  # readable reasons in a Fit
 MIN_STEMMED_CHARS = 5  # shorter words are kept whole
+MIN_STEM_CHARS = 4  # a shorter stem conflates too much ("repasse", "repas" -> "rep")
 STEM_CACHE_SIZE = 50_000  # Snowball in pure Python takes ~70 µs a word
 
 # Bounds of a thesaurus file.
@@ -89,8 +101,13 @@ _CONCEPT_KEYS = frozenset({"id", "label", "phrases", "broader"})
 
 _WORD = re.compile(r"\w+")
 
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 # Folded words that say nothing of the need itself (beyond storage/words.py's).
-MATCHING_STOP_WORDS = STOP_WORDS | frozenset(
+MATCHING_STOP_WORDS = STOP_WORDS | _word_set(
     """
     ai aie aient ais ait alors apres as assez aucun aucune aujourd aussi autre autres
     avais avait avant avez avions avoir avons ayant bah beaucoup bien bonjour bonsoir
@@ -111,14 +128,14 @@ MATCHING_STOP_WORDS = STOP_WORDS | frozenset(
     personne personnes demande demandes demander qqn qq1 quelquun
     zero deux trois quatre cinq six sept huit neuf dix onze douze quinze vingt
     trente cent mille
-    """.split()
+    """
 )
 
 # Words that carry a little meaning but are shared by unrelated needs.
-GENERIC_WORDS = frozenset(
+GENERIC_WORDS = _word_set(
     """
     lundi mardi mercredi jeudi vendredi samedi dimanche matin matinee soir soiree
-    midi journee jour semaine mois an annee heure minute week end weekend vacances
+    midi journee jour semaine mois an ans annee heure minute week end weekend vacances
     fois temps moment demain hier bientot rapidement vite urgent urgence regulier
     regulierement ponctuel souvent parfois quartier maison appartement domicile
     ville village commune centre rue pres proche loin agen boe encontre passage
@@ -134,8 +151,12 @@ GENERIC_WORDS = frozenset(
     ensemble groupe association asso taille etat possible disponible dispo libre
     occasion accompagner accompagnement habite habiter seul seule etage ascenseur
     lot sac partir part pars partez partons
-    """.split()
+    """
 )
+
+
+class ThesaurusError(ValueError):
+    """A thesaurus file that cannot be used; the message names the file and the entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +208,8 @@ def stem(word: str) -> str:
     if len(word) < MIN_STEMMED_CHARS:
         return word
     # A stemmer keeps state while it works: one per call is thread-safe and costs ~1 µs.
-    return snowballstemmer.stemmer("french").stemWord(word)
+    stemmed = snowballstemmer.stemmer("french").stemWord(word)
+    return stemmed if len(stemmed) >= MIN_STEM_CHARS else word
 
 
 def significant_words(text: str, max_words: int = MAX_TOKENS) -> list[tuple[str, str]]:
@@ -214,8 +236,8 @@ def load_thesaurus(extra: Path | None = None) -> Thesaurus:
 
     A concept of ``extra`` with a new id is added; one with a known id adds
     its phrases to that concept's, and its label and broader concepts
-    replace the node's. A malformed file raises ValueError naming the file
-    and the line or entry.
+    replace the node's. A phrase may belong to one concept only. A malformed
+    file raises ThesaurusError (a ValueError) naming the file and the line or entry.
     """
     concepts = {c.id: c for c in _read_concepts(BASE_THESAURUS)}
     if extra is not None:
@@ -225,34 +247,39 @@ def load_thesaurus(extra: Path | None = None) -> Thesaurus:
                 phrases = known.phrases + tuple(
                     p for p in concept.phrases if p not in known.phrases
                 )
-                concept = Concept(concept.id, concept.label, phrases,
-                                  concept.broader or known.broader)  # fmt: skip
+                broader = concept.broader or known.broader
+                concept = Concept(concept.id, concept.label, phrases, broader)
             concepts[concept.id] = concept
-    return build_thesaurus(concepts.values(), source=str(extra or BASE_THESAURUS))
+    source = (
+        str(BASE_THESAURUS) if extra is None else f"{extra} (with {BASE_THESAURUS})"
+    )
+    return build_thesaurus(concepts.values(), source=source)
 
 
-def build_thesaurus(concepts: Iterable[Concept], *, source: str = "thesaurus") -> Thesaurus:
+def build_thesaurus(
+    concepts: Iterable[Concept], *, source: str = "thesaurus"
+) -> Thesaurus:
     """Index concepts by the stems of their phrases; refuse inconsistent ones."""
     by_id = {c.id: c for c in concepts}
     if len(by_id) > MAX_CONCEPTS:
-        raise ValueError(f"{source}: more than {MAX_CONCEPTS} concepts")
+        raise ThesaurusError(f"{source}: more than {MAX_CONCEPTS} concepts")
     owner: dict[tuple[str, ...], str] = {}
     for concept in by_id.values():
         _check_broader(concept, by_id, source)
         for phrase in concept.phrases:
             stems = tuple(stem(word) for word, _ in significant_words(phrase))
             if not stems:
-                raise ValueError(
+                raise ThesaurusError(
                     f"{source}: concept {concept.id!r}: phrase {phrase!r} has no significant word"
                 )
             if len(stems) > MAX_PHRASE_WORDS:
-                raise ValueError(
+                raise ThesaurusError(
                     f"{source}: concept {concept.id!r}: phrase {phrase!r} has more than "
                     f"{MAX_PHRASE_WORDS} significant words"
                 )
             other = owner.setdefault(stems, concept.id)
             if other != concept.id:
-                raise ValueError(
+                raise ThesaurusError(
                     f"{source}: concept {concept.id!r}: phrase {phrase!r} is already "
                     f"a phrase of concept {other!r}"
                 )
@@ -270,11 +297,11 @@ def build_thesaurus(concepts: Iterable[Concept], *, source: str = "thesaurus") -
 def _check_broader(concept: Concept, by_id: Mapping[str, Concept], source: str) -> None:
     for broader in concept.broader:
         if broader == concept.id or broader not in by_id:
-            raise ValueError(
+            raise ThesaurusError(
                 f"{source}: concept {concept.id!r}: broader {broader!r} is not another concept"
             )
         if by_id[broader].broader:
-            raise ValueError(
+            raise ThesaurusError(
                 f"{source}: concept {concept.id!r}: broader {broader!r} has a broader "
                 "concept itself (one level only)"
             )
@@ -283,55 +310,76 @@ def _check_broader(concept: Concept, by_id: Mapping[str, Concept], source: str) 
 def _read_concepts(path: Path) -> list[Concept]:
     raw = path.read_bytes()
     if len(raw) > MAX_THESAURUS_BYTES:
-        raise ValueError(f"{path}: larger than {MAX_THESAURUS_BYTES} bytes")
+        raise ThesaurusError(f"{path}: larger than {MAX_THESAURUS_BYTES} bytes")
     try:
         entries = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise ThesaurusError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(
+        raise ThesaurusError(
             f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
         ) from None
     if not isinstance(entries, list):
-        raise ValueError(f"{path}: must be a JSON list of concepts")
-    concepts = [_concept(entry, f"{path}: entry {n}") for n, entry in enumerate(entries, 1)]
+        raise ThesaurusError(f"{path}: must be a JSON list of concepts")
+    concepts = [
+        _concept(entry, f"{path}: entry {n}") for n, entry in enumerate(entries, 1)
+    ]
     seen: set[str] = set()
     for n, concept in enumerate(concepts, 1):
         if concept.id in seen:
-            raise ValueError(f"{path}: entry {n}: id {concept.id!r} appears twice")
+            raise ThesaurusError(f"{path}: entry {n}: id {concept.id!r} appears twice")
         seen.add(concept.id)
     return concepts
 
 
 def _concept(entry: object, where: str) -> Concept:
     if not isinstance(entry, dict):
-        raise ValueError(f"{where}: must be an object with id, label and phrases")
+        raise ThesaurusError(f"{where}: must be an object with id, label and phrases")
     concept_id = entry.get("id")
     if not isinstance(concept_id, str) or not _CONCEPT_ID.fullmatch(concept_id):
-        raise ValueError(f"{where}: id must be lowercase letters, digits and -, e.g. 'tonte'")
+        raise ThesaurusError(
+            f"{where}: id must be lowercase letters, digits and -, e.g. 'tonte'"
+        )
     where = f"{where} ({concept_id!r})"
     unknown = set(entry) - _CONCEPT_KEYS
     if unknown:
-        raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+        raise ThesaurusError(f"{where}: unknown key {min(unknown)!r}")
     label = entry.get("label")
     if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_CHARS:
-        raise ValueError(f"{where}: label must be a text of 1 to {MAX_LABEL_CHARS} characters")
+        raise ThesaurusError(
+            f"{where}: label must be a text of 1 to {MAX_LABEL_CHARS} characters"
+        )
     phrases = entry.get("phrases")
-    if not isinstance(phrases, list) or not phrases or len(phrases) > MAX_PHRASES_PER_CONCEPT:
-        raise ValueError(f"{where}: phrases must be a list of 1 to {MAX_PHRASES_PER_CONCEPT}")
+    if (
+        not isinstance(phrases, list)
+        or not phrases
+        or len(phrases) > MAX_PHRASES_PER_CONCEPT
+    ):
+        raise ThesaurusError(
+            f"{where}: phrases must be a list of 1 to {MAX_PHRASES_PER_CONCEPT}"
+        )
     if not all(isinstance(p, str) and p.strip() for p in phrases):
-        raise ValueError(f"{where}: every phrase must be a non-empty text")
+        raise ThesaurusError(f"{where}: every phrase must be a non-empty text")
     broader = entry.get("broader", [])
     if not isinstance(broader, list) or not all(isinstance(b, str) for b in broader):
-        raise ValueError(f"{where}: broader must be a list of concept ids")
-    return Concept(concept_id, label.strip(), tuple(dict.fromkeys(phrases)), tuple(broader))
+        raise ThesaurusError(f"{where}: broader must be a list of concept ids")
+    return Concept(
+        concept_id, label.strip(), tuple(dict.fromkeys(phrases)), tuple(broader)
+    )
 
 
 # --- Analysis ----------------------------------------------------------------
 
 
-def analyse(title: str, text: str, category: str, kind: str, thesaurus: Thesaurus) -> Needs:
-    """The needs an annonce speaks of, its title weighing more than its text."""
+def analyse(
+    title: str, text: str, category: str, kind: str, thesaurus: Thesaurus
+) -> Needs:
+    """The needs an annonce speaks of, its title weighing more than its text.
+
+    Bounded whatever it is given: MAX_TITLE_CHARS and MAX_TEXT_CHARS are
+    read, MAX_TOKENS words looked at, MAX_TERMS kept. An unknown category or
+    kind raises ValueError.
+    """
     category = Category(category).value
     kind = Kind(kind).value
     weights: dict[str, float] = {}
@@ -367,14 +415,22 @@ def _field_terms(
         for broader in concept.broader:
             label = thesaurus.concepts[broader].label
             yield f"c:{broader}", CONCEPT_WEIGHT * BROADER_FACTOR, label
-    for position, (word_stem, (_, written)) in enumerate(zip(stems, found, strict=True)):
+    for position, (word_stem, (_, written)) in enumerate(
+        zip(stems, found, strict=True)
+    ):
         if position not in spent:
             generic = word_stem in thesaurus.generic_stems
-            yield f"w:{word_stem}", GENERIC_WORD_WEIGHT if generic else WORD_WEIGHT, written
+            yield (
+                f"w:{word_stem}",
+                GENERIC_WORD_WEIGHT if generic else WORD_WEIGHT,
+                written,
+            )
 
 
-def _find_concepts(stems: list[str], thesaurus: Thesaurus) -> tuple[list[str], set[int]]:
-    """Concepts whose phrases occur, and the words they used.
+def _find_concepts(
+    stems: list[str], thesaurus: Thesaurus
+) -> tuple[list[str], set[int]]:
+    """Concepts whose phrases occur, and the positions of the words they used.
 
     Longest phrases first; a phrase found inside a longer one found already
     is left out ("chat" inside "garder mon chat"), but two that overlap both
@@ -387,17 +443,21 @@ def _find_concepts(stems: list[str], thesaurus: Thesaurus) -> tuple[list[str], s
             if positions is not None:
                 matches.append((-len(phrase), start, frozenset(positions), concept_id))
     matches.sort(key=lambda m: (m[0], m[1]))
-    taken: list[frozenset[int]] = []
+    covering: dict[int, list[frozenset[int]]] = {}  # position -> spans taken over it
     concepts: list[str] = []
-    for _, _, positions, concept_id in matches:
-        if not any(positions <= span for span in taken):
-            taken.append(positions)
-            if concept_id not in concepts:
-                concepts.append(concept_id)
-    return concepts, set().union(*taken)
+    for _, start, positions, concept_id in matches:
+        if any(positions <= span for span in covering.get(start, ())):
+            continue
+        for position in positions:
+            covering.setdefault(position, []).append(positions)
+        if concept_id not in concepts:
+            concepts.append(concept_id)
+    return concepts, set(covering)
 
 
-def _phrase_at(stems: list[str], start: int, phrase: tuple[str, ...]) -> tuple[int, ...] | None:
+def _phrase_at(
+    stems: list[str], start: int, phrase: tuple[str, ...]
+) -> tuple[int, ...] | None:
     positions = [start]
     for wanted in phrase[1:]:
         after = positions[-1] + 1
@@ -443,10 +503,14 @@ def fit(request: Needs, offer: Needs) -> Fit | None:
         key=lambda s: (-s[0], s[1]),
     )
     same_category = request.category == offer.category
-    score = sum(s for s, _ in scored) + _category_bonus(request.category, offer.category)
+    score = sum(s for s, _ in scored) + _category_bonus(
+        request.category, offer.category
+    )
     if score < MIN_FIT_SCORE:
         return None
-    readable = dict.fromkeys(request.words[t] for _, t in scored)
+    # Generic words help a little but explain nothing; a fit always has another term.
+    telling = (t for _, t in scored if not _is_generic(request.weights[t]))
+    readable = dict.fromkeys(request.words[t] for t in telling)
     return Fit(round(score, 3), same_category, tuple(readable)[:MAX_SHARED_SHOWN])
 
 
