@@ -72,11 +72,12 @@ def _free_port() -> int:
 class NodeProcess:
     """A node started with `troc init` and `troc run` in its own data directory."""
 
-    def __init__(self, data: Path, name: str) -> None:
+    def __init__(self, data: Path, name: str, env: dict[str, str] | None = None) -> None:
+        """``env``: more settings, as TROC_* variables (a mail relay, say)."""
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data = data
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         subprocess.run([*TROC, "--data", str(data), "init", "--name", name, "--url", self.url,
                         "--listen", f"127.0.0.1:{self.port}"], check=True, env=env,
                        capture_output=True, cwd=ROOT, timeout=60)  # fmt: skip
@@ -106,8 +107,8 @@ class NodeProcess:
 def start_node(tmp_path):
     started: list[NodeProcess] = []
 
-    def start(name: str) -> NodeProcess:
-        node = NodeProcess(tmp_path / f"node-{len(started)}", name)
+    def start(name: str, env: dict[str, str] | None = None) -> NodeProcess:
+        node = NodeProcess(tmp_path / f"node-{len(started)}", name, env)
         started.append(node)
         return node
 
