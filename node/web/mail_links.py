@@ -72,7 +72,9 @@ def _link(request: web.Request, purpose: int) -> LinkToken | None:
     return link if link is not None and link.purpose == purpose else None
 
 
-async def invalid_link(request: web.Request, text: Msg, href: str, action: Msg) -> web.Response:
+async def invalid_link(
+    request: web.Request, text: Msg, href: str, action: Msg
+) -> web.Response:
     return await render(request, "link_invalid.html", {"text": text, "href": href,
                         "action": action}, status=400)  # fmt: skip
 
@@ -100,7 +102,9 @@ def _unsubscribing(request: web.Request) -> tuple[LinkToken, tuple[str, ...]] | 
     return (link, kinds) if kinds is not None else None
 
 
-async def _unsubscribe_page(request: web.Request, kinds: tuple[str, ...], *, done: bool):
+async def _unsubscribe_page(
+    request: web.Request, kinds: tuple[str, ...], *, done: bool
+):
     return await render(request, "unsubscribe.html", {
         "every_kind": set(kinds) == set(KINDS), "legends": [KIND_LEGENDS[k] for k in kinds],
         "done": done,
@@ -162,7 +166,9 @@ async def _renewal(request: web.Request) -> tuple[Member, Annonce] | web.Respons
     link = _link(request, RENEW)
     if link is None:
         return await _bad_renewal(request)
-    found = await request.app[db_key].read(_read_renewal, request.app[node_key_key].node_id, link)
+    found = await request.app[db_key].read(
+        _read_renewal, request.app[node_key_key].node_id, link
+    )
     if found.member is None:
         return await _bad_renewal(request)
     if found.annonce is None:
@@ -224,7 +230,9 @@ def _require_mail(request: web.Request) -> None:
 @routes.get("/mot-de-passe/oublie")
 async def forgot_form(request: web.Request) -> web.Response:
     _require_mail(request)
-    return await render(request, "password_forgot.html", {"form": Form(), "nav": "login"})
+    return await render(
+        request, "password_forgot.html", {"form": Form(), "nav": "login"}
+    )
 
 
 @routes.post("/mot-de-passe/oublie")
@@ -232,7 +240,9 @@ async def forgot(request: web.Request) -> web.Response:
     """The same answer whether or not the address is a member's (node.addresses.ask_reset)."""
     _require_mail(request)
     form = Form(await request.post())
-    await addresses.ask_reset(request.app, form.raw("adresse")[:MAX_TYPED_ADDRESS_CHARS])
+    await addresses.ask_reset(
+        request.app, form.raw("adresse")[:MAX_TYPED_ADDRESS_CHARS]
+    )
     return await render(request, "password_forgot.html", {"form": Form(), "nav": "login",
                                                           "sent": True})  # fmt: skip
 
@@ -266,7 +276,9 @@ async def new_password(request: web.Request) -> web.Response:
     form = Form(await request.post())
     password = read_password(form, "nouveau")
     if password and form.raw("confirmation") != password:
-        form.error("confirmation", Msg("Les deux mots de passe ne sont pas identiques."))
+        form.error(
+            "confirmation", Msg("Les deux mots de passe ne sont pas identiques.")
+        )
     if not form.ok:
         return await render(request, "password_new.html", {"form": form, "nav": "login"},
                             status=422)  # fmt: skip

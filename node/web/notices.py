@@ -85,7 +85,9 @@ def field_of(kind: str) -> str:
 
 
 def _inbox(conn: Connection, member_id: int):
-    return notices.notifications_of(conn, member_id, limit=INBOX_PAGE), unread_of(conn, member_id)
+    return notices.notifications_of(conn, member_id, limit=INBOX_PAGE), unread_of(
+        conn, member_id
+    )
 
 
 @routes.get("/avis")
@@ -107,7 +109,9 @@ async def inbox(request: web.Request) -> web.Response:
 @dataclass(frozen=True, slots=True)
 class _Choices:
     email: Email | None
-    cadences: dict[str, str]  # as the member chose them (a kind not chosen: its default)
+    cadences: dict[
+        str, str
+    ]  # as the member chose them (a kind not chosen: its default)
     settings: NoticeSettings
 
 
@@ -119,7 +123,9 @@ def _read_choices(conn: Connection, member_id: int) -> _Choices:
 
 def _choices_form(choices: _Choices) -> Form:
     form = Form()
-    form.values.update({field_of(kind): cadence(choices.cadences, kind) for kind in KINDS})
+    form.values.update(
+        {field_of(kind): cadence(choices.cadences, kind) for kind in KINDS}
+    )
     form.values["texte_messages"] = YES if choices.settings.message_text else ""
     form.values["distance"] = str(choices.settings.match_km)
     return form
@@ -149,9 +155,17 @@ async def preferences(request: web.Request) -> web.Response:
 def _read_cadences(form: Form, choices: _Choices) -> dict[str, str]:
     """The cadences sent, checked; a kind the page did not send keeps the member's choice."""
     for name in form.data:
-        if name.startswith(FIELD_PREFIX) and name.removeprefix(FIELD_PREFIX) not in KINDS:
-            form.error(CHOICES_FORM, Msg("Ce choix n'existe pas. Rechargez la page et réessayez."))
-    cadences = {k: v for k, v in choices.cadences.items() if k in KINDS and v in CHOICES[k]}
+        if (
+            name.startswith(FIELD_PREFIX)
+            and name.removeprefix(FIELD_PREFIX) not in KINDS
+        ):
+            form.error(
+                CHOICES_FORM,
+                Msg("Ce choix n'existe pas. Rechargez la page et réessayez."),
+            )
+    cadences = {
+        k: v for k, v in choices.cadences.items() if k in KINDS and v in CHOICES[k]
+    }
     for kind in KINDS:
         name = field_of(kind)
         if name not in form.data:

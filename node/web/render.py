@@ -22,8 +22,8 @@ from aiohttp import web
 
 from node.clock import now
 from node.i18n import LANGUAGES, Msg, Translator
-from node.templating import templates_for
 from node.keys import communes_key, db_key, settings_key
+from node.templating import templates_for
 from node.web.keys import member_rkey, static_versions_key, translator_rkey
 from node.web.labels import FIELD_NAMES
 from node.web.session import CSRF_FIELD, csrf_token
@@ -148,7 +148,8 @@ class Unread:
 
 def unread_of(conn: Connection, member_id: int) -> Unread:
     """Both counts, in the caller's one visit to the database."""
-    return Unread(conversations.unread_total(conn, member_id), notices.unread_count(conn, member_id))
+    messages = conversations.unread_total(conn, member_id)
+    return Unread(messages, notices.unread_count(conn, member_id))
 
 
 async def render(

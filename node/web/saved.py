@@ -72,7 +72,9 @@ def _spec_of(data) -> SearchSpec:
         category=data.get("categorie", "") or None,
         around=data.get("autour", "") or None,
         # ascii digits only: int() takes "²" and other digits
-        radius_km=int(radius) if radius.isascii() and radius.isdigit() and len(radius) <= 4 else None,
+        radius_km=int(radius)
+        if radius.isascii() and radius.isdigit() and len(radius) <= 4
+        else None,
     )
 
 
@@ -101,7 +103,9 @@ async def save(request: web.Request) -> web.Response:
     except SearchRefused as refused:
         fields = ("q", "type", "categorie", "autour", "rayon")
         back = "/?" + urlencode({k: data[k][:200] for k in fields if data.get(k)})
-        return await _page(request, member, refusal=refused.reason, back=back, status=422)
+        return await _page(
+            request, member, refusal=refused.reason, back=back, status=422
+        )
     raise web.HTTPSeeOther("/recherches?fait=enregistree")
 
 
