@@ -312,15 +312,20 @@ def notifications_of(
     return [_notification(row) for row in conn.execute(query)]
 
 
-def unread_count(conn: Connection, member_id: int) -> int:
+def unread_count(conn: Connection, member_id: int, *, leaving_out: Sequence[str] = ()) -> int:
+    """Unread notifications, but for the kinds counted elsewhere (messages have their badge)."""
     query = select(func.count()).select_from(notifications).where(
         notifications.c.member_id == member_id, notifications.c.read_at.is_(None))  # fmt: skip
+    if leaving_out:
+        query = query.where(notifications.c.kind.not_in(list(leaving_out)))
     return conn.execute(query).scalar_one()
 
 
-def mark_all_read(conn: Connection, member_id: int, *, now: int) -> None:
+def mark_read_up_to(conn: Connection, member_id: int, last_id: int, *, now: int) -> None:
+    """Mark read what the member was shown: up to ``last_id``, not what came since."""
     conn.execute(update(notifications).where(
         notifications.c.member_id == member_id, notifications.c.read_at.is_(None),
+        notifications.c.id <= last_id,
     ).values(read_at=now))  # fmt: skip
     touch(conn, NOTIFICATIONS, member_id)
 

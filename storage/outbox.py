@@ -269,13 +269,14 @@ def count_try(conn: Connection, destination: bytes, kind: str, keys: Sequence[by
 
 
 def drop_dead(conn: Connection) -> int:
-    """Delete every annonce item whose id is no longer a current revision, or is hidden."""
+    """Delete every annonce item (for a peer, or to compare for residents) whose id is no
+    longer a current revision, or is hidden."""
     held = (
         select(annonces.c.id)
         .where(annonces.c.id == outbox_items.c.item_key, FORWARDABLE)
         .exists()
     )
-    result = conn.execute(delete(outbox_items).where(outbox_items.c.kind == ANNONCE, ~held))
+    result = conn.execute(delete(outbox_items).where(outbox_items.c.kind.in_((ANNONCE, TELL)), ~held))
     return result.rowcount or 0
 
 

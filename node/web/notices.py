@@ -98,8 +98,8 @@ async def inbox(request: web.Request) -> web.Response:
     entries = [(n, describe(n, "")) for n in items]
     response = await render(request, "notices.html", {"entries": entries, "nav": "notices"},
                             unread=replace(unread, notices=0))  # fmt: skip
-    if unread.notices:
-        await db.write(notices.mark_all_read, member.id, now=now(request.app))
+    if items and any(n.read_at is None for n in items):
+        await db.write(notices.mark_read_up_to, member.id, items[0].id, now=now(request.app))
     return response
 
 

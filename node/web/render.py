@@ -22,6 +22,7 @@ from aiohttp import web
 
 from node.clock import now
 from node.i18n import LANGUAGES, Msg, Translator
+from node.notifications import MESSAGE
 from node.keys import communes_key, db_key, settings_key
 from node.templating import templates_for
 from node.web.keys import member_rkey, static_versions_key, translator_rkey
@@ -149,7 +150,8 @@ class Unread:
 def unread_of(conn: Connection, member_id: int) -> Unread:
     """Both counts, in the caller's one visit to the database."""
     messages = conversations.unread_total(conn, member_id)
-    return Unread(messages, notices.unread_count(conn, member_id))
+    # a message is counted once, in the menu's « Messages »; « Avis » counts the rest
+    return Unread(messages, notices.unread_count(conn, member_id, leaving_out=(MESSAGE,)))
 
 
 async def render(

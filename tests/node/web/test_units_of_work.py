@@ -110,7 +110,9 @@ async def test_an_annonce_is_stored_with_its_author_and_its_outbox_items_or_not_
                             page="/annonces/nouvelle")  # fmt: skip
     assert again.status == 303
     after = await rows(db)
-    assert len(after["annonces"]) == len(after["member_annonces"]) == len(after["outbox_items"]) == 1
+    assert len(after["annonces"]) == len(after["member_annonces"]) == 1
+    # one item for the peer, one to compare with this node's residents' saved searches
+    assert sorted(item[2] for item in after["outbox_items"]) == ["annonce", "tell"]
 
 
 async def test_a_revision_from_a_peer_is_stored_with_its_outbox_items_or_not_at_all(
@@ -223,7 +225,8 @@ async def test_blocking_an_origin_drops_its_annonces_and_their_items_or_nothing(
         spam = make_signed(PEER)
         await annonces.receive(a.app, [spam.envelope], source=None)
         before = await rows(a.db)
-        assert [item[2] for item in before["outbox_items"]] == ["directory", "annonce"]  # A's document too
+        # A's document too, and the annonce to compare with A's residents' saved searches
+        assert [item[2] for item in before["outbox_items"]] == ["directory", "annonce", "tell"]
         async with refusing(a.db, "outbox_items", "DELETE"):
             with pytest.raises(Exception, match="refused by the test"):
                 await peering.block_origin(a.app, PEER.node_id, "spam")
