@@ -45,7 +45,7 @@ from node.matching import (
     load_thesaurus,
 )
 from node.notifications import ALERT, MATCH, Notice, key_of, tell
-from protocol.annonce import Annonce, Category, Kind, State, annonce_ref
+from protocol.annonce import Annonce, Category, Kind, State
 from protocol.envelope import SignedAnnonce
 from storage import annonces as annonce_store
 from storage import notices, residents
@@ -56,7 +56,6 @@ from storage.geo import Origin, haversine_km
 from storage.notices import SAVED_SEARCHES, SavedSearch
 from storage.outbox import RESIDENTS, TELL, Destination
 from storage.residents import PROFILES
-from storage.search import Query, run_search
 from storage.words import (
     MAX_QUERY_CHARS,
     MAX_QUERY_WORDS,
@@ -277,11 +276,14 @@ class OfferIndex:
         return list(found.values())
 
 
-def _nearest_place(offer: Offer, origin: Origin | None) -> tuple[str, float] | None:
+def nearest_place(places, origin: Origin | None) -> tuple[str, float] | None:
+    """The nearest of labelled places (label, Origin or None) to `origin`: (label, km)."""
     if origin is None:
         return None
     best = None
-    for label, where in offer.places:
+    for label, where in places:
+        if where is None:
+            continue
         km = haversine_km(where.lat, where.lon, origin.lat, origin.lon)
         if best is None or km < best[1]:
             best = (label, km)
@@ -348,7 +350,7 @@ class Checker:
         for offer in self.offers.candidates(needs):
             if offer.member_id in told:
                 continue
-            near = _nearest_place(offer, origin)  # cheaper than the fit: first
+            near = nearest_place(offer.places, origin)  # cheaper than the fit: first
             if near is None or near[1] > offer.match_km:
                 continue
             found = fit(needs, offer.needs)
@@ -495,73 +497,3 @@ async def alerts_ctx(app: web.Application):
     app[db_key].on_change(state.changed)
     yield
     app[db_key].remove_listener(state.changed)
-
-
-# --- Suggestions while a request is written --------------------------------------------
-
-SUGGESTION_KM = 20  # offers looked at around the request's place
-SUGGESTION_CANDIDATES = 400  # nearest offers compared, at most
-MAX_SUGGESTIONS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Suggestion:
-    ref: str
-    title: str
-    author_name: str
-    commune: str | None
-    why: Msg
-    score: float
-
-
-def _suggestions(conn: Connection, communes, query: Query, at: int):
-    return run_search(conn, query, now=at, communes=communes.centres, weights=communes.populations)
-
-
-async def suggest_offers(app: web.Application, member, draft, profile) -> list[Suggestion]:
-    """The offers already on the network that fit a request being written, best first."""
-    state = app[alert_state_key]
-    communes = app[communes_key]
-    point = draft.point
-    origin = communes.origin_of(draft.commune, point.lat if point else None,
-                                point.lon if point else None)  # fmt: skip
-    query = Query(kind=Kind.OFFER, origin=origin, radius_km=SUGGESTION_KM if origin else None,
-                  nearest=origin is not None, per_page=SUGGESTION_CANDIDATES)  # fmt: skip
-    page = await app[db_key].read(_suggestions, communes, query, now(app))
-    needs = analyse(draft.title, draft.text, draft.category.value, Kind.REQUEST.value,
-                    state.thesaurus)  # fmt: skip
-    places = [(label, communes.origin_of(p.commune, p.lat, p.lon))
-              for label, p in (("domicile", profile.home), ("travail", profile.work))]  # fmt: skip
-    found: list[Suggestion] = []
-    for hit in page.hits:
-        if hit.author_name == member.display_name and hit.origin == app[node_key_key].node_id:
-            continue
-        offer = state.analysed(hit)
-        fitting = fit(needs, offer)
-        if fitting is None:
-            continue
-        where = annonce_hit_origin(communes, hit)
-        near = _nearest_of(places, where)
-        distance = distance_words(near[1], near[0]) if near is not None else None
-        found.append(Suggestion(annonce_ref(hit.origin, hit.uid), hit.title, hit.author_name,
-                                communes.name(hit.commune), why_words(fitting, distance),
-                                fitting.score))  # fmt: skip
-    found.sort(key=lambda s: -s.score)
-    return found[:MAX_SUGGESTIONS]
-
-
-def annonce_hit_origin(communes, hit) -> Origin | None:
-    return communes.origin_of(hit.commune, hit.lat, hit.lon)
-
-
-def _nearest_of(places, where: Origin | None):
-    if where is None:
-        return None
-    best = None
-    for label, origin in places:
-        if origin is None:
-            continue
-        km = haversine_km(origin.lat, origin.lon, where.lat, where.lon)
-        if best is None or km < best[1]:
-            best = (label, km)
-    return best

@@ -33,8 +33,7 @@ from aiohttp import web
 
 from node import mail
 from node.clock import now
-from node.courier import attempt_now, register_kinds
-from node.errors import NotAllowed
+from node.courier import register_kinds
 from node.i18n import Msg, Translator
 from node.keys import (
     communes_key,
@@ -69,11 +68,9 @@ from node.templating import templates_for
 from protocol.annonce import Kind, annonce_ref
 from protocol.identity import b64url_encode
 from storage import notices
-from storage import outbox as outbox_store
 from storage import residents as resident_store
 from storage.db import Connection
 from storage.notices import MAILED, NoticeSettings, Notification, Recipient
-from storage.outbox import MAIL, MAIL_RELAY
 from storage.search import Query, run_search
 
 log = logging.getLogger("troc.mailing")
@@ -494,56 +491,3 @@ async def mailing_ctx(app: web.Application):
     task.cancel()
     with suppress(asyncio.CancelledError):
         await task
-
-
-# --- The operator's view ------------------------------------------------------------------
-
-
-def _status(conn: Connection) -> dict:
-    destination = outbox_store.get_destination(conn, MAIL_RELAY)
-    return {
-        "queued": len(outbox_store.next_items(conn, MAIL_RELAY, MAIL, STATUS_LIMIT)),
-        "failures": destination.failures, "next_try": destination.next_try,
-        "last_error": destination.last_error, "last_contact": destination.last_contact,
-        "waiting_notifications": notices.waiting_counts(conn),
-        "members_with_address": len(notices.members_with_address(conn)),
-    }  # fmt: skip
-
-
-STATUS_LIMIT = 10_000  # queued mails counted, at most
-
-
-async def mail_status(app: web.Application) -> dict:
-    """The relay's queue and state, for `troc mail status`."""
-    s = app[settings_key]
-    found = await app[db_key].read(_status)
-    quiet = mail.is_quiet(s, now(app))
-    return {**found, "relay": f"{s.smtp_host}:{s.smtp_port}" if s.mail_enabled else None,
-            "security": s.smtp_security, "sender": s.mail_from or None, "quiet_hours": quiet,
-            "quiet_until": mail.quiet_ends(s, now(app)) if quiet else None}  # fmt: skip
-
-
-async def retry_now(app: web.Application) -> dict:
-    """One round to the relay at once, whatever its back-off; what it did."""
-    done = await attempt_now(app, MAIL_RELAY)
-    outcome = done.of(MAIL)
-    return {"sent": len(outcome.delivered) if outcome else 0,
-            "refused": len(outcome.refused) if outcome else 0,
-            "error": done.error, **(await mail_status(app))}  # fmt: skip
-
-
-def _test_mail(conn: Connection, writer: MailWriter, s: Settings, address: str, at: int) -> None:
-    written = writer.write_link(
-        s.name, address, text=Msg("Ceci est un essai : le relais de courrier de l'association marche."),
-        action=Msg("Ouvrir le site"), expiry=Msg("Aucune action n'est nécessaire."),
-        url=s.public_url)  # fmt: skip
-    mail.queue(conn, s, written, at=at, quiet=False)
-
-
-async def send_test(app: web.Application, address: str) -> dict:
-    """Queue a test mail to ``address`` and send it at once: the operator checks the relay."""
-    s = app[settings_key]
-    if not s.mail_enabled:
-        raise NotAllowed("no mail relay is configured (smtp_host is empty)")
-    await app[db_key].write(_test_mail, writer_of(app), s, address, now(app))
-    return await retry_now(app)

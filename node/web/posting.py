@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import accounts, alerts, annonces
+from node import accounts, annonces, suggestions
 from node.clock import now
 from node.i18n import Msg
 from node.keys import communes_key, db_key
@@ -167,14 +167,14 @@ async def preview(request: web.Request) -> web.Response:
     if draft is None:  # no longer right (a sortie's date has passed since): the form says why
         return await _form_page(request, form, status=200)
     communes = request.app[communes_key]
-    suggestions = []
+    fitting = []
     if draft.kind == Kind.REQUEST:
         profile = await accounts.profile_of(request.app, member)
-        suggestions = await alerts.suggest_offers(request.app, member, draft, profile)
+        fitting = await suggestions.suggest_offers(request.app, member, draft, profile)
     return await render(request, "annonce_preview.html", {
         "form": form, "draft": draft, "fields": FIELDS, "nav": "new", "token": text,
         "communes": communes, "categories": CATEGORY_LABELS, "kinds": KIND_BADGES,
-        "suggestions": suggestions,
+        "suggestions": fitting,
     })  # fmt: skip
 
 
