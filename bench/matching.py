@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from node import matching
+from node.thesaurus import Thesaurus, load_thesaurus, stem
 from storage.words import STOP_WORDS, fold
 
 SET_PATH = ROOT / "bench" / "matching_set.json"
@@ -95,7 +96,7 @@ def plain_words(item: Item) -> set[str]:
 
 
 def strategies(requests: list[Item], offers: list[Item]) -> dict[str, Strategy]:
-    thesaurus = matching.load_thesaurus()
+    thesaurus = load_thesaurus()
     needs = {
         (i.id, kind): matching.analyse(i.title, i.text, i.category, kind, thesaurus)
         for items, kind in ((requests, "request"), (offers, "offer"))
@@ -138,7 +139,7 @@ def print_table(
     return results
 
 
-def show_errors(pairs: list[tuple[Item, Item]], thesaurus: matching.Thesaurus) -> None:
+def show_errors(pairs: list[tuple[Item, Item]], thesaurus: Thesaurus) -> None:
     print("\nours, wrong suggestions (+) and missed ones (-):")
     for request, offer in pairs:
         r = matching.analyse(
@@ -158,7 +159,7 @@ def show_errors(pairs: list[tuple[Item, Item]], thesaurus: matching.Thesaurus) -
 
 
 def print_timings(requests: list[Item], offers: list[Item]) -> None:
-    thesaurus = matching.load_thesaurus()
+    thesaurus = load_thesaurus()
     items = [(i, "request") for i in requests] + [(i, "offer") for i in offers]
 
     def analyse_all() -> list[matching.Needs]:
@@ -167,7 +168,7 @@ def print_timings(requests: list[Item], offers: list[Item]) -> None:
             for i, k in items
         ]
 
-    matching.stem.cache_clear()
+    stem.cache_clear()
     started = time.perf_counter()
     analysed = analyse_all()
     cold = (time.perf_counter() - started) / len(items)
@@ -222,7 +223,7 @@ def main() -> int:
     if held_out:
         print_table("held out", held_out, named)
     if args.show_errors:
-        show_errors(pairs, matching.load_thesaurus())
+        show_errors(pairs, load_thesaurus())
     print_timings(requests, offers)
 
     ours = results["ours (node.matching)"]

@@ -35,16 +35,9 @@ from node.courier import Outcome, attempt_now, register_kinds
 from node.errors import NodeError
 from node.i18n import Msg, Translator
 from node.keys import communes_key, db_key, node_key_key, settings_key, stored_hook_key
-from node.matching import (
-    Fit,
-    Needs,
-    Thesaurus,
-    analyse,
-    candidate_terms,
-    fit,
-    load_thesaurus,
-)
+from node.matching import Fit, Needs, analyse, candidate_terms, fit
 from node.notifications import ALERT, MATCH, Notice, key_of, tell
+from node.thesaurus import Thesaurus, load_thesaurus
 from protocol.annonce import Annonce, Category, Kind, State
 from protocol.envelope import SignedAnnonce
 from storage import annonces as annonce_store

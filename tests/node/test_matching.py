@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from node import matching
-from node.matching import analyse, candidate_terms, fit, load_thesaurus
+from node.matching import analyse, candidate_terms, fit
+from node.thesaurus import Thesaurus, ThesaurusError, load_thesaurus, stem
 
 LABELLED_SET = Path(__file__).resolve().parents[2] / "bench" / "matching_set.json"
 MAX_ANALYSE_SECONDS = 0.5  # generous: a loaded CI machine; a warm call takes ~0.1 ms
 
 
 @pytest.fixture(scope="module")
-def thesaurus() -> matching.Thesaurus:
+def thesaurus() -> Thesaurus:
     return load_thesaurus()
 
 
@@ -118,9 +119,9 @@ def test_title_weighs_more_than_text(thesaurus):
 
 def test_short_stems_do_not_conflate_words(thesaurus):
     """Snowball stems both "repasse" and "repas" to "rep"; "café" must not be "caf"."""
-    assert matching.stem("repasse") != matching.stem("repas")
-    assert matching.stem("cafe") != matching.stem("caf")
-    assert matching.stem("velos") == matching.stem("velo")
+    assert stem("repasse") != stem("repas")
+    assert stem("cafe") != stem("caf")
+    assert stem("velos") == stem("velo")
 
 
 # --- Unrelated needs ---------------------------------------------------------
@@ -287,7 +288,7 @@ def test_a_malformed_association_file_is_refused_naming_file_and_entry(
     with pytest.raises(ValueError, match=message) as refused:
         load_thesaurus(path)
     assert str(path) in str(refused.value)
-    assert isinstance(refused.value, matching.ThesaurusError)
+    assert isinstance(refused.value, ThesaurusError)
 
 
 def test_a_thesaurus_file_that_is_not_utf8_is_refused(tmp_path):
@@ -326,7 +327,7 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_text_neither_crashes_nor_takes_long(thesaurus, name):
-    matching.stem.cache_clear()  # the worst case: every word stemmed afresh
+    stem.cache_clear()  # the worst case: every word stemmed afresh
     started = time.perf_counter()
     needs = analyse(HOSTILE[name][:200], HOSTILE[name], "service", "offer", thesaurus)
     elapsed = time.perf_counter() - started
