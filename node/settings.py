@@ -9,7 +9,9 @@ checks it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -34,6 +36,9 @@ ADMIN_SOCKET_FILE = "admin.sock"
 SQLITE_FILE = "troc.db"
 ENV_PREFIX = "TROC_"
 MAX_GOSSIP_DELAY_MS = 10_000
+MAX_ASSOCIATION_CHARS = 300  # each of the association_* settings
+PHONE = re.compile(r"\+?[0-9][0-9 .()-]{3,23}")
+EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,200}\.[^@\s<>\".]{2,63}")
 
 
 class Secret:
@@ -128,6 +133,14 @@ class Settings:
         "", "the sender of the node's mail, an address of the association's domain"
     )
     smtp_timeout_s: int = _setting(30, "seconds the relay has to answer each step")
+    association_address: str = _setting(
+        "", "the association's postal address, where residents come"
+    )
+    association_phone: str = _setting("", "the association's phone number for residents")
+    association_hours: str = _setting(
+        "", "when the association's permanence is open, in plain words"
+    )
+    association_email: str = _setting("", "an address where residents may write to the association")
 
     @property
     def smtp_secret(self) -> Secret:
@@ -279,6 +292,27 @@ def check_settings(s: Settings) -> None:
     if not 0 <= s.gossip_delay_ms <= MAX_GOSSIP_DELAY_MS:
         raise ConfigError(f"gossip_delay_ms must be 0 to {MAX_GOSSIP_DELAY_MS}")
     _check_mail(s)
+    _check_association(s)
+
+
+def association_lines(text: str) -> list[str]:
+    """A setting written as lines separated by « | », each without its spaces."""
+    return [line.strip() for line in text.split("|") if line.strip()]
+
+
+def _check_association(s: Settings) -> None:
+    for name in ("association_address", "association_phone", "association_hours",
+                 "association_email"):  # fmt: skip
+        value = getattr(s, name)
+        if len(value) > MAX_ASSOCIATION_CHARS:
+            raise ConfigError(f"{name} must have at most {MAX_ASSOCIATION_CHARS} characters")
+        if any(unicodedata.category(c) == "Cc" for c in value):  # line breaks, NUL, escapes
+            raise ConfigError(f"{name} must be on one line (separate lines with | )")
+    phone = s.association_phone
+    if phone and not PHONE.fullmatch(phone):
+        raise ConfigError("association_phone must be a phone number: digits, spaces, + . - ( )")
+    if s.association_email and not EMAIL.fullmatch(s.association_email):
+        raise ConfigError("association_email must be an address (name@domain)")
 
 
 def _quiet_range(text: str) -> tuple[int, int] | None:

@@ -19,7 +19,9 @@ def settings_table() -> dict[str, list[str]]:
     section = section.split("\n## ", 1)[0]
     rows = {}
     for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        # A pipe written \| inside a cell is text, as in GitHub's tables.
+        cells = [cell.strip().replace("\\|", "|")
+                 for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]  # fmt: skip
         name = re.fullmatch(r"`(\w+)`", cells[0]) if len(cells) == 4 else None
         if name:
             rows[name.group(1)] = cells

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from node.errors import ConfigError
-from node.settings import load_settings, render_toml
+from node.settings import association_lines, load_settings, render_toml
 
 
 def test_defaults_without_a_file(tmp_path):
@@ -90,3 +90,26 @@ def test_quiet_hours_and_the_relay_password_are_read_and_the_password_never_show
     assert settings.smtp_secret.reveal() == "s3cret"
     assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.smtp_secret)
     assert load_settings(tmp_path, {}).quiet_range == (22, 8)
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"TROC_ASSOCIATION_PHONE": "appelez-nous"}, "association_phone must be a phone number"),
+    ({"TROC_ASSOCIATION_PHONE": "05 53 66\n00 00"}, "association_phone must be on one line"),
+    ({"TROC_ASSOCIATION_EMAIL": "contact chez nous"}, "association_email must be an address"),
+    ({"TROC_ASSOCIATION_ADDRESS": "x" * 301}, "association_address must have at most 300"),
+    ({"TROC_ASSOCIATION_HOURS": "mardi\x1b[31m"}, "association_hours must be on one line"),
+])  # fmt: skip
+def test_bad_association_settings_are_refused_clearly(tmp_path, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path, environ)
+
+
+def test_the_association_lines_are_read_from_one_setting(tmp_path):
+    settings = load_settings(tmp_path, {
+        "TROC_ASSOCIATION_ADDRESS": " Centre social | 2 rue Lamartine |  | 47000 Agen ",
+        "TROC_ASSOCIATION_PHONE": "+33 5 53 66 00 00",
+        "TROC_ASSOCIATION_EMAIL": "accueil@cs-agen.fr",
+    })  # fmt: skip
+    assert association_lines(settings.association_address) == [
+        "Centre social", "2 rue Lamartine", "47000 Agen"]  # fmt: skip
+    assert association_lines(load_settings(tmp_path, {}).association_hours) == []
