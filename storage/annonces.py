@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from protocol.annonce import Annonce, Category, Kind, Point, State, revision_key
 from protocol.envelope import SignedAnnonce
-from storage import search_index
+from storage import search_index, short_codes
 from storage.db import touch
 from storage.schema import annonces, blocked_origins
 
@@ -222,6 +222,7 @@ def store_revisions(
         search_index.unindex_annonces(conn, [k for k in keys if k in held])
         conn.exec_driver_sql(_upsert_sql(conn.dialect), [_row(s, now, source) for s in accepted])
         search_index.index_annonces(conn, keys)
+        short_codes.give_codes(conn, [k for k in keys if k not in held])
         touch(conn, ANNONCES, *(s.id for s in accepted))
     duplicates += len(batch) - len(newest)
     return IngestResult(accepted, duplicates, superseded, refused)

@@ -434,3 +434,200 @@ node_secrets = Table(
     Column("name", String(32), primary_key=True),
     Column("value", LargeBinary, nullable=False),
 )
+
+# --- Safety (migration 0016) ------------------------------------------------
+
+# Blocks between members: the member (blocker_node, blocker_handle) blocked
+# (blocked_node, blocked_handle). One of the two is a member of this node: a
+# row whose blocker is ours was decided here; one whose blocker is another
+# node's came in a block notice from that node (docs/protocol-safety.md).
+# ``blocked_name`` is the name the blocker saw, for their list.
+member_blocks = Table(
+    "member_blocks",
+    metadata,
+    Column("blocker_node", LargeBinary(32), primary_key=True),
+    Column("blocker_handle", String(32), primary_key=True),
+    Column("blocked_node", LargeBinary(32), primary_key=True),
+    Column("blocked_handle", String(32), primary_key=True),
+    Column("blocked_name", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_member_blocks_blocked", "blocked_node", "blocked_handle"),
+)
+
+# A report of a private message: the report (reports, about the
+# conversation's annonce) and the message's text as it was, kept for the
+# node's moderators only; such a report never leaves this node.
+message_reports = Table(
+    "message_reports",
+    metadata,
+    Column("report_id", Integer, ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True),
+    Column("conversation_id", Integer, ForeignKey("conversations.id", ondelete="SET NULL")),
+    Column("message_key", LargeBinary(16), nullable=False),
+    Column("message_text", Text, nullable=False),
+    Column("sender_handle", String(32), nullable=False),
+    Column("sender_node", LargeBinary(32), nullable=False),
+)
+
+# --- The association's desk (migration 0013) -------------------------------------
+
+# Members the operator made coordinators: they act at the desk for accompanied members.
+desk_coordinators = Table(
+    "desk_coordinators",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("granted_at", BigInteger, nullable=False),
+)
+
+# Accompanied members: a member row without e-mail nor usable password, how the
+# association reaches them (``reach``: phone or desk; ``phone`` stays on this
+# node), the resident's consent as recorded, and, once they took over their
+# account, when (``ended_at``). ``code_hash``: the SHA-256 of the one-time
+# takeover code, until it is used or replaced.
+desk_members = Table(
+    "desk_members",
+    metadata,
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("reach", String(16), nullable=False),
+    Column("phone", String(32)),
+    Column("consent_at", BigInteger, nullable=False),
+    Column("consent_by", Integer, ForeignKey("members.id", ondelete="SET NULL")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger),
+    Column("code_hash", LargeBinary(32)),
+    Column("code_expires_at", BigInteger),
+    Index("uq_desk_members_code", "code_hash", unique=True),
+)
+
+# Which coordinators accompany which accompanied member.
+desk_accompaniers = Table(
+    "desk_accompaniers",
+    metadata,
+    Column("member_id", Integer, ForeignKey("desk_members.member_id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("coordinator_id", Integer, ForeignKey("members.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("added_at", BigInteger, nullable=False),
+    Index("ix_desk_accompaniers_coordinator", "coordinator_id"),
+)
+
+# What coordinators did for accompanied members: the member's history.
+desk_actions = Table(
+    "desk_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("coordinator_id", Integer, ForeignKey("members.id", ondelete="SET NULL")),
+    Column("member_id", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("annonce_uid", LargeBinary(16)),
+    Column("conversation_id", Integer, ForeignKey("conversations.id", ondelete="SET NULL")),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_desk_actions_member", "member_id", "id"),
+    Index("ix_desk_actions_annonce", "annonce_uid"),
+)
+
+# Messages written at an association's desk for an accompanied member: by one
+# of our coordinators, or (``coordinator_id`` NULL) at another node's desk.
+desk_messages = Table(
+    "desk_messages",
+    metadata,
+    Column("message_id", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("coordinator_id", Integer, ForeignKey("members.id", ondelete="SET NULL")),
+)
+
+# Replies to accompanied members that a coordinator called back, by whom and when.
+desk_callbacks = Table(
+    "desk_callbacks",
+    metadata,
+    Column("message_id", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("coordinator_id", Integer, ForeignKey("members.id", ondelete="SET NULL")),
+    Column("at", BigInteger, nullable=False),
+)
+
+# --- Residents' rights (migration 0017) -------------------------------------------
+
+# The handles of deleted accounts, never given again: a message meant for the
+# old member must never reach a new one (storage.residents.handle_taken).
+retired_handles = Table(
+    "retired_handles",
+    metadata,
+    Column("handle", String(32), primary_key=True),
+    Column("retired_at", BigInteger, nullable=False),
+)
+
+# When a party of a conversation left (their account deleted, on this node or
+# on theirs, node/erasure.py): that side's name is emptied and shown as
+# « ancien membre », their messages' bodies are emptied (shown as « message
+# supprimé »: a message is never empty otherwise), and nobody writes to them.
+conversations.append_column(Column("author_left_at", BigInteger))
+conversations.append_column(Column("replier_left_at", BigInteger))
+
+# --- Thanks without money (migration 0015) ----------------------------------------
+
+# Who helped: an exchange between the two members of one conversation, stated by
+# the annonce's node when its author marks it fulfilled, one per annonce.
+# ``statement`` and ``signature`` are the author's node's signed statement
+# (protocol.thanks) and ``ack`` the other node's signature over it; both are
+# NULL when both members are of this node. ``confirmed``: both nodes hold it.
+thanks_exchanges = Table(
+    "thanks_exchanges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_key", LargeBinary(16), nullable=False, unique=True),
+    Column("annonce_origin", LargeBinary(32), nullable=False),
+    Column("annonce_uid", LargeBinary(16), nullable=False),
+    Column("annonce_title", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("author_node", LargeBinary(32), nullable=False),
+    Column("author_handle", String(32), nullable=False),
+    Column("author_name", Text, nullable=False),
+    Column("author_member_id", Integer, ForeignKey("members.id", ondelete="SET NULL")),
+    Column("other_node", LargeBinary(32), nullable=False),
+    Column("other_handle", String(32), nullable=False),
+    Column("other_name", Text, nullable=False),
+    Column("other_member_id", Integer, ForeignKey("members.id", ondelete="SET NULL")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("statement", LargeBinary),
+    Column("signature", LargeBinary(64)),
+    Column("ack", LargeBinary(64)),
+    Column("confirmed", Boolean, nullable=False, server_default="0"),
+    UniqueConstraint("annonce_origin", "annonce_uid", name="uq_thanks_exchanges_annonce"),
+    Index("ix_thanks_exchanges_author", "author_node", "author_handle"),
+    Index("ix_thanks_exchanges_other", "other_node", "other_handle"),
+)
+
+# Each side's one « merci » for an exchange. ``statement`` and ``signature``:
+# the writer's node's signed merci, when it travels (kept as it came); ``delivery``
+# tells the writer where one for another node stands.
+thanks_mercis = Table(
+    "thanks_mercis",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("exchange_id", Integer, ForeignKey("thanks_exchanges.id", ondelete="CASCADE"),
+           nullable=False),  # fmt: skip
+    Column("from_author", Boolean, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("written_at", BigInteger, nullable=False),
+    Column("statement", LargeBinary),
+    Column("signature", LargeBinary(64)),
+    Column("delivery", String(16)),
+    UniqueConstraint("exchange_id", "from_author", name="uq_thanks_mercis_side"),
+)
+
+# --- The printed sheet (migration 0014) -------------------------------------------
+
+from sqlalchemy import ForeignKeyConstraint  # noqa: E402 - this section's own import
+
+# The short code of every annonce held (protocol/short_code.py), written in
+# the unit that first stores the annonce (storage/short_codes.py) and gone
+# with it: the foreign key deletes it with the annonce (purge, blocked
+# origin, key succession). ``/ref`` finds an annonce by its code through the index.
+short_codes = Table(
+    "short_codes",
+    metadata,
+    Column("origin", LargeBinary(32), primary_key=True),
+    Column("uid", LargeBinary(16), primary_key=True),
+    Column("code", String(8), nullable=False),
+    ForeignKeyConstraint(["origin", "uid"], ["annonces.origin", "annonces.uid"],
+                         ondelete="CASCADE", name="fk_short_codes_annonce"),
+    Index("ix_short_codes_code", "code"),
+)
