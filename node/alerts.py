@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from node.blocks import told_apart
 from node.clock import now
 from node.courier import Outcome, attempt_now, register_kinds
 from node.errors import NodeError
@@ -462,6 +463,9 @@ class TellKind:
         at = now(app)
         found = [] if checker.idle else await asyncio.to_thread(
             checker.notices_for, list(held.values()), at)  # fmt: skip
+        if found:  # nobody is told of the annonce of a member a block keeps them apart from
+            found = await db.read(told_apart, app[node_key_key].node_id, found,
+                                  list(held.values()))  # fmt: skip
         return Outcome(delivered=tuple(keys), answers={b"": (found, checker.mail_enabled)})
 
     def settle(self, conn: Connection, outcome: Outcome, now: int) -> None:

@@ -16,7 +16,9 @@ from argon2 import PasswordHasher
 
 from node import wellknown
 from node.alerts import setup_alerts
+from node.blocks import setup_blocks
 from node.courier import setup_courier
+from node.erasure import setup_erasure
 from node.federation import setup_federation
 from node.keys import (
     CurrentKey,
@@ -30,9 +32,11 @@ from node.keys import (
     settings_key,
 )
 from node.mailing import setup_mailing
+from node.meeting_places import setup_meeting_places
 from node.peer_client import PeerTimeouts
 from node.problems import problems_middleware
 from node.settings import Settings
+from node.sheet import setup_sheet
 from node.web import setup_web
 from protocol.identity import NodeKey
 from storage.db import Database
@@ -64,4 +68,8 @@ def create_app(
     setup_web(app)
     setup_mailing(app, background_tasks=background_tasks)
     setup_alerts(app)
+    setup_sheet(app)
+    setup_blocks(app)
+    setup_erasure(app)
+    setup_meeting_places(app)
     return app

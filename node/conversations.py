@@ -21,7 +21,14 @@ The rules written here, once:
   recipient as the resident who answered. A message held already (same id)
   is a duplicate, stored once;
 - a member's form (``form``, storage.forms) sends its message once: sent
-  again, it raises ``AlreadySubmitted`` with the conversation's id.
+  again, it raises ``AlreadySubmitted`` with the conversation's id;
+- a message a coordinator writes for an accompanied member (``desk``, a
+  storage.desk.DeskNote from node.desk) is marked and recorded in the
+  member's history in the unit that stores it, and travels with ``desk``
+  (docs/protocol-federation.md 8.1); one from another node's desk is marked;
+- two members a block keeps apart (storage.blocks, node/blocks.py) write
+  nothing to each other: an answer or a reply is refused (``KeptApart``), a
+  message from another node between them is refused for good (409).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from node.clock import now
 from node.courier import Outcome, send_each
 from node.errors import (
     CannotAnswer,
+    KeptApart,
     TooManyRequests,
     Unreachable,
 )
@@ -51,13 +59,17 @@ from protocol.conversations import (
 )
 from protocol.errors import SignatureError, UnknownKeyError, ValidationError
 from storage import annonces as annonce_store
+from storage import blocks as block_store
 from storage import conversations as talk
+from storage import desk as desk_store
 from storage import directory as directory_store
 from storage import forms, residents
 from storage import outbox as outbox_store
 from storage import peers as peer_store
+from storage.blocks import Who
 from storage.conversations import Conversation, Message, Party
 from storage.db import Connection
+from storage.desk import DeskNote
 from storage.errors import Conflict, NotFound
 from storage.forms import FormKey
 from storage.outbox import MESSAGE, Destination
@@ -108,6 +120,8 @@ async def not_answering(app: web.Application, node_id: bytes) -> bool:
 
 async def other_reachable(app: web.Application, conversation: Conversation, member: Member) -> bool:
     other = conversation.other(member.id)
+    if other.left:  # their account was deleted (node/erasure.py): nobody to write to
+        return False
     return other.member_id is not None or await reachable(app, other.node)
 
 
@@ -115,7 +129,7 @@ async def other_reachable(app: web.Application, conversation: Conversation, memb
 
 
 async def answer(app: web.Application, member: Member, shown: Visible, body: str, *,
-                 form: FormKey | None = None) -> Conversation:  # fmt: skip
+                 form: FormKey | None = None, desk: DeskNote | None = None) -> Conversation:  # fmt: skip
     """Open (or find) the member's conversation about the annonce, and add the message."""
     check_may_answer(app, shown, member)
     annonce = shown.annonce
@@ -126,41 +140,50 @@ async def answer(app: web.Application, member: Member, shown: Visible, body: str
                    shown.author_id if annonce.origin == own else None)  # fmt: skip
     replier = Party(own, member.handle, member.display_name, member.id)
     return await app[db_key].write(_answer, own, annonce, author, replier, body, now(app), form,
-                                   app[settings_key].mail_enabled)  # fmt: skip
+                                   app[settings_key].mail_enabled, desk)  # fmt: skip
 
 
 def _answer(conn: Connection, own: bytes, annonce: Annonce, author: Party, replier: Party,
             body: str, at: int, form: FormKey | None = None,
-            mail_enabled: bool = False) -> Conversation:  # fmt: skip
+            mail_enabled: bool = False, desk: DeskNote | None = None) -> Conversation:  # fmt: skip
     forms.claim(conn, form, now=at)
+    check_not_apart(conn, author, replier)
     conversation = talk.open_conversation(
         conn, key=os.urandom(KEY_BYTES), annonce_origin=annonce.origin,
         annonce_uid=annonce.uid, title=annonce.title, author=author, replier=replier, now=at,
     )  # fmt: skip
-    _add_message(conn, own, conversation, False, body, at, mail_enabled)
+    _add_message(conn, own, conversation, False, body, at, mail_enabled, desk)
     forms.record_result(conn, form, str(conversation.id))
     return conversation
 
 
 async def reply(app: web.Application, member: Member, conversation: Conversation, body: str, *,
-                form: FormKey | None = None) -> None:  # fmt: skip
+                form: FormKey | None = None, desk: DeskNote | None = None) -> None:  # fmt: skip
     """One more message from the member in their conversation."""
     if not await other_reachable(app, conversation, member):
         raise Unreachable("the other member's node is no longer a peer of this one")
     await app[db_key].write(_reply, app[node_key_key].node_id, conversation,
                             conversation.is_author(member.id), body, now(app), form,
-                            app[settings_key].mail_enabled)  # fmt: skip
+                            app[settings_key].mail_enabled, desk)  # fmt: skip
 
 
 def _reply(conn: Connection, own: bytes, conversation: Conversation, from_author: bool,
-           body: str, at: int, form: FormKey | None, mail_enabled: bool = False) -> None:  # fmt: skip
+           body: str, at: int, form: FormKey | None, mail_enabled: bool = False,
+           desk: DeskNote | None = None) -> None:  # fmt: skip
     forms.claim(conn, form, now=at)
-    _add_message(conn, own, conversation, from_author, body, at, mail_enabled)
+    check_not_apart(conn, conversation.author, conversation.replier)
+    _add_message(conn, own, conversation, from_author, body, at, mail_enabled, desk)
     forms.record_result(conn, form, str(conversation.id))
 
 
+def check_not_apart(conn: Connection, one: Party, other: Party) -> None:
+    if block_store.apart(conn, Who(one.node, one.handle), Who(other.node, other.handle)):
+        raise KeptApart("the conversation is closed")
+
+
 def _add_message(conn: Connection, own: bytes, conversation: Conversation, from_author: bool,
-                 body: str, at: int, mail_enabled: bool = False) -> Message | None:  # fmt: skip
+                 body: str, at: int, mail_enabled: bool = False,
+                 desk: DeskNote | None = None) -> Message | None:  # fmt: skip
     """Store a message, and queue it for the other member's node if that is not this one
     (or tell the other member, if they are a member here)."""
     other = conversation.replier if from_author else conversation.author
@@ -168,8 +191,11 @@ def _add_message(conn: Connection, own: bytes, conversation: Conversation, from_
     message = talk.add_message(conn, conversation.id, key=os.urandom(KEY_BYTES),
                                from_author=from_author, body=body, now=at,
                                delivery=talk.PENDING if remote else None)  # fmt: skip
+    if message is not None and desk is not None:
+        desk_store.record_message(conn, desk, conversation.id, message.id, at)
     if message is not None and remote:
-        payload = encode_private_message(private_message(conversation, message))
+        payload = encode_private_message(private_message(conversation, message,
+                                                         desk=desk is not None))  # fmt: skip
         outbox_store.enqueue(conn, other.node, MESSAGE, message.key, payload, now=at)
     elif message is not None and other.member_id is not None:
         sender = conversation.author if from_author else conversation.replier
@@ -186,7 +212,8 @@ def _tell_recipient(conn: Connection, conversation: Conversation, member_id: int
     notifications.tell(conn, [notice], mail_enabled=mail_enabled, now=at)
 
 
-def private_message(conversation: Conversation, message: Message) -> PrivateMessage:
+def private_message(conversation: Conversation, message: Message, *,
+                    desk: bool = False) -> PrivateMessage:  # fmt: skip
     """The message as it travels (protocol.conversations)."""
     sender, recipient = (
         (conversation.author, conversation.replier) if message.from_author
@@ -196,7 +223,7 @@ def private_message(conversation: Conversation, message: Message) -> PrivateMess
         conversation=conversation.key, annonce_origin=conversation.annonce_origin,
         annonce_uid=conversation.annonce_uid, recipient=recipient.handle,
         sender_handle=sender.handle, sender_name=sender.name, sender_node=sender.node,
-        message_id=message.key, text=message.body, sent_at=message.sent_at,
+        message_id=message.key, text=message.body, sent_at=message.sent_at, desk=desk,
     )  # fmt: skip
 
 
@@ -231,8 +258,12 @@ def _receive(conn: Connection, own: bytes, peer_id: bytes, m: PrivateMessage, at
         conversation, from_author = _to_replier(conn, own, m), True
     else:
         raise ValidationError("the annonce is neither this node's nor the sender's", field="origin")
+    if block_store.apart(conn, Who(peer_id, m.sender_handle), Who(own, m.recipient)):
+        raise Conflict("the conversation is closed", field="to")
     stored = talk.add_message(conn, conversation.id, key=m.message_id, from_author=from_author,
                               body=m.text, now=min(m.sent_at, at))  # fmt: skip
+    if stored is not None and m.desk:
+        desk_store.mark_from_elsewhere(conn, stored.id)
     if stored is not None:
         member_id = conversation.replier.member_id if from_author else conversation.author.member_id
         if member_id is not None:

@@ -14,7 +14,13 @@
             ├── NotTheAuthor     only an annonce's author may change it
             ├── Suspended        a suspended member may read, not post or answer
             ├── CannotAnswer     one's own annonce, or one no longer open
-            └── Unreachable      the other member's node is not one we can send to
+            ├── Unreachable      the other member's node is not one we can send to
+            ├── CannotThank      who helped, and the merci: not one's exchange, or said already
+            ├── CannotBlock      oneself, an unknown member, or too many blocks
+            ├── KeptApart        a block stands between the two members
+            ├── NotCoordinator   only the association's coordinators keep its desk (node.desk)
+            ├── NotAccompanying  a coordinator acts only for the members they accompany
+            └── NewMemberLimit   a new account reached its posting limit of the day
 """
 
 from __future__ import annotations
@@ -100,6 +106,47 @@ class Unreachable(NotAllowed):
     """The other member's node is not one this node can send to."""
 
     code = "unreachable"
+
+
+class CannotThank(NotAllowed):
+    """Not this member's annonce or exchange, not fulfilled, or said already (node.thanks)."""
+
+    code = "cannot-thank"
+
+
+class CannotBlock(NotAllowed):
+    """This member may not block that one (oneself, nobody known, or too many blocks)."""
+
+    code = "cannot-block"
+
+
+class KeptApart(NotAllowed):
+    """A block stands between the two members: neither writes to the other."""
+
+    code = "kept-apart"
+
+
+class NewMemberLimit(NotAllowed):
+    """A new account reached a limit of its first days: ``done`` of ``limit``, until ``frees_at``."""
+
+    code = "new-member-limit"
+
+    def __init__(self, detail: str = "", *, what: str, done: int, limit: int,
+                 frees_at: int) -> None:  # fmt: skip
+        super().__init__(detail)
+        self.what, self.done, self.limit, self.frees_at = what, done, limit, frees_at
+
+
+class NotCoordinator(NotAllowed):
+    """Only a coordinator of the association may use its desk."""
+
+    code = "not-coordinator"
+
+
+class NotAccompanying(NotAllowed):
+    """A coordinator acts only for the accompanied members they accompany, while accompanied."""
+
+    code = "not-accompanying"
 
 
 class TooManyRequests(NodeError):

@@ -12,6 +12,11 @@ once the origin has it. The operator waits for the first attempt
 (``forward``): told at once when it went, or why not, in which case it
 stays queued and open.
 
+A resident may also report a message of their conversation written by the
+other member (``report_message``): the report is about the conversation's
+annonce and keeps the message's text, for this node's moderators only; it
+is never forwarded (``forward`` refuses it), whatever node the writer is on.
+
 The origin takes a forwarded report (``receive``) only about one of its own
 annonces, not withdrawn, and only from a peer; it stores it with the node
 that sent it, never with the resident who reported it (who is not named on
@@ -39,9 +44,11 @@ from protocol.identity import node_id_text
 from protocol.limits import REPORT_KEY_BYTES
 from protocol.reports import ForwardedReport, encode_report, validate_report
 from storage import annonces as annonce_store
+from storage import conversations as talk
 from storage import forms
 from storage import outbox as outbox_store
 from storage import reports as report_store
+from storage.conversations import Conversation, Message
 from storage.db import Connection
 from storage.errors import Conflict, NotFound
 from storage.forms import FormKey
@@ -72,7 +79,14 @@ def report_json(report: Report, own: bytes, names: dict[bytes, str]) -> dict:
         "delivery": report.delivery,
         "note": report.note,
         "handled_at": report.handled_at,
-    }
+        "message": None if report.message_key is None else {
+            "text": report.message_text,
+            "from": report.sender_handle,
+            "from_node": node_id_text(report.sender_node),
+            "from_node_name": None if report.sender_node == own
+            else names.get(report.sender_node),
+        },
+    }  # fmt: skip
 
 
 def _summaries(conn: Connection, state: str | None) -> tuple[list[Report], dict[bytes, str]]:
@@ -107,6 +121,38 @@ def _report(conn: Connection, member_id: int, annonce: Annonce, reason: str, det
     return report_id
 
 
+async def report_message(app: web.Application, member_id: int, conversation: Conversation,
+                         message: Message, reason: str, details: str, *,
+                         form: FormKey | None = None) -> int:  # fmt: skip
+    """A resident's report of a message the other member wrote them, for this node's moderators.
+
+    NotFound unless the message is in the member's conversation and the other member's.
+    """
+    return await app[db_key].write(_report_message, member_id, conversation.id, message.key,
+                                   reason, details, now(app), form)  # fmt: skip
+
+
+def _report_message(conn: Connection, member_id: int, conversation_id: int, message_key: bytes,
+                    reason: str, details: str, at: int, form: FormKey | None) -> int:  # fmt: skip
+    forms.claim(conn, form, now=at)
+    conversation = talk.get_conversation(conn, conversation_id)
+    if conversation is None or not conversation.includes(member_id):
+        raise NotFound("no such conversation of this member", field="conversation")
+    found = next((m for m in talk.conversation_messages(conn, conversation_id)
+                  if m.key == message_key), None)  # fmt: skip
+    if found is None or found.from_author == conversation.is_author(member_id):
+        raise NotFound("no such message of the other member", field="message")
+    sender = conversation.author if found.from_author else conversation.replier
+    report_id = report_store.add_message_report(
+        conn, origin=conversation.annonce_origin, uid=conversation.annonce_uid,
+        title=conversation.annonce_title, member_id=member_id, reason=reason, details=details,
+        conversation_id=conversation_id, message_key=found.key, message_text=found.body,
+        sender_node=sender.node, sender_handle=sender.handle, now=at,
+    )  # fmt: skip
+    forms.record_result(conn, form, str(report_id))
+    return report_id
+
+
 async def resolve(app: web.Application, report_id: int, note: str | None) -> Report:
     resolved = await app[db_key].write(report_store.resolve_report, report_id, note=note,
                                        now=now(app))  # fmt: skip
@@ -126,6 +172,9 @@ class Forwarded:
 
 def _queue_forward(conn: Connection, own: bytes, report_id: int, at: int) -> tuple[Report, str]:
     found = report_store.get_report(conn, report_id)
+    if found.message_key is not None:
+        raise ValidationError("a report of a private message stays with this node's moderators: "
+                              "resolve it here", field="id")  # fmt: skip
     if found.annonce_origin == own:
         raise ValidationError(
             "the annonce is this node's own: withdraw it with `troc annonces withdraw "

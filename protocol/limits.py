@@ -96,3 +96,8 @@ MAX_MESSAGE_BODY_BYTES = 32 * 1024    # a whole message request of the federatio
 REPORT_KEY_BYTES = 16                 # a forwarded report's id: a report sent twice is stored once
 REPORT_MAX_DETAILS_CHARS = 1000       # the longest details a resident adds to a report
 REPORT_MAX_BODY_BYTES = 8 * 1024      # a whole report request of the federation API
+
+# --- Blocks between members (docs/protocol-safety.md) ---------------------------
+MAX_BLOCKS_PER_MEMBER = 500           # members one member blocks at once (here, and from a node)
+PEER_MAX_BLOCKS = 50_000              # blocks of one node's members held here at once
+MAX_BLOCK_BODY_BYTES = 256            # a whole block notice of the federation API

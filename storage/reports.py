@@ -6,6 +6,11 @@ that a report sent twice is stored once). The operator resolves it, or
 forwards it to the annonce's origin: its ``delivery`` then says where that
 stands (pending in the outbox, delivered, refused), and it is ``forwarded``
 once the origin has it.
+
+A report of a private message (``add_message_report``) is a report about the
+conversation's annonce with a row of ``message_reports`` beside it: the
+message's id, its writer and its text as it was, for this node's moderators
+only (it is never forwarded).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from storage.errors import NotFound
-from storage.schema import members, reports
+from storage.schema import members, message_reports, reports
 
 REPORT_OPEN, REPORT_RESOLVED, REPORT_FORWARDED = "open", "resolved", "forwarded"
 PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
@@ -42,6 +47,10 @@ class Report:
     handled_at: int | None = None
     member_handle: str | None = None
     delivery: str | None = None
+    message_key: bytes | None = None  # a report of a private message: which one,
+    message_text: str | None = None  # its text as it was,
+    sender_handle: str | None = None  # and who wrote it (on ``sender_node``)
+    sender_node: bytes | None = None
 
 
 def add_report(
@@ -80,10 +89,30 @@ def add_forwarded_report(
     return True
 
 
+def add_message_report(
+    conn: Connection, *, origin: bytes, uid: bytes, title: str, member_id: int, reason: str,
+    details: str, conversation_id: int, message_key: bytes, message_text: str,
+    sender_node: bytes, sender_handle: str, now: int,
+) -> int:  # fmt: skip
+    """A member's report of a message of their conversation about the annonce ``uid``."""
+    report_id = add_report(conn, origin=origin, uid=uid, title=title, member_id=member_id,
+                           reason=reason, details=details, now=now)  # fmt: skip
+    conn.execute(message_reports.insert().values(
+        report_id=report_id, conversation_id=conversation_id, message_key=message_key,
+        message_text=message_text, sender_node=sender_node, sender_handle=sender_handle,
+    ))  # fmt: skip
+    return report_id
+
+
 def _reports_query():
-    return select(reports, members.c.handle.label("member_handle")).select_from(
+    m = message_reports.c
+    return select(
+        reports, members.c.handle.label("member_handle"), m.message_key, m.message_text,
+        m.sender_handle, m.sender_node,
+    ).select_from(
         reports.outerjoin(members, members.c.id == reports.c.member_id)
-    )
+        .outerjoin(message_reports, m.report_id == reports.c.id)
+    )  # fmt: skip
 
 
 def list_reports(conn: Connection, state: str | None = REPORT_OPEN) -> list[Report]:

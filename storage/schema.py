@@ -546,11 +546,14 @@ desk_callbacks = Table(
 # --- Residents' rights (migration 0017) -------------------------------------------
 
 # The handles of deleted accounts, never given again: a message meant for the
-# old member must never reach a new one (storage.residents.handle_taken).
+# old member must never reach a new one (storage.residents.handle_taken). Their
+# ids are not given again either (SQLite would reuse the highest one), since
+# links mailed to the old member name it (storage.residents.create_member).
 retired_handles = Table(
     "retired_handles",
     metadata,
     Column("handle", String(32), primary_key=True),
+    Column("member_id", Integer, nullable=False),
     Column("retired_at", BigInteger, nullable=False),
 )
 

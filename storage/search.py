@@ -63,6 +63,9 @@ class Query:
     nearest: bool = False
     page: int = 1
     per_page: int = 20
+    # A member (node id, handle) kept apart from others by blocks
+    # (storage/blocks.py): their annonces are left out, both ways.
+    viewer: tuple[bytes, str] | None = None
 
     @property
     def offset(self) -> int:
@@ -143,7 +146,18 @@ def _base_filters(query: Query, dialect: str, now: int) -> _Sql:
         sql.add("a.category = ?", query.category.value)
     if query.commune is not None:
         sql.add("a.commune = ?", query.commune)
+    if query.viewer is not None:
+        sql.add(_NOT_BLOCKED, *query.viewer, *query.viewer)
     return sql
+
+
+# Neither the annonces of members the viewer blocked, nor of those who blocked the viewer.
+_NOT_BLOCKED = (
+    "NOT EXISTS (SELECT 1 FROM member_blocks b WHERE b.blocker_node = ? AND b.blocker_handle = ?"
+    " AND b.blocked_node = a.origin AND b.blocked_handle = a.author_handle)"
+    " AND NOT EXISTS (SELECT 1 FROM member_blocks b WHERE b.blocked_node = ?"
+    " AND b.blocked_handle = ? AND b.blocker_node = a.origin AND b.blocker_handle = a.author_handle)"
+)
 
 
 def _flat_sql(geo: Geo, sqlite: bool) -> tuple[str, list]:

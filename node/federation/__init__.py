@@ -30,9 +30,12 @@ from node.federation.auth import (
     peer_contact_middleware,
     peer_id_key,
 )
+from node.federation.blocks import routes as block_routes
 from node.federation.conversations import routes as conversation_routes
+from node.federation.departures import routes as departure_routes
 from node.federation.directory import routes as directory_routes
 from node.federation.reports import routes as report_routes
+from node.federation.thanks import routes as thanks_routes
 from node.federation_state import (
     BROKEN_PROMISE_TTL_S,
     IGNORED_IDS_TTL_S,
@@ -77,6 +80,7 @@ from node.peer_client import (
 from node.peer_limits import PeerLimits, peer_limits_middleware
 from node.reports import ReportKind
 from node.sync import sync_ctx
+from node.thanks import ExchangeKind, MerciKind
 from protocol.federation import PATH_PREFIX
 from protocol.httpsig import ReplayGuard
 from storage.annonces import ANNONCES
@@ -94,7 +98,10 @@ def create_federation_app(main_app: web.Application) -> web.Application:
     federation.add_routes(routes)
     federation.add_routes(conversation_routes)
     federation.add_routes(report_routes)
+    federation.add_routes(thanks_routes)
     federation.add_routes(directory_routes)
+    federation.add_routes(block_routes)
+    federation.add_routes(departure_routes)
     return federation
 
 
@@ -117,8 +124,9 @@ def setup_federation(
     app[peer_limits_key] = PeerLimits(app[clock_key])
     app[directory_synced_key] = {}
     # Successions first: one introduces a new key before anything signed by it.
-    register_kinds(app, SuccessionKind(), MessageKind(), ReportKind(), AnnonceKind(),
-                   DirectoryKind())  # fmt: skip
+    # Thanks after messages (an exchange's conversation is there first), mercis after exchanges.
+    register_kinds(app, SuccessionKind(), MessageKind(), ReportKind(), ExchangeKind(),
+                   MerciKind(), AnnonceKind(), DirectoryKind())  # fmt: skip
     app[courier_key].resolve = check_url
     app.add_subapp(PATH_PREFIX, create_federation_app(app))
     app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx, directory_ctx])

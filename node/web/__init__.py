@@ -17,19 +17,27 @@ from node import directory
 from node.i18n import load_catalogs
 from node.keys import communes_key, db_key, node_key_key, translators_key
 from node.places import load_communes
+from node.templating import share_contact
 from node.web import (
     about,
     accounts,
     annonces,
     conversations,
+    data_rights,
+    desk,
     feeds,
     mail_links,
     notices,
     posting,
     profile,
     reports,
+    rights,
+    safety,
     saved,
     search,
+    sheet,
+    takeover,
+    thanks,
 )
 from node.web.keys import (
     csrf_secret_key,
@@ -46,11 +54,13 @@ from node.web.transport import static_versions
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # posting first: /annonces/nouvelle before /annonces/{ref}
 AREAS = (search, posting, annonces, accounts, profile, conversations, reports, about, notices,
-         mail_links, saved)  # fmt: skip
+         mail_links, saved, rights, desk, takeover, data_rights, safety, thanks,
+         sheet)  # fmt: skip
 
 
 def setup_web(app: web.Application) -> None:
     setup_templates(app)
+    share_contact(app)
     feeds.setup_feeds(app)
     app[csrf_secret_key] = csrf_secret(app[node_key_key])
     app[page_cache_key] = PageCache()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import accounts, annonces
+from node import accounts, annonces, blocks
 from node.i18n import Msg
 from node.keys import communes_key, db_key, node_key_key
 from node.web.annonce_form import DURATIONS_DAYS
@@ -30,6 +30,7 @@ from node.web.keys import member_rkey
 from node.web.labels import CATEGORY_LABELS, KIND_BADGES, STATE_LABELS
 from node.web.render import render
 from protocol.annonce import annonce_ref
+from storage import desk as desk_store
 from storage import residents
 from storage.errors import AlreadySubmitted
 from storage.geo import haversine_km
@@ -58,6 +59,9 @@ async def visible_annonce(request: web.Request) -> annonces.Visible:
             raise web.HTTPMovedPermanently(
                 request.rel_url.path.replace(old_ref, annonce_ref(moved, uid), 1))
         raise web.HTTPNotFound()
+    member = request[member_rkey]
+    if member is not None and await blocks.apart(request.app, member, blocks.author_of(shown.annonce)):
+        raise web.HTTPNotFound()  # a block keeps them apart: to either, it is not there
     return shown
 
 
@@ -75,8 +79,10 @@ async def annonce_page(request: web.Request) -> web.Response:
         if home and here:
             distance = haversine_km(home.lat, home.lon, here.lat, here.lon)
     names = await association_names(request)
+    by_desk = (annonce.origin == request.app[node_key_key].node_id  # other nodes cannot tell
+               and await request.app[db_key].read(desk_store.published_at_desk, annonce.uid))
     return await render(request, "annonce.html", {
-        "annonce": annonce, "is_author": is_author, "distance": distance,
+        "annonce": annonce, "is_author": is_author, "distance": distance, "by_desk": by_desk,
         "association": association_namer(request, names)(annonce.origin),
         "communes": request.app[communes_key], "categories": CATEGORY_LABELS,
         "kinds": KIND_BADGES, "states": STATE_LABELS, "durations": DURATIONS_DAYS,
@@ -97,7 +103,7 @@ async def own_annonce(request: web.Request, *, showing: bool = False):
 async def fulfil(request: web.Request) -> web.Response:
     member, annonce = await own_annonce(request)
     await annonces.fulfil(request.app, member, annonce.uid)
-    raise web.HTTPSeeOther(f"/annonces/{annonce.ref}?fait=pourvue")
+    raise web.HTTPSeeOther(f"/annonces/{annonce.ref}/qui-a-aide")  # node/web/thanks.py
 
 
 @routes.post("/annonces/{ref}/rouvrir")

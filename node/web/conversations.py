@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import conversations
-from node.errors import CannotAnswer, Unreachable
+from node import blocks, conversations
+from node.errors import CannotAnswer, KeptApart, Unreachable
 from node.keys import db_key
+from node.meeting_places import places_in
 from node.web.annonces import visible_annonce
 from node.web.common import (
     association_namer,
@@ -23,6 +24,7 @@ from node.web.common import (
 from node.web.forms import Form
 from node.web.render import render
 from storage import conversations as talk
+from storage import desk as desk_store
 from storage.conversations import MAX_MESSAGE_CHARS
 from storage.errors import AlreadySubmitted
 
@@ -78,6 +80,8 @@ async def answer(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(f"/messages/{earlier.result}") from None
     except Unreachable:  # no longer a peer since the check above
         return await _answer_page(request, shown, form, status=409, unreachable=True)
+    except KeptApart:  # blocked since the page was shown: the annonce is no longer theirs to see
+        raise web.HTTPNotFound() from None
     raise web.HTTPSeeOther(f"/messages/{conversation.id}")
 
 
@@ -88,7 +92,8 @@ async def inbox(request: web.Request) -> web.Response:
     return await render(request, "inbox.html", {"entries": entries, "nav": "messages"})
 
 
-async def _conversation(request: web.Request, member) -> talk.Conversation:
+async def member_conversation(request: web.Request, member) -> talk.Conversation:
+    """The URL's conversation, if the member is one of its two members (404 otherwise)."""
     raw = request.match_info["id"]
     if not raw.isdigit() or len(raw) > 12:
         raise web.HTTPNotFound()
@@ -100,25 +105,29 @@ async def _conversation(request: web.Request, member) -> talk.Conversation:
 
 async def _conversation_page(request, member, conversation, form, *, status=200):
     messages = await request.app[db_key].read(talk.conversation_messages, conversation.id)
+    desk_ids = await request.app[db_key].read(desk_store.desk_message_ids, conversation.id)
     await conversations.mark_read(request.app, conversation, member)
+    safety = await request.app[db_key].read(blocks.conversation_safety, conversation, member.id)
     return await render(request, "conversation.html", {
         "conversation": conversation, "messages": messages, "form": form, "nav": "messages",
-        "me_author": conversation.is_author(member.id), "other": conversation.other(member.id),
+        "desk_ids": desk_ids, "me_author": conversation.is_author(member.id), "other": conversation.other(member.id),
         "unreachable": not await conversations.other_reachable(request.app, conversation, member),
+        "closed": safety.closed, "i_blocked": safety.i_blocked,
+        "meeting_places": places_in(request.app, safety.commune),
     }, status=status)  # fmt: skip
 
 
 @routes.get("/messages/{id}")
 async def conversation_page(request: web.Request) -> web.Response:
     member = require_member(request)
-    conversation = await _conversation(request, member)
+    conversation = await member_conversation(request, member)
     return await _conversation_page(request, member, conversation, Form())
 
 
 @routes.post("/messages/{id}")
 async def reply(request: web.Request) -> web.Response:
     member = require_active(request)
-    conversation = await _conversation(request, member)
+    conversation = await member_conversation(request, member)
     form = Form(await request.post())
     body = _read_message(form)
     if not await conversations.other_reachable(request.app, conversation, member):
@@ -131,5 +140,7 @@ async def reply(request: web.Request) -> web.Response:
     except AlreadySubmitted:
         pass  # sent twice: the first one is in the conversation
     except Unreachable:
+        return await _conversation_page(request, member, conversation, form, status=409)
+    except KeptApart:  # a block stands between them: the page says the conversation is closed
         return await _conversation_page(request, member, conversation, form, status=409)
     raise web.HTTPSeeOther(f"/messages/{conversation.id}#dernier")

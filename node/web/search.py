@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
 from node.clock import now
 from node.i18n import Msg
-from node.keys import communes_key, db_key
+from node.keys import communes_key, db_key, node_key_key
 from node.web.cards import cards_for
 from node.web.common import association_namer, place_origin
 from node.web.keys import member_rkey, page_cache_key, peer_names_key, translator_rkey
 from node.web.labels import CATEGORY_LABELS
 from node.web.render import Unread, render, unread_of
 from protocol.annonce import Category, Kind
+from storage import blocks as block_store
 from storage import residents
 from storage.search import Query, ResultPage, run_search
 
@@ -42,6 +43,9 @@ def _page_data(conn, request: web.Request, member, now: int) -> _PageData:
     """Everything the page reads, in one visit to the database."""
     profile = residents.get_profile(conn, member.id) if member else None
     query, values, notices, distance_from = read_query(request, profile)
+    own = request.app[node_key_key].node_id
+    if member and block_store.any_apart(conn, block_store.Who(own, member.handle)):
+        query = replace(query, viewer=(own, member.handle))
     communes = request.app[communes_key]
     result = run_search(conn, query, now=now, communes=communes.centres,
                         distance_from=distance_from, weights=communes.populations)  # fmt: skip
