@@ -36,7 +36,7 @@ ADMIN_SOCKET_FILE = "admin.sock"
 SQLITE_FILE = "troc.db"
 ENV_PREFIX = "TROC_"
 MAX_GOSSIP_DELAY_MS = 10_000
-MAX_ASSOCIATION_CHARS = 300  # each of the association_* settings
+MAX_ASSOCIATION_CHARS = 300  # each of the association_* settings, publication_director, hosting
 PHONE = re.compile(r"\+?[0-9][0-9 .()-]{3,23}")
 EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,200}\.[^@\s<>\".]{2,63}")
 
@@ -141,6 +141,16 @@ class Settings:
         "", "when the association's permanence is open, in plain words"
     )
     association_email: str = _setting("", "an address where residents may write to the association")
+    sheet_communes: str = _setting(
+        "", "the communes of the printed sheet, INSEE codes separated by commas; empty: every "
+        "commune of the area"
+    )
+    publication_director: str = _setting(
+        "", "who answers for what the site publishes (legal notice), usually the president"
+    )
+    hosting: str = _setting(
+        "", "who hosts the server: name, address and phone (legal notice), lines separated by |"
+    )
 
     @property
     def smtp_secret(self) -> Secret:
@@ -293,6 +303,7 @@ def check_settings(s: Settings) -> None:
         raise ConfigError(f"gossip_delay_ms must be 0 to {MAX_GOSSIP_DELAY_MS}")
     _check_mail(s)
     _check_association(s)
+    sheet_commune_codes(s.sheet_communes)
 
 
 def association_lines(text: str) -> list[str]:
@@ -300,9 +311,22 @@ def association_lines(text: str) -> list[str]:
     return [line.strip() for line in text.split("|") if line.strip()]
 
 
+INSEE_CODE = re.compile(r"[0-9][0-9AB][0-9]{3}")
+
+
+def sheet_commune_codes(text: str) -> tuple[str, ...]:
+    """The INSEE codes of ``sheet_communes``, each once (whether the area has them is
+    node/sheet.py's to say, once the communes are loaded)."""
+    codes = tuple(dict.fromkeys(c.strip().upper() for c in text.split(",") if c.strip()))
+    bad = [c for c in codes if not INSEE_CODE.fullmatch(c)]
+    if bad:
+        raise ConfigError(f"sheet_communes: {bad[0][:12]!r} is not an INSEE code (5 characters)")
+    return codes
+
+
 def _check_association(s: Settings) -> None:
     for name in ("association_address", "association_phone", "association_hours",
-                 "association_email"):  # fmt: skip
+                 "association_email", "publication_director", "hosting"):  # fmt: skip
         value = getattr(s, name)
         if len(value) > MAX_ASSOCIATION_CHARS:
             raise ConfigError(f"{name} must have at most {MAX_ASSOCIATION_CHARS} characters")

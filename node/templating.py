@@ -16,7 +16,9 @@ import jinja2.ext
 from aiohttp import web
 from jinja2.lexer import TOKEN_LPAREN, TOKEN_NAME, TOKEN_RPAREN, TOKEN_STRING, Token
 
+from node.association import association_of
 from node.i18n import Translator
+from node.keys import settings_key
 
 TEMPLATE_CACHE_SIZE = 400
 _CONSTANT_CALL = (TOKEN_NAME, TOKEN_LPAREN, TOKEN_STRING, TOKEN_RPAREN)  # _("text")
@@ -55,3 +57,8 @@ def templates_for(app: web.Application, translator: Translator) -> jinja2.Enviro
         env.translator = translator
         base.language_environments[translator.lang] = env
     return env
+
+
+def share_contact(app: web.Application) -> None:
+    """Every template, page or mail, can show the association (``contact``, node/association.py)."""
+    aiohttp_jinja2.get_env(app).globals["contact"] = association_of(app[settings_key])
