@@ -36,6 +36,8 @@ class Party:
     handle: str
     name: str
     member_id: int | None = None
+    # Their account was deleted (node/erasure.py): their name and messages are emptied.
+    left: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +86,9 @@ def _conversation(row) -> Conversation:
         id=m["id"], key=m["key"], annonce_origin=m["annonce_origin"],
         annonce_uid=m["annonce_uid"], annonce_title=m["annonce_title"],
         author=Party(m["author_node"], m["author_handle"], m["author_name"],
-                     m["author_member_id"]),
+                     m["author_member_id"], m.get("author_left_at") is not None),
         replier=Party(m["replier_node"], m["replier_handle"], m["replier_name"],
-                      m["replier_member_id"]),
+                      m["replier_member_id"], m.get("replier_left_at") is not None),
         author_read=m["author_read"], replier_read=m["replier_read"],
         created_at=m["created_at"], updated_at=m["updated_at"],
     )  # fmt: skip
@@ -155,6 +157,17 @@ def get_conversation(conn: Connection, conversation_id: int) -> Conversation | N
 def conversation_by_key(conn: Connection, key: bytes) -> Conversation | None:
     row = conn.execute(select(conversations).where(conversations.c.key == key)).first()
     return _conversation(row) if row else None
+
+
+def conversations_about(conn: Connection, annonce_origin: bytes, annonce_uid: bytes) -> list[Conversation]:
+    """Every conversation about one annonce, oldest first (who may have helped its author)."""
+    query = (
+        select(conversations)
+        .where(conversations.c.annonce_origin == annonce_origin,
+               conversations.c.annonce_uid == annonce_uid)
+        .order_by(conversations.c.id)
+    )  # fmt: skip
+    return [_conversation(row) for row in conn.execute(query)]
 
 
 def conversation_messages(conn: Connection, conversation_id: int) -> list[Message]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import accounts
+from node import accounts, thanks
 from node.i18n import Msg
-from node.keys import communes_key
+from node.keys import communes_key, node_key_key
 from node.web.common import place_label, require_member
 from node.web.forms import Form
+from node.web.keys import member_rkey
 from node.web.render import render
+from node.web.thanks import neighbour_path
 from protocol import limits
 from storage.residents import Place, Profile
 
@@ -64,7 +66,10 @@ def _kept_points(request, profile: Profile) -> dict[str, object]:
 
 
 async def _page(request, form, profile, *, status=200):
+    own, member = request.app[node_key_key].node_id, request[member_rkey]
     return await render(request, "profile.html", {
+        "thanks": await thanks.profile_of(request.app, own, member.handle),
+        "neighbour_page": neighbour_path(own, member.handle),
         "form": form, "nav": "profile", "communes": request.app[communes_key],
         "welcome": "bienvenue" in request.query, "kept": _kept_points(request, profile),
         "KEEP": KEEP,
