@@ -41,9 +41,10 @@ def members_list(ctx, state: str | None, as_json: bool) -> None:
     if not listed:
         click.echo(f"No {state} members." if state else "No members yet.")
         return
-    rows = table("handle", "login", "name", "state", "since")
+    rows = table("handle", "login", "name", "state", "desk", "since")
     for m in listed:
-        add_row(rows, m["handle"], m.get("login") or "", m["display_name"], m["state"],
+        login = "" if m.get("desk") == "accompanied" else m.get("login") or ""
+        add_row(rows, m["handle"], login, m["display_name"], m["state"], m.get("desk") or "",
                 when(m["created_at"]))  # fmt: skip
     show(rows)
 
@@ -85,3 +86,43 @@ def members_reset_password(ctx, handle: str) -> None:
     click.echo("It is shown only this once. Give it to the member in person or by phone: "
                "they log in with it, then choose their own with “Changer de mot de passe” "
                "on their profile page.")  # fmt: skip
+
+
+@members.command("grant-coordinator")
+@click.argument("handle", metavar="NAME")
+@click.pass_context
+def members_grant_coordinator(ctx, handle: str) -> None:
+    """Make NAME (handle or login) a coordinator: they keep the desk, « Permanence » in their menu."""
+    done = admin_client(ctx).call("POST", _member_path(handle, "grant-coordinator"))
+    click.echo(f"{plain(done['handle'])} is a coordinator: « Permanence » is in their menu now.")
+
+
+@members.command("revoke-coordinator")
+@click.argument("handle", metavar="NAME")
+@click.pass_context
+def members_revoke_coordinator(ctx, handle: str) -> None:
+    """NAME (handle or login) is no longer a coordinator; what they did stays in the history."""
+    done = admin_client(ctx).call("POST", _member_path(handle, "revoke-coordinator"))
+    click.echo(f"{plain(done['handle'])} is no longer a coordinator.")
+    left = done["left_without_coordinator"]
+    if left:
+        click.echo("Accompanied members left without a coordinator (grant the role back to "
+                   "someone who accompanies them): " + ", ".join(plain(h) for h in left))
+
+
+@members.command("delete")
+@click.argument("handle", metavar="NAME")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def members_delete(ctx, handle: str, yes: bool) -> None:
+    """Delete the account of NAME (handle or login) for good: their annonces are withdrawn
+    network-wide, their conversations anonymised, their data erased, their handle retired."""
+    if not yes:
+        click.confirm(f"Delete the account of {plain(handle)} for good? This cannot be undone",
+                      abort=True)  # fmt: skip
+    done = admin_client(ctx).call("POST", _member_path(handle, "delete"))
+    click.echo(f"{plain(done['handle'])} deleted: {done['annonces_withdrawn']} annonces withdrawn, "
+               f"{done['conversations_kept']} conversations anonymised here, "
+               f"{done['departures_queued']} other nodes told, "
+               f"{done['messages_dropped']} unsent messages dropped. "
+               "The handle is retired. Backups keep the old data until they expire.")  # fmt: skip

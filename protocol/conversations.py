@@ -7,7 +7,7 @@ signed request of the federation API, and is never gossiped::
 
     message  request {"conversation": bin, "origin": bin, "uid": bin,
                       "to": str, "from": str, "name": str, "node": bin,
-                      "id": bin, "text": str, "sent": int}
+                      "id": bin, "text": str, "sent": int, ["desk": true]}
              answer  {"duplicate": bool}
 
 ``conversation`` is the id both nodes give the conversation (chosen by the
@@ -16,7 +16,9 @@ node of the resident who answered); ``origin`` and ``uid`` name the annonce;
 ``from``, ``name`` and ``node`` are the sender's handle, display name and home
 node (which must be the node signing the request); ``id`` is the message's
 own id, so that a delivery retried is stored once; ``sent`` is when it was
-written. docs/protocol-federation.md section 8 is the normative text.
+written. ``desk``, present only when true, says that the association's desk of the
+sender's node wrote it for the sender, an accompanied member (node.desk).
+docs/protocol-federation.md section 8 is the normative text.
 
 Readers refuse anything else with a ProtocolError, checking in this order:
 the body's size (``TooLargeError``), the map and its exact keys and types
@@ -42,6 +44,7 @@ from protocol.identity import NODE_ID_BYTES
 
 MESSAGE_PATH = PATH_PREFIX + "/message"
 MESSAGE_KEYS = ("conversation", "origin", "uid", "to", "from", "name", "node", "id", "text", "sent")
+OPTIONAL_MESSAGE_KEYS = ("desk",)
 ANSWER_KEYS = ("duplicate",)
 
 
@@ -59,12 +62,16 @@ class PrivateMessage:
     message_id: bytes
     text: str
     sent_at: int
+    desk: bool = False  # written at the association's desk for the sender
 
 
 def encode_private_message(m: PrivateMessage) -> bytes:
     values = (m.conversation, m.annonce_origin, m.annonce_uid, m.recipient, m.sender_handle,
               m.sender_name, m.sender_node, m.message_id, m.text, m.sent_at)  # fmt: skip
-    return msgpack.packb(dict(zip(MESSAGE_KEYS, values)), use_bin_type=True)
+    fields = dict(zip(MESSAGE_KEYS, values))
+    if m.desk:
+        fields["desk"] = True
+    return msgpack.packb(fields, use_bin_type=True)
 
 
 def encode_message_answer(duplicate: bool) -> bytes:
@@ -75,7 +82,7 @@ def decode_private_message(body: bytes) -> PrivateMessage:
     """The message of a request body, checked strictly (the clock aside)."""
     if isinstance(body, (bytes, bytearray)) and len(body) > limits.MAX_MESSAGE_BODY_BYTES:
         raise TooLargeError(f"message over {limits.MAX_MESSAGE_BODY_BYTES} bytes", field="body")
-    raw = _unpack_map(body, MESSAGE_KEYS)
+    raw = _unpack_map(body, MESSAGE_KEYS, OPTIONAL_MESSAGE_KEYS)
     for field, size in (("conversation", limits.CONVERSATION_KEY_BYTES),
                         ("origin", NODE_ID_BYTES), ("uid", limits.ANNONCE_UID_BYTES),
                         ("node", NODE_ID_BYTES), ("id", limits.MESSAGE_ID_BYTES)):  # fmt: skip
@@ -85,9 +92,11 @@ def decode_private_message(body: bytes) -> PrivateMessage:
             raise DecodeError("must be a str", field=field)
     if type(raw["sent"]) is not int:
         raise DecodeError("must be an int", field="sent")
+    if "desk" in raw and raw["desk"] is not True:
+        raise DecodeError("must be true, or left out", field="desk")
     message = PrivateMessage(
         raw["conversation"], raw["origin"], raw["uid"], raw["to"], raw["from"], raw["name"],
-        raw["node"], raw["id"], raw["text"], raw["sent"],
+        raw["node"], raw["id"], raw["text"], raw["sent"], "desk" in raw,
     )  # fmt: skip
     validate_message(message)
     return message

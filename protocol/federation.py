@@ -124,8 +124,8 @@ def encode_node_document(served: dict[str, str]) -> bytes:
 # --- Reading -----------------------------------------------------------------
 
 
-def _unpack_map(body: bytes, keys: tuple[str, ...]) -> dict:
-    """The body as a map with exactly ``keys``, or DecodeError/TooLargeError."""
+def _unpack_map(body: bytes, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    """The body as a map with exactly ``keys`` (and any of ``optional``), or DecodeError/TooLargeError."""
     if not isinstance(body, (bytes, bytearray)):
         raise DecodeError("a message is bytes")
     if len(body) > limits.FEDERATION_MAX_BODY_BYTES:
@@ -141,7 +141,7 @@ def _unpack_map(body: bytes, keys: tuple[str, ...]) -> dict:
         raise DecodeError("not a well-formed msgpack message") from exc
     if not isinstance(value, dict):
         raise DecodeError("a message is a msgpack map")
-    unknown = sorted(str(k) for k in value if k not in keys)
+    unknown = sorted(str(k) for k in value if k not in keys and k not in optional)
     if unknown:
         raise DecodeError("unknown key", field=unknown[0][:40])
     missing = [k for k in keys if k not in value]

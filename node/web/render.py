@@ -20,16 +20,18 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from node import desk
 from node.clock import now
 from node.i18n import LANGUAGES, Msg, Translator
-from node.notifications import MESSAGE
 from node.keys import communes_key, db_key, settings_key
+from node.notifications import MESSAGE
 from node.templating import templates_for
 from node.web.keys import member_rkey, static_versions_key, translator_rkey
 from node.web.labels import FIELD_NAMES
 from node.web.session import CSRF_FIELD, csrf_token
 from node.web.transport import static_url
 from protocol.annonce import annonce_ref
+from protocol.short_code import short_code
 from storage import conversations, notices
 from storage.db import Connection
 
@@ -61,7 +63,7 @@ def setup_templates(app: web.Application) -> None:
         _=_gettext, ngettext=_ngettext, LANGUAGES=LANGUAGES, Msg=Msg, ref=_ref,
         options=_options, commune_options=_commune_options, radius_options=_radius_options,
         durations_options=_durations_options, ref_of=annonce_ref, FIELD_NAMES=FIELD_NAMES,
-        static_url=static_url,
+        static_url=static_url, short_code=short_code,
     )
     env.filters.update(km=format_km, date=format_date, datetime=format_datetime,
                        query=lambda params: urlencode(params))  # fmt: skip
@@ -141,17 +143,20 @@ def age(now: int, ts: int) -> Msg:
 
 @dataclass(frozen=True, slots=True)
 class Unread:
-    """What the menu's badges count: unread messages, and unread notifications (« Avis »)."""
+    """What the menu's badges count: unread messages, unread notifications (« Avis »), and
+    for a coordinator the replies to call back (« Permanence »; None: not a coordinator)."""
 
     messages: int = 0
     notices: int = 0
+    desk: int | None = None
 
 
 def unread_of(conn: Connection, member_id: int) -> Unread:
     """Both counts, in the caller's one visit to the database."""
     messages = conversations.unread_total(conn, member_id)
     # a message is counted once, in the menu's « Messages »; « Avis » counts the rest
-    return Unread(messages, notices.unread_count(conn, member_id, leaving_out=(MESSAGE,)))
+    return Unread(messages, notices.unread_count(conn, member_id, leaving_out=(MESSAGE,)),
+                  desk.waiting_calls_of(conn, member_id))
 
 
 async def render(

@@ -1,0 +1,258 @@
+"""The association's desk through the real app: coordinators, accompanied members, the queue,
+acting for them, taking over — with the hostile input each boundary must refuse."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from node import desk
+from node.keys import db_key
+from protocol.annonce import State, annonce_ref, parse_annonce_ref
+from storage import annonces as annonce_store
+from storage import desk as desk_store
+from storage import residents
+from storage.errors import Conflict, NotFound
+from tests.node.web.conftest import NODE_KEY, PASSWORD, csrf_token, log_out, post_form, sign_up
+
+NEW = {"nom": "Mme Martin", "commune": "47001", "joindre": "phone", "telephone": "05 53 00 00 00",
+       "consentement": "oui"}  # fmt: skip
+ANNONCE = {"type": "request", "categorie": "coup-de-main", "titre": "Porter mes courses",
+           "texte": "Le mardi matin, du marché à chez moi.", "commune": "domicile", "duree": "30"}
+REF = re.compile(r"/annonces/([A-Za-z0-9_-]{64})")
+TOKEN = re.compile(r'name="envoi" value="([^"]+)"')
+
+
+def app_of(client):
+    return client.server.app
+
+
+async def log_in(client, login: str, password: str = PASSWORD):
+    return await post_form(client, "/connexion", {"identifiant": login, "mot_de_passe": password})
+
+
+async def coordinator(client, login: str = "claire", name: str = "Claire C.") -> None:
+    """A member who signs up, made a coordinator by the operator (node.desk.grant)."""
+    await sign_up(client, login, name)
+    await desk.grant(app_of(client), login)
+
+
+async def create_member(client, **change) -> str:
+    """A coordinator (logged in) registers an accompanied member; their handle."""
+    response = await post_form(client, "/permanence/nouveau", {**NEW, **change},
+                               page="/permanence/nouveau")  # fmt: skip
+    assert response.status == 303, await response.text()
+    return response.headers["Location"].split("/")[3].split("?")[0]
+
+
+async def form_with_token(client, path: str) -> tuple[str, str]:
+    page = await (await client.get(path)).text()
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1), TOKEN.search(page).group(1)
+
+
+async def publish_for(client, handle: str, **change) -> str:
+    path = f"/permanence/membres/{handle}/publier"
+    csrf, token = await form_with_token(client, path)
+    response = await post_form(client, path, {**ANNONCE, **change, "envoi": token}, csrf=csrf)
+    assert response.status == 303, await response.text()
+    return await db_uid(client, handle)
+
+
+async def db_uid(client, handle: str) -> str:
+    """The reference of the member's newest annonce."""
+    db = app_of(client)[db_key]
+    member = await db.read(residents.member_by_handle, handle)
+    own = await db.read(residents.own_annonces, member.id, NODE_KEY.node_id)
+    return annonce_ref(NODE_KEY.node_id, own[0].uid)
+
+
+# --- The role ------------------------------------------------------------------
+
+
+async def test_only_coordinators_open_the_desk(web_client):
+    anonymous = await web_client.get("/permanence", allow_redirects=False)
+    assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/connexion")
+    await sign_up(web_client, "marie")
+    refused = await web_client.get("/permanence")
+    assert refused.status == 403 and "Réservé aux coordinateurs" in await refused.text()
+    assert 'href="/permanence"' not in await (await web_client.get("/")).text()
+    for path, data in (("/permanence/nouveau", NEW), ("/permanence/rappels/1", {})):
+        sent = await post_form(web_client, path, data, page="/")
+        assert sent.status == 403
+    assert await web_client.server.app[db_key].read(desk_store.roles) == {}
+    await desk.grant(app_of(web_client), "marie")
+    opened = await web_client.get("/permanence")
+    assert opened.status == 200 and "Permanence de l&#39;association" in await opened.text()
+    assert 'href="/permanence"' in await (await web_client.get("/")).text()
+
+
+async def test_grant_refuses_unknown_suspended_accompanied_and_twice(web_client):
+    app = app_of(web_client)
+    await coordinator(web_client)
+    with pytest.raises(NotFound):
+        await desk.grant(app, "personne")
+    with pytest.raises(Conflict):
+        await desk.grant(app, "claire")
+    handle = await create_member(web_client)
+    with pytest.raises(Conflict, match="accompanied"):
+        await desk.grant(app, handle)
+    await log_out(web_client)
+    await sign_up(web_client, "paul", "Paul")
+    await app[db_key].write(residents.set_member_state, (await app[db_key].read(
+        residents.member_named, "paul")).handle, residents.SUSPENDED)  # fmt: skip
+    with pytest.raises(Conflict, match="suspended"):
+        await desk.grant(app, "paul")
+    member, left = await desk.revoke(app, "claire")
+    assert member.display_name == "Claire C." and left == [handle]
+    with pytest.raises(Conflict):
+        await desk.revoke(app, "claire")
+
+
+# --- Accompanied members ------------------------------------------------------------
+
+
+async def test_an_accompanied_member_is_a_member_with_consent_recorded_who_cannot_log_in(
+        web_client, db, clock):  # fmt: skip
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    page = await (await web_client.get(f"/permanence/membres/{handle}")).text()
+    assert "Mme Martin" in page and "05 53 00 00 00" in page and "Claire C." in page
+    held = await db.read(desk_store.accompanied_by_handle, handle)
+    assert (held.reach, held.phone, held.consent_at, held.consent_by) == (
+        "phone", "05 53 00 00 00", clock.now, "Claire C.")
+    member = await db.read(residents.member_by_handle, handle)
+    assert member.active and (await db.read(residents.get_profile, member.id)).home.commune == "47001"
+    history = await db.read(desk_store.history, member.id, 10)
+    assert [a.action for a in history] == [desk_store.CREATE]
+    await log_out(web_client)
+    login_of_member = (await db.read(residents.logins))[member.id]
+    for login, password in ((handle, PASSWORD), (login_of_member, desk_store.NO_PASSWORD),
+                            (login_of_member, "")):  # fmt: skip
+        refused = await log_in(web_client, login, password)
+        assert refused.status != 303
+    assert (await web_client.get("/messages", allow_redirects=False)).status == 303
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"consentement": ""}, "consentement"),
+    ({"nom": ""}, "nom"),
+    ({"nom": "M" * 81}, "nom"),
+    ({"nom": "Mme\u0007Martin"}, "nom"),
+    ({"nom": "Mme\u202eMartin"}, "nom"),
+    ({"telephone": ""}, "telephone"),
+    ({"telephone": "0" * 21}, "telephone"),
+    ({"telephone": "05 53\u0000 00 00"}, "telephone"),
+    ({"telephone": "appelez-moi"}, "telephone"),
+    ({"joindre": "pigeon"}, "joindre"),
+    ({"commune": "99999"}, "commune"),
+])  # fmt: skip
+async def test_bad_input_creates_no_member(web_client, db, change, field):
+    await coordinator(web_client)
+    response = await post_form(web_client, "/permanence/nouveau", {**NEW, **change},
+                               page="/permanence/nouveau")  # fmt: skip
+    assert response.status == 422
+    assert f'id="{field}-error"' in await response.text()
+    assert await db.read(desk_store.roles) == {1: "coordinator"}
+
+
+async def test_the_feature_refuses_what_the_form_would_not_send(web_client):
+    await coordinator(web_client)
+    app = app_of(web_client)
+    claire = await app[db_key].read(residents.member_named, "claire")
+    good = desk.NewMember("Mme Martin", None, "desk", None, True)
+    for bad in (desk.NewMember("Mme\nMartin", None, "desk", None, True),
+                desk.NewMember("Mme Martin", None, "desk", None, False),
+                desk.NewMember("Mme Martin", None, "desk", "0553000000", True),
+                desk.NewMember("Mme Martin", None, "phone", "+33 5 53 00 00 00 00 00", True)):
+        with pytest.raises(desk.ValidationError):
+            await desk.create(app, claire, bad)
+    assert (await desk.create(app, claire, good)).reach == "desk"
+
+
+async def test_a_forged_or_replayed_form_acts_once_or_not_at_all(web_client, db):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    no_csrf = await web_client.post("/permanence/nouveau", data=NEW, allow_redirects=False)
+    wrong_csrf = await web_client.post("/permanence/nouveau", data={**NEW, "csrf": "x" * 43},
+                                       allow_redirects=False)  # fmt: skip
+    assert no_csrf.status == wrong_csrf.status == 403
+    path = f"/permanence/membres/{handle}/publier"
+    csrf, token = await form_with_token(web_client, path)
+    for _ in range(2):
+        sent = await post_form(web_client, path, {**ANNONCE, "envoi": token}, csrf=csrf)
+        assert sent.status == 303
+    member = await db.read(residents.member_by_handle, handle)
+    assert len(await db.read(residents.own_annonces, member.id, NODE_KEY.node_id)) == 1
+    assert [a.action for a in await db.read(desk_store.history, member.id, 10)] == [
+        desk_store.PUBLISH, desk_store.CREATE]
+
+
+# --- Acting for them -------------------------------------------------------------------
+
+
+async def test_the_coordinator_posts_edits_fulfils_and_withdraws_for_the_member(web_client, db):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    ref = await publish_for(web_client, handle)
+    origin, uid = parse_annonce_ref(ref)
+    stored = (await db.read(annonce_store.get_annonce, origin, uid)).annonce
+    assert (stored.author_handle, stored.author_name, stored.commune) == (handle, "Mme Martin", "47001")
+    shown = await (await web_client.get(f"/annonces/{ref}")).text()
+    assert "publiée par l&#39;association pour Mme Martin" in shown
+    path = f"/permanence/membres/{handle}/annonces/{ref}"
+    csrf, token = await form_with_token(web_client, path + "/modifier")
+    edited = await post_form(web_client, path + "/modifier",
+                             {**ANNONCE, "titre": "Porter mes courses du marché", "envoi": token},
+                             csrf=csrf)  # fmt: skip
+    assert edited.status == 303
+    assert (await db.read(annonce_store.get_annonce, origin, uid)).annonce.title == (
+        "Porter mes courses du marché")
+    assert (await post_form(web_client, path + "/pourvue", {}, page="/permanence")).status == 303
+    assert (await db.read(annonce_store.get_annonce, origin, uid)).annonce.state is State.FULFILLED
+    assert (await post_form(web_client, path + "/retirer", {}, page="/permanence")).status == 303
+    assert (await post_form(web_client, path + "/retirer", {}, page="/permanence")).status == 303
+    assert (await db.read(annonce_store.get_annonce, origin, uid)).annonce.state is State.WITHDRAWN
+    member = await db.read(residents.member_by_handle, handle)
+    history = await db.read(desk_store.history, member.id, 10)
+    assert [a.action for a in history] == ["withdraw", "fulfil", "edit", "publish", "create"]
+    assert {a.coordinator for a in history} == {"Claire C."}
+    assert all(a.annonce_uid == uid for a in history[:4])
+    page = await (await web_client.get(f"/permanence/membres/{handle}")).text()
+    assert "Annonce marquée pourvue" in page and "Annonce retirée" in page
+
+
+async def test_a_coordinator_who_does_not_accompany_the_member_is_refused(web_client, db):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    ref = await publish_for(web_client, handle)
+    await log_out(web_client)
+    await coordinator(web_client, "bruno", "Bruno B.")
+    base = f"/permanence/membres/{handle}"
+    for path in (base, base + "/publier", f"{base}/annonces/{ref}/modifier",
+                 f"{base}/repondre/{ref}"):  # fmt: skip
+        refused = await web_client.get(path)
+        assert refused.status == 403, path
+        assert "Vous n&#39;accompagnez pas ce membre" in await refused.text()
+    for path, data in ((base + "/publier", ANNONCE), (f"{base}/annonces/{ref}/retirer", {}),
+                       (f"{base}/annonces/{ref}/pourvue", {}), (base + "/code", {}),
+                       (base + "/coordinateurs", {"coordinateur": "bruno"})):  # fmt: skip
+        assert (await post_form(web_client, path, data, page="/permanence")).status == 403, path
+    origin, uid = parse_annonce_ref(ref)
+    assert (await db.read(annonce_store.get_annonce, origin, uid)).annonce.state is State.OPEN
+    member = await db.read(residents.member_by_handle, handle)
+    assert len(await db.read(residents.own_annonces, member.id, NODE_KEY.node_id)) == 1
+    unknown = await web_client.get("/permanence/membres/personne")
+    assert unknown.status == 403
+    await log_out(web_client)
+    assert (await log_in(web_client, "claire")).status == 303
+    bruno = (await db.read(residents.member_named, "bruno")).handle
+    added = await post_form(web_client, base + "/coordinateurs", {"coordinateur": bruno},
+                            page="/permanence")  # fmt: skip
+    assert added.status == 303
+    nobody = await post_form(web_client, base + "/coordinateurs", {"coordinateur": "personne"},
+                             page="/permanence")  # fmt: skip
+    assert nobody.status == 400
+    await log_out(web_client)
+    assert (await log_in(web_client, "bruno")).status == 303
+    assert (await web_client.get(base)).status == 200
