@@ -22,7 +22,7 @@ from tests.vector_blocks import VectorKeys, read_vectors
 
 VECTORS = read_vectors("protocol-federation.md", "conversation-", VectorKeys(
     hex=frozenset({"conversation", "origin", "uid", "node", "id", "body"}),
-    json=frozenset({"text", "sent", "duplicate"}),
+    json=frozenset({"text", "sent", "duplicate", "desk"}),
     text=frozenset({"vector", "kind", "to", "from", "name", "error", "field"}),
 ))
 INVALID = sorted(name for name in VECTORS if name.startswith("conversation-invalid-"))
@@ -32,7 +32,7 @@ def message_of(v: dict) -> PrivateMessage:
     return PrivateMessage(
         conversation=v["conversation"], annonce_origin=v["origin"], annonce_uid=v["uid"],
         recipient=v["to"], sender_handle=v["from"], sender_name=v["name"], sender_node=v["node"],
-        message_id=v["id"], text=v["text"], sent_at=v["sent"],
+        message_id=v["id"], text=v["text"], sent_at=v["sent"], desk=v.get("desk", False),
     )  # fmt: skip
 
 
@@ -45,6 +45,15 @@ def test_the_message_vector_is_written_and_read_back_exactly():
     v = VECTORS["conversation-message-1"]
     assert encode_private_message(message_of(v)) == v["body"]
     assert decode_private_message(v["body"]) == message_of(v)
+
+
+def test_the_desk_vector_is_written_and_read_back_exactly():
+    v = VECTORS["conversation-message-desk"]
+    assert v["desk"] is True
+    assert encode_private_message(message_of(v)) == v["body"]
+    assert decode_private_message(v["body"]) == message_of(v)
+    without = encode_private_message(message_of({**v, "desk": False}))
+    assert b"desk" not in without and decode_private_message(without).desk is False
 
 
 def test_the_message_vector_comes_from_the_identity_vectors_nodes():
