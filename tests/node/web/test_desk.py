@@ -6,15 +6,24 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import inspect
 
-from node import desk
+from node import accounts, desk
 from node.keys import db_key
 from protocol.annonce import State, annonce_ref, parse_annonce_ref
+from protocol.errors import ValidationError
 from storage import annonces as annonce_store
 from storage import desk as desk_store
 from storage import residents
 from storage.errors import Conflict, NotFound
-from tests.node.web.conftest import NODE_KEY, PASSWORD, csrf_token, log_out, post_form, sign_up
+from storage.schema import metadata
+from tests.node.web.conftest import (
+    NODE_KEY,
+    PASSWORD,
+    log_out,
+    post_form,
+    sign_up,
+)
 
 NEW = {"nom": "Mme Martin", "commune": "47001", "joindre": "phone", "telephone": "05 53 00 00 00",
        "consentement": "oui"}  # fmt: skip
@@ -153,7 +162,7 @@ async def test_bad_input_creates_no_member(web_client, db, change, field):
                                page="/permanence/nouveau")  # fmt: skip
     assert response.status == 422
     assert f'id="{field}-error"' in await response.text()
-    assert await db.read(desk_store.roles) == {1: "coordinator"}
+    assert list((await db.read(desk_store.roles)).values()) == ["coordinator"]
 
 
 async def test_the_feature_refuses_what_the_form_would_not_send(web_client):
@@ -165,7 +174,7 @@ async def test_the_feature_refuses_what_the_form_would_not_send(web_client):
                 desk.NewMember("Mme Martin", None, "desk", None, False),
                 desk.NewMember("Mme Martin", None, "desk", "0553000000", True),
                 desk.NewMember("Mme Martin", None, "phone", "+33 5 53 00 00 00 00 00", True)):
-        with pytest.raises(desk.ValidationError):
+        with pytest.raises(ValidationError):
             await desk.create(app, claire, bad)
     assert (await desk.create(app, claire, good)).reach == "desk"
 
@@ -256,3 +265,197 @@ async def test_a_coordinator_who_does_not_accompany_the_member_is_refused(web_cl
     await log_out(web_client)
     assert (await log_in(web_client, "bruno")).status == 303
     assert (await web_client.get(base)).status == 200
+
+
+# --- The queue and the messages ----------------------------------------------------------
+
+
+async def resident_answers(client, ref: str, text: str = "Je peux passer mardi.") -> str:
+    """Paul signs up and answers the annonce; the conversation's path."""
+    await log_out(client)
+    await sign_up(client, "paul", "Paul B.")
+    sent = await post_form(client, f"/annonces/{ref}/repondre", {"message": text},
+                           page=f"/annonces/{ref}")  # fmt: skip
+    assert sent.status == 303
+    return sent.headers["Location"]
+
+
+async def test_replies_reach_the_queue_are_called_back_and_answered_for_the_member(web_client, db):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    ref = await publish_for(web_client, handle)
+    conversation = await resident_answers(web_client, ref)
+    await log_out(web_client)
+    assert (await log_in(web_client, "claire")).status == 303
+    home = await (await web_client.get("/permanence")).text()
+    assert "Paul B. a écrit à Mme Martin" in home and "à rappeler" in home
+    assert "Je peux passer mardi." in home and "05 53 00 00 00" in home
+    assert "1 personne à rappeler" in home  # the menu's badge
+    member = await db.read(residents.member_by_handle, handle)
+    [call] = await db.read(desk_store.queue, (await db.read(residents.member_named, "claire")).id, 10)
+    marked = await post_form(web_client, f"/permanence/rappels/{call.message_id}", {},
+                             page="/permanence")  # fmt: skip
+    assert marked.status == 303
+    again = await post_form(web_client, f"/permanence/rappels/{call.message_id}", {},
+                            page="/permanence")  # fmt: skip
+    assert again.status == 303
+    home = await (await web_client.get("/permanence")).text()
+    assert "Rappelé(e) par Claire C." in home and "personne à rappeler" not in home
+    assert [a.action for a in await db.read(desk_store.history, member.id, 10)].count(
+        desk_store.CALLED_BACK) == 1
+    for bad in ("999999", "abc", "1" * 13):
+        assert (await post_form(web_client, f"/permanence/rappels/{bad}", {},
+                                page="/permanence")).status == 404  # fmt: skip
+    path = f"/permanence/membres/{handle}/messages/{call.conversation_id}"
+    page = await (await web_client.get(path)).text()
+    assert "Je peux passer mardi." in page
+    csrf, token = await form_with_token(web_client, path)
+    for _ in range(2):  # sent twice: once
+        replied = await post_form(web_client, path, {"message": "Mardi 10 h, elle vous attend.",
+                                                     "envoi": token}, csrf=csrf)  # fmt: skip
+        assert replied.status == 303
+    await log_out(web_client)
+    assert (await log_in(web_client, "paul")).status == 303
+    seen = await (await web_client.get(conversation)).text()
+    assert seen.count("Mardi 10 h, elle vous attend.") == 1
+    assert "écrit par l&#39;association pour Mme Martin" in seen
+    assert seen.count("écrit par l&#39;association") == 1  # Paul's own message is his
+    history = [a.action for a in await db.read(desk_store.history, member.id, 10)]
+    assert history[0] == desk_store.REPLY and history.count(desk_store.REPLY) == 1
+
+
+async def test_a_coordinator_answers_an_annonce_for_the_member(web_client, db):
+    await sign_up(web_client, "paul", "Paul B.")
+    posted = await post_form(web_client, "/annonces/nouvelle", {
+        "type": "offer", "categorie": "service", "titre": "Je fais les courses",
+        "texte": "Le mardi, au marché.", "commune": "47001", "duree": "30", "action": "publier"},
+        page="/annonces/nouvelle")  # fmt: skip
+    ref = REF.search(posted.headers["Location"]).group(1)
+    await log_out(web_client)
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    found = await web_client.get(f"/permanence/membres/{handle}/repondre?annonce=http://x/annonces/{ref}",
+                                 allow_redirects=False)  # fmt: skip
+    assert found.status == 303 and found.headers["Location"].endswith(f"/repondre/{ref}")
+    assert (await web_client.get(f"/permanence/membres/{handle}/repondre?annonce=nimporte")).status == 404
+    path = f"/permanence/membres/{handle}/repondre/{ref}"
+    empty = await post_form(web_client, path, {"message": "  "}, page=path)
+    assert empty.status == 422
+    sent = await post_form(web_client, path, {"message": "Mme Martin voudrait du pain."}, page=path)
+    assert sent.status == 303 and f"/permanence/membres/{handle}/messages/" in sent.headers["Location"]
+    await log_out(web_client)
+    assert (await log_in(web_client, "paul")).status == 303
+    inbox = await (await web_client.get("/messages")).text()
+    assert "Mme Martin" in inbox
+    conversation = re.search(r'href="(/messages/\d+)"', inbox).group(1)
+    assert "écrit par l&#39;association pour Mme Martin" in await (await web_client.get(conversation)).text()
+
+
+# --- Taking over --------------------------------------------------------------------------
+
+
+async def make_code(client, handle: str) -> str:
+    response = await post_form(client, f"/permanence/membres/{handle}/code", {}, page="/permanence")
+    assert response.status == 200
+    return re.search(r'id="code-de-reprise">([a-z0-9-]+)<', await response.text()).group(1)
+
+
+def takeover_form(code: str, login: str = "jeanne") -> dict:
+    return {"code": code, "identifiant": login, "mot_de_passe": PASSWORD, "confirmation": PASSWORD}
+
+
+async def test_taking_over_ends_the_accompaniment_and_the_code_works_once(web_client, db, clock):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    ref = await publish_for(web_client, handle)
+    first = await make_code(web_client, handle)
+    code = await make_code(web_client, handle)  # replaces the first
+    member = await db.read(residents.member_by_handle, handle)
+    stored = await db.read(desk_store.code_holder, accounts.token_hash(code))
+    assert stored[0] == member.id  # only the hash is kept
+    await log_out(web_client)
+    assert (await post_form(web_client, "/compte/reprendre", takeover_form(first),
+                            page="/compte/reprendre")).status == 422  # fmt: skip
+    wrong = await post_form(web_client, "/compte/reprendre", takeover_form("abcd-efgh-jkmn-pqrs"),
+                            page="/compte/reprendre")  # fmt: skip
+    assert wrong.status == 422 and "mal recopié" in await wrong.text()
+    taken = await post_form(web_client, "/compte/reprendre", takeover_form(code.upper().replace("-", " ")),
+                            page="/compte/reprendre")  # fmt: skip
+    assert taken.status == 303 and taken.headers["Location"] == "/profil?bienvenue=1"
+    mine = await (await web_client.get("/mes-annonces")).text()
+    assert "Porter mes courses" in mine
+    await log_out(web_client)
+    assert (await log_in(web_client, "jeanne")).status == 303
+    await log_out(web_client)
+    reused = await post_form(web_client, "/compte/reprendre", takeover_form(code, "autre"),
+                             page="/compte/reprendre")  # fmt: skip
+    assert reused.status == 422
+    assert (await log_in(web_client, "claire")).status == 303
+    page = await (await web_client.get(f"/permanence/membres/{handle}")).text()
+    assert "a repris son compte" in page and "Compte repris par le membre" in page
+    assert (await web_client.get(f"/permanence/membres/{handle}/publier")).status == 403
+    origin, uid = parse_annonce_ref(ref)
+    assert (await post_form(web_client, f"/permanence/membres/{handle}/annonces/{ref}/retirer", {},
+                            page="/permanence")).status == 403  # fmt: skip
+    assert (await db.read(annonce_store.get_annonce, origin, uid)).annonce.state is State.OPEN
+    assert list((await db.read(desk_store.roles)).values()) == ["coordinator"]
+
+
+async def test_an_expired_code_is_refused(web_client, clock):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    code = await make_code(web_client, handle)
+    await log_out(web_client)
+    clock.now += desk.TAKEOVER_CODE_LIFETIME_S
+    expired = await post_form(web_client, "/compte/reprendre", takeover_form(code),
+                              page="/compte/reprendre")  # fmt: skip
+    assert expired.status == 422
+    assert (await log_in(web_client, "jeanne")).status != 303
+
+
+async def test_guessing_codes_is_bounded_per_address(web_client):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    code = await make_code(web_client, handle)
+    await log_out(web_client)
+    statuses = []
+    for n in range(desk.TAKEOVER_MAX_FAILURES_PER_ADDRESS + 1):
+        guess = await post_form(web_client, "/compte/reprendre",
+                                takeover_form(f"abcd-efgh-jkmn-{n:04d}"), page="/compte/reprendre")
+        statuses.append(guess.status)
+    assert statuses == [422] * desk.TAKEOVER_MAX_FAILURES_PER_ADDRESS + [429]
+    right = await post_form(web_client, "/compte/reprendre", takeover_form(code),
+                            page="/compte/reprendre")  # fmt: skip
+    assert right.status == 429  # even the right code waits for the window to pass
+
+
+async def test_takeover_form_errors_and_a_login_taken(web_client):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    code = await make_code(web_client, handle)
+    await log_out(web_client)
+    for change, field in (({"identifiant": "A"}, "identifiant"), ({"confirmation": "autre"}, "confirmation"),
+                          ({"mot_de_passe": "court", "confirmation": "court"}, "mot_de_passe"),
+                          ({"code": ""}, "code"), ({"code": "x" * 41}, "code")):  # fmt: skip
+        response = await post_form(web_client, "/compte/reprendre", {**takeover_form(code), **change},
+                                   page="/compte/reprendre")  # fmt: skip
+        assert response.status == 422 and f'id="{field}-error"' in await response.text()
+    taken = await post_form(web_client, "/compte/reprendre", takeover_form(code, "claire"),
+                            page="/compte/reprendre")  # fmt: skip
+    assert taken.status == 422 and "déjà pris" in await taken.text()
+    assert (await post_form(web_client, "/compte/reprendre", takeover_form(code),
+                            page="/compte/reprendre")).status == 303  # fmt: skip
+
+
+async def test_the_migration_creates_the_desk_tables_as_schema_py_says(db):
+    names = ("desk_coordinators", "desk_members", "desk_accompaniers", "desk_actions",
+             "desk_messages", "desk_callbacks")  # fmt: skip
+
+    def columns(sync_conn):
+        inspector = inspect(sync_conn)
+        return {name: {c["name"] for c in inspector.get_columns(name)} for name in names}
+
+    async with db.engine.connect() as conn:
+        found = await conn.run_sync(columns)
+    for name in names:
+        assert found[name] == {c.name for c in metadata.tables[name].columns}, name
