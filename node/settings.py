@@ -37,6 +37,8 @@ SQLITE_FILE = "troc.db"
 ENV_PREFIX = "TROC_"
 MAX_GOSSIP_DELAY_MS = 10_000
 MAX_ASSOCIATION_CHARS = 300  # each of the association_* settings, publication_director, hosting
+MAX_NEW_MEMBER_DAYS = 365  # new_member_days
+MAX_NEW_MEMBER_PER_DAY = 1000  # new_member_annonces_per_day, new_member_answers_per_day
 PHONE = re.compile(r"\+?[0-9][0-9 .()-]{3,23}")
 EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,200}\.[^@\s<>\".]{2,63}")
 
@@ -141,6 +143,15 @@ class Settings:
         "", "when the association's permanence is open, in plain words"
     )
     association_email: str = _setting("", "an address where residents may write to the association")
+    new_member_days: int = _setting(
+        7, "days an account counts as new, held to the limits below; 0: no account is"
+    )
+    new_member_annonces_per_day: int = _setting(
+        3, "annonces a new account may publish in 24 hours; 0: no limit"
+    )
+    new_member_answers_per_day: int = _setting(
+        10, "annonces a new account may answer in 24 hours (replies are not counted); 0: no limit"
+    )
     sheet_communes: str = _setting(
         "", "the communes of the printed sheet, INSEE codes separated by commas; empty: every "
         "commune of the area"
@@ -303,6 +314,7 @@ def check_settings(s: Settings) -> None:
         raise ConfigError(f"gossip_delay_ms must be 0 to {MAX_GOSSIP_DELAY_MS}")
     _check_mail(s)
     _check_association(s)
+    _check_new_members(s)
     sheet_commune_codes(s.sheet_communes)
 
 
@@ -322,6 +334,14 @@ def sheet_commune_codes(text: str) -> tuple[str, ...]:
     if bad:
         raise ConfigError(f"sheet_communes: {bad[0][:12]!r} is not an INSEE code (5 characters)")
     return codes
+
+
+def _check_new_members(s: Settings) -> None:
+    for name, most in (("new_member_days", MAX_NEW_MEMBER_DAYS),
+                       ("new_member_annonces_per_day", MAX_NEW_MEMBER_PER_DAY),
+                       ("new_member_answers_per_day", MAX_NEW_MEMBER_PER_DAY)):  # fmt: skip
+        if not 0 <= getattr(s, name) <= most:
+            raise ConfigError(f"{name} must be 0 to {most}")
 
 
 def _check_association(s: Settings) -> None:
