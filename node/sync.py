@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node import annonces, directory
+from node import annonces, directory, privacy
 from node.clock import now
 from node.courier import record_failure, record_success
 from node.errors import PeerBadAnswer, PeerError
@@ -260,11 +260,13 @@ def _purge(conn: Connection, own: bytes, at: int) -> int:
     outbox_store.drop_dead(conn)
     replays.forget_expired(conn, at)
     directory.forget_idle(conn, own, at)
+    privacy.forget_expired(conn, at)  # what residents' data the privacy page says goes
     return purged
 
 
 async def purge_once(app: web.Application) -> int:
-    """Delete expired revisions and the outbox items left without an annonce."""
+    """Delete expired revisions, the outbox items left without an annonce, and the residents'
+    data kept no longer (node/privacy.py)."""
     purged = await app[db_key].write(_purge, app[node_key_key].node_id, now(app))
     if purged:
         log.info("expired annonces purged", extra={"count": purged})

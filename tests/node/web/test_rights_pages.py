@@ -11,15 +11,18 @@ from dataclasses import replace
 import pytest
 
 from node import mailing
-from node.accounts import SESSION_LIFETIME_S
+from node.accounts import LOGIN_WINDOW_S, SESSION_LIFETIME_S
 from node.addresses import CONFIRM_LIFETIME_S
 from node.app import create_app
 from node.courier import deliver_round
 from node.i18n import Msg
 from node.keys import translators_key
-from node.privacy import BACKUP_KEEPING_DAYS, LOG_KEEPING_DAYS
+from node.notifications import KEEP_NOTIFICATIONS_DAYS
+from node.privacy import BACKUP_KEEPING_DAYS, LOG_KEEPING_DAYS, forget_expired
 from node.settings import MAX_ASSOCIATION_CHARS, load_settings
+from node.sync import purge_once
 from protocol import limits
+from storage import notices, residents
 from storage.nodes import claim_database
 from storage.notices import Recipient
 from storage.outbox import MAIL_RELAY
@@ -294,3 +297,48 @@ async def test_every_kind_of_mail_carries_the_contact_escaped(aiohttp_client, db
         assert "<script>" not in mail.html and "<img" not in mail.html
         assert "&lt;script&gt;" in mail.html and "lundi &amp; mardi" in mail.html
         assert 'href="tel:0553123456"' in mail.html
+
+
+# --- What the privacy page says goes, goes ------------------------------------------------
+
+
+async def test_the_purge_forgets_old_notices_spent_links_and_stale_login_counts(web_client, db):
+    await sign_up(web_client)
+    member_id = (await db.read(residents.member_named, "marie")).id
+    old = NOW - (KEEP_NOTIFICATIONS_DAYS + 1) * 86400
+
+    def seed(conn):
+        def told(which: str, mail: str, at: int) -> None:
+            notices.add_notifications(conn, [{"member_id": member_id, "kind": "message",
+                                              "key": which.encode().ljust(32, b"."),
+                                              "data": {"which": which}, "mail": mail}], now=at)  # fmt: skip
+        told("old", notices.NOT_MAILED, old)
+        told("waiting", notices.WAITING, old)  # not mailed yet: it stays until it is
+        told("recent", notices.NOT_MAILED, NOW - 86400)
+        notices.add_token(conn, b"t-long-gone", "reset", member_id, "m@example.org",
+                          now=NOW - 3 * 86400, lifetime_s=3600)  # fmt: skip
+        notices.add_token(conn, b"t-ended-today", "reset", member_id, "m@example.org",
+                          now=NOW - 7200, lifetime_s=3600)  # fmt: skip
+        residents.count_attempt(conn, ["address:192.0.2.1"], now=NOW - LOGIN_WINDOW_S - 1,
+                                window_s=LOGIN_WINDOW_S)  # fmt: skip
+        residents.count_attempt(conn, ["address:192.0.2.2"], now=NOW - 60, window_s=LOGIN_WINDOW_S)
+
+    await db.write(seed)
+    await purge_once(web_client.app)
+    kept = await db.read(notices.notifications_of, member_id, limit=10)
+    assert sorted(n.data["which"] for n in kept) == ["recent", "waiting"]
+    assert await db.read(notices.find_token, b"t-long-gone") is None
+    # ended within the day: still counted against RESET_MAX_PER_DAY
+    assert await db.read(notices.find_token, b"t-ended-today") is not None
+    assert await db.read(notices.tokens_since, member_id, "reset", NOW - 86400) == 1
+    recent = await db.read(residents.recent_failures, ["address:192.0.2.2"], now=NOW,
+                           window_s=LOGIN_WINDOW_S)  # fmt: skip
+    assert recent == {"address:192.0.2.2": 1}
+    # the purge above did the work: nothing is left for another pass
+    assert await db.write(forget_expired, NOW) == {"notifications": 0, "mail_tokens": 0,
+                                                   "login_counts": 0}  # fmt: skip
+
+
+async def test_privacy_states_how_long_notices_are_kept(web_client):
+    text = text_of(await page(web_client, "/confidentialite"))
+    assert f"Ce que le site vous signale (« Avis ») est effacé après {KEEP_NOTIFICATIONS_DAYS} jours." in text
