@@ -51,6 +51,7 @@ LAZY_COMMANDS = {
     "peers": "cli.peers:peers",
     "reports": "cli.reports:reports",
     "restore": "cli.maintenance:restore",
+    "sheet": "cli.sheet:sheet",
     "status": "cli.status:status",
     "sync": "cli.peers:sync",
 }

@@ -9,7 +9,8 @@ else. Every request needs ``Authorization: Bearer <token>`` (the token file
 ``troc init`` wrote), compared in constant time; refusals are RFC 9457 problem
 documents (node.problems). The endpoints are listed in node/admin/handlers.py,
 node/admin/moderation.py, node/admin/reports.py, node/admin/status.py,
-node/admin/members.py, node/admin/nodes.py and node/admin/mail.py.
+node/admin/members.py, node/admin/nodes.py, node/admin/mail.py and
+node/admin/sheet.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hmac
 
 from aiohttp import web
 
-from node.admin import mail, members, moderation, nodes, status
+from node.admin import mail, members, moderation, nodes, sheet, status
 from node.admin.handlers import routes
 from node.admin.reports import routes as report_routes
 from node.clock import now_precise
@@ -53,4 +54,5 @@ def create_admin_app(main_app: web.Application, *, token: Secret) -> web.Applica
     admin.add_routes(status.routes)
     admin.add_routes(nodes.routes)
     admin.add_routes(mail.routes)
+    admin.add_routes(sheet.routes)
     return admin
