@@ -23,6 +23,7 @@ from storage.schema import (
     members,
     notice_settings,
     profiles,
+    retired_handles,
     web_sessions,
 )
 
@@ -86,7 +87,7 @@ def create_member(
     Conflict if the handle or the login is taken (``field`` says which).
     """
     login = handle if login is None else login
-    if conn.execute(select(members.c.id).where(members.c.handle == handle)).first():
+    if handle_taken(conn, handle):
         raise Conflict("this handle is taken", field="handle")
     if conn.execute(select(members.c.id).where(members.c.login == login)).first():
         raise Conflict("this login is taken", field="login")
@@ -95,13 +96,23 @@ def create_member(
             result = conn.execute(
                 members.insert().values(handle=handle, login=login, display_name=display_name,
                                         password_hash=password_hash, state=state,
-                                        created_at=now)  # fmt: skip
+                                        created_at=now, **_fresh_id(conn))  # fmt: skip
             )
     except IntegrityError as exc:
         raise Conflict("this handle or login is taken") from exc
     member_id = result.inserted_primary_key[0]
     conn.execute(profiles.insert().values(member_id=member_id, updated_at=now))
     return Member(member_id, handle, display_name, state, now)
+
+
+def _fresh_id(conn: Connection) -> dict:
+    """SQLite gives the highest id again once its member is deleted: never a deleted
+    member's id (links mailed to them name it). PostgreSQL's sequence never does."""
+    if conn.dialect.name != "sqlite":
+        return {}
+    highest = max(conn.execute(select(func.max(members.c.id))).scalar() or 0,
+                  conn.execute(select(func.max(retired_handles.c.member_id))).scalar() or 0)
+    return {"id": highest + 1}
 
 
 def member_by_id(conn: Connection, member_id: int) -> Member | None:
@@ -140,7 +151,11 @@ def set_member_state(conn: Connection, handle: str, state: str) -> None:
 
 
 def handle_taken(conn: Connection, handle: str) -> bool:
-    return conn.execute(select(members.c.id).where(members.c.handle == handle)).first() is not None
+    """Whether a member has the handle, or had it: a deleted account's handle is retired."""
+    if conn.execute(select(members.c.id).where(members.c.handle == handle)).first() is not None:
+        return True
+    retired = select(retired_handles.c.handle).where(retired_handles.c.handle == handle)
+    return conn.execute(retired).first() is not None
 
 
 def member_by_handle(conn: Connection, handle: str) -> Member | None:
