@@ -43,7 +43,8 @@ class Rate:
 GOSSIP = Rate(limits.PEER_GOSSIP_RATE_PER_S, limits.PEER_GOSSIP_BURST)
 MESSAGES = Rate(limits.PEER_MESSAGE_RATE_PER_MIN / 60, limits.PEER_MESSAGE_BURST)
 REPORTS = Rate(limits.PEER_REPORT_RATE_PER_H / 3600, limits.PEER_REPORT_BURST)
-RATE_BY_ENDPOINT = {"message": MESSAGES, "report": REPORTS}
+# Thanks (docs/protocol-thanks.md) are point to point like messages, at the same rate.
+RATE_BY_ENDPOINT = {"message": MESSAGES, "report": REPORTS, "exchange": MESSAGES, "merci": MESSAGES}
 
 
 def rate_for(path: str) -> tuple[str, Rate]:
