@@ -160,6 +160,7 @@ async def test_privacy_says_where_data_travel_and_links_the_rights(web_client):
     assert "Vos annonces vont à toutes les associations du réseau Troc" in text
     assert "Vos messages vont seulement à l'association de la personne à qui vous écrivez" in text
     assert "Votre adresse e-mail ne quitte jamais ce site" in text
+    assert "un « merci » ou le choix de ne plus voir quelqu'un vont seulement à l'association de l'autre membre" in text
     for path in ("/compte/donnees", "/compte/supprimer", "/profil", "/preferences", "/mes-annonces"):
         assert f'href="{path}"' in html
     assert 'href="https://www.cnil.fr/fr/plaintes"' in html
