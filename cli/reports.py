@@ -47,7 +47,32 @@ def reports_list(ctx, every_state: bool, as_json: bool) -> None:
     rows = table("id", "date", "state", "origin", "reason", "by", "title", "details", "ref")
     for r in listed:
         add_row(rows, r["id"], when(r["created_at"]), r["state"], origin_label(r),
-                r["reason"], reporter_label(r), r["title"], r["details"], r["ref"])
+                r["reason"] + (" (message)" if r.get("message") else ""), reporter_label(r),
+                r["title"], r["details"], r["ref"])
+    show(rows)
+
+
+@reports.command("show")
+@click.argument("report_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def reports_show(ctx, report_id: str, as_json: bool) -> None:
+    """The report ID in full; for a reported message, the message as it was written."""
+    r = admin_client(ctx).call("GET", f"/v1/reports/{quote(report_id, safe='')}")
+    if as_json:
+        print_json(r)
+        return
+    rows = table("field", "value")
+    for name, value in (("id", r["id"]), ("date", when(r["created_at"])), ("state", r["state"]),
+                        ("about", "a private message" if r["message"] else "an annonce"),
+                        ("annonce", f"{r['title']} ({r['ref']}, {origin_label(r)})"),
+                        ("reason", r["reason"]), ("by", reporter_label(r)),
+                        ("details", r["details"]), ("note", r["note"] or "")):  # fmt: skip
+        add_row(rows, name, value)
+    if r["message"]:
+        m = r["message"]
+        add_row(rows, "written by", f"{m['from']} ({m['from_node_name'] or m['from_node']})")
+        add_row(rows, "message", m["text"])
     show(rows)
 
 

@@ -99,6 +99,12 @@ async def report_summaries(app: web.Application, *, every_state: bool) -> list[d
     return [report_json(r, app[node_key_key].node_id, names) for r in listed]
 
 
+async def summary_of(app: web.Application, report_id: int) -> dict:
+    """One report for the operator (NotFound if there is none)."""
+    found = await app[db_key].read(report_store.get_report, report_id)
+    return await summary(app, found)
+
+
 async def summary(app: web.Application, report: Report) -> dict:
     names = await app[db_key].read(directory.names)
     return report_json(report, app[node_key_key].node_id, names)

@@ -1,6 +1,7 @@
 """The admin API's reports: thin over node.reports.
 
     GET    /v1/reports?all=1              open reports (every report with all=1)
+    GET    /v1/reports/{id}               one report, a reported message's text included
     POST   /v1/reports/{id}/resolve  {note?}
     POST   /v1/reports/{id}/forward       to the annonce's origin node; waits for it
 
@@ -34,6 +35,12 @@ async def list_reports(request: web.Request) -> web.Response:
     every_state = request.query.get("all", "") == "1"
     listed = await reports.report_summaries(request.app[main_app_key], every_state=every_state)
     return web.json_response(listed)
+
+
+@routes.get("/v1/reports/{id}")
+async def show_report(request: web.Request) -> web.Response:
+    app = request.app[main_app_key]
+    return web.json_response(await reports.summary_of(app, _report_id(request)))
 
 
 @routes.post("/v1/reports/{id}/resolve")

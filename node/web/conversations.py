@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import blocks, conversations
-from node.errors import CannotAnswer, KeptApart, Unreachable
+from node import blocks, conversations, newcomers
+from node.errors import CannotAnswer, KeptApart, NewMemberLimit, Unreachable
 from node.keys import db_key
 from node.meeting_places import places_in
 from node.web.annonces import visible_annonce
@@ -35,7 +35,7 @@ def _read_message(form: Form) -> str:
     return form.text("message", required=True, max_chars=MAX_MESSAGE_CHARS, multiline=True)
 
 
-async def _answer_page(request, shown, form, *, status=200, unreachable=None):
+async def _answer_page(request, shown, form, *, status=200, unreachable=None, limited=None):
     if unreachable is None:
         unreachable = not await conversations.reachable(request.app, shown.annonce.origin)
     names = await association_names(request)
@@ -44,6 +44,7 @@ async def _answer_page(request, shown, form, *, status=200, unreachable=None):
     return await render(request, "answer.html", {
         "annonce": shown.annonce, "form": form, "unreachable": unreachable, "waiting": waiting,
         "association": association_namer(request, names)(shown.annonce.origin),
+        "limited": limited,
     }, status=status)  # fmt: skip
 
 
@@ -73,6 +74,11 @@ async def answer(request: web.Request) -> web.Response:
         return await _answer_page(request, shown, form, status=409, unreachable=True)
     if not form.ok:
         return await _answer_page(request, shown, form, status=422, unreachable=False)
+    try:
+        await newcomers.check(request.app, member, newcomers.ANSWERS)
+    except NewMemberLimit as limited:  # the form keeps the message
+        return await _answer_page(request, shown, form, status=429, unreachable=False,
+                                  limited=limited)  # fmt: skip
     try:
         conversation = await conversations.answer(request.app, member, shown, body,
                                                   form=form.key(member.id))  # fmt: skip

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import accounts, annonces, suggestions
+from node import accounts, annonces, newcomers, suggestions
 from node.clock import now
+from node.errors import NewMemberLimit
 from node.i18n import Msg
 from node.keys import communes_key, db_key
 from node.web.annonce_form import (
@@ -58,7 +59,7 @@ def _own_places(request: web.Request, profile) -> list[tuple[str, object]]:
     return own
 
 
-async def _form_page(request, form, *, status=200, action=NEW, editing=None):
+async def _form_page(request, form, *, status=200, action=NEW, editing=None, limited=None):
     profile = await accounts.profile_of(request.app, request[member_rkey])
     keep = None
     if editing is not None and editing.point is not None:
@@ -69,6 +70,7 @@ async def _form_page(request, form, *, status=200, action=NEW, editing=None):
         "kinds": KIND_LABELS, "categories": CATEGORY_LABELS,
         "communes": request.app[communes_key], "durations": DURATIONS_DAYS,
         "own_places": _own_places(request, profile), "keep_place": keep, "KEEP_PLACE": KEEP_PLACE,
+        "limited": limited,
     }, status=status)  # fmt: skip
 
 
@@ -130,6 +132,10 @@ async def new_submit(request: web.Request) -> web.Response:
         return await _form_page(request, form, status=422 if draft is None else 200)
     if action != "publier":
         return await _to_preview(request, member, form)
+    try:
+        await newcomers.check(request.app, member, newcomers.ANNONCES)
+    except NewMemberLimit as limited:  # the form keeps what was written
+        return await _form_page(request, form, status=429, limited=limited)
     try:
         signed = await annonces.publish(request.app, _author(member), draft, member_id=member.id,
                                         form=form.key(member.id))  # fmt: skip

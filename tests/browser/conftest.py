@@ -77,7 +77,7 @@ class NodeProcess:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data = data
-        env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TROC_NEW_MEMBER_DAYS": "0", **(env or {})}
         subprocess.run([*TROC, "--data", str(data), "init", "--name", name, "--url", self.url,
                         "--listen", f"127.0.0.1:{self.port}"], check=True, env=env,
                        capture_output=True, cwd=ROOT, timeout=60)  # fmt: skip

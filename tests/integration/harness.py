@@ -73,6 +73,7 @@ TROC = _troc_executable()
 FAST_ENV = {
     "TROC_SYNC_INTERVAL_S": "2",
     "TROC_PURGE_INTERVAL_S": "5",
+    "TROC_NEW_MEMBER_DAYS": "0",  # residents post more than a new account's daily limit
     "TROC_LOG_LEVEL": os.environ.get("TROC_TEST_LOG_LEVEL", "INFO"),
 }
 

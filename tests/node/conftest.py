@@ -17,8 +17,9 @@ NODE_KEY = NodeKey.from_seed(b"\x07" * 32)
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
+    # No limits of new accounts here: tests/node/web/test_newcomers.py turns them on.
     return Settings(data_dir=tmp_path, name="Centre social de Montanou",
-                    public_url="http://127.0.0.1:8080")  # fmt: skip
+                    public_url="http://127.0.0.1:8080", new_member_days=0)  # fmt: skip
 
 
 @pytest.fixture

@@ -81,8 +81,10 @@ class Node:
 
     @property
     def settings(self) -> Settings:
+        # No limits of new accounts unless a test asks (tests/node/web/test_newcomers.py).
+        options = {"new_member_days": 0, **self.options}
         return Settings(data_dir=self.data_dir, name=self.name, public_url=self.url,
-                        listen=f"127.0.0.1:{self.port}", **self.options)  # fmt: skip
+                        listen=f"127.0.0.1:{self.port}", **options)  # fmt: skip
 
     async def start(
         self, *, background_tasks: bool = True, peer_timeouts: PeerTimeouts | None = None
