@@ -17,7 +17,8 @@ written here, once:
   resident's consent, which must be given and is stored with the date and
   the coordinator who recorded it;
 - a coordinator acts only for the accompanied members they accompany, while
-  accompanied (``acting_for``, else ``NotAccompanying``); the creator
+  accompanied (``acting_for``, else ``NotAccompanying``) and not suspended
+  by the operator (``Suspended``); the creator
   accompanies them and may add another coordinator of the node;
 - acting for them goes through the members' own features, with the member
   as the author (node.annonces ``publish``, ``edit``, ``fulfil``,
@@ -49,7 +50,7 @@ from aiohttp import web
 from node import accounts, annonces, conversations
 from node.annonces import Author, Draft, Visible
 from node.clock import now
-from node.errors import NotAccompanying, NotCoordinator
+from node.errors import NotAccompanying, NotCoordinator, Suspended
 from node.keys import db_key
 from protocol import limits
 from protocol.annonce import _check_line
@@ -215,7 +216,10 @@ def _acting_for(conn: Connection, coordinator: Member, handle: str) -> tuple[Acc
         raise NotAccompanying("this coordinator does not accompany this member")
     if not held.accompanied:
         raise NotAccompanying("this member took over their account")
-    return held, residents.member_by_id(conn, held.member_id)
+    member = residents.member_by_id(conn, held.member_id)
+    if not member.active:  # the operator suspended them: nobody posts in their name
+        raise Suspended("a suspended member's coordinators cannot act for them")
+    return held, member
 
 
 async def acting_for(app: web.Application, coordinator: Member,

@@ -10,9 +10,11 @@ the coordinator's name (storage.forms): sent twice, they act once.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from aiohttp import web
 
-from node import annonces, conversations, desk
+from node import annonces, conversations, desk, sheet
 from node.clock import now
 from node.errors import CannotAnswer, NotAccompanying, NotCoordinator, Unreachable
 from node.i18n import Msg
@@ -31,6 +33,7 @@ from node.web.labels import CATEGORY_LABELS, KIND_BADGES, KIND_LABELS, STATE_LAB
 from node.web.render import render
 from protocol import limits
 from protocol.errors import TooLargeError, ValidationError
+from protocol.short_code import MAX_TYPED_CHARS, BadShortCode
 from storage import conversations as talk
 from storage import desk as desk_store
 from storage import residents
@@ -39,6 +42,7 @@ from storage.errors import AlreadySubmitted, NotFound
 
 routes = web.RouteTableDef()
 HOME = "/permanence"
+MAX_TYPED_ADDRESS = 300  # an annonce's address as pasted
 REACH_LABELS = {desk_store.PHONE: "Par téléphone", desk_store.AT_DESK: "À la permanence"}
 ACTION_LABELS = {
     desk_store.CREATE: "Inscription, consentement recueilli",
@@ -342,10 +346,21 @@ async def _shown_for(request, member):
 
 @routes.get(HOME + "/membres/{handle}/repondre")
 async def find_to_answer(request: web.Request) -> web.Response:
-    """The annonce's address or reference, as pasted, leads to the answer form."""
+    """The annonce's short code (from the printed sheet) or its address leads to the answer
+    form; a code several open annonces share leads to their list (``/ref``)."""
     _, held, _ = await _acting(request)
-    typed = request.query.get("annonce", "").strip()[:300].rstrip("/")
-    ref = typed.rsplit("/", 1)[-1].split("?", 1)[0].split("#", 1)[0]
+    typed = request.query.get("annonce", "").strip()[:MAX_TYPED_ADDRESS]
+    if len(typed) <= MAX_TYPED_CHARS:
+        try:
+            code, matches = await sheet.find_code(request.app, typed)
+        except BadShortCode:
+            pass
+        else:
+            open_ones = [m.annonce for m in matches if m.status == sheet.OPEN]
+            if len(open_ones) == 1:
+                raise web.HTTPSeeOther(f"{_member_url(held)}/repondre/{open_ones[0].ref}")
+            raise web.HTTPSeeOther(f"/ref?{urlencode({'code': code})}")
+    ref = typed.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0].split("#", 1)[0]
     parse_ref(ref)  # 404 unless it is one
     raise web.HTTPSeeOther(f"{_member_url(held)}/repondre/{ref}")
 

@@ -12,6 +12,7 @@ from node import accounts, desk
 from node.keys import db_key
 from protocol.annonce import State, annonce_ref, parse_annonce_ref
 from protocol.errors import ValidationError
+from protocol.short_code import short_code
 from storage import annonces as annonce_store
 from storage import desk as desk_store
 from storage import residents
@@ -338,6 +339,15 @@ async def test_a_coordinator_answers_an_annonce_for_the_member(web_client, db):
                                  allow_redirects=False)  # fmt: skip
     assert found.status == 303 and found.headers["Location"].endswith(f"/repondre/{ref}")
     assert (await web_client.get(f"/permanence/membres/{handle}/repondre?annonce=nimporte")).status == 404
+    code = short_code(*parse_annonce_ref(ref))
+    by_code = await web_client.get(f"/permanence/membres/{handle}/repondre?annonce=réf. {code.lower()}",
+                                   allow_redirects=False)  # fmt: skip
+    assert by_code.status == 303 and by_code.headers["Location"].endswith(f"/repondre/{ref}")
+    other = "00000" if code != "00000" else "11111"
+    unknown = await web_client.get(f"/permanence/membres/{handle}/repondre?annonce={other}",
+                                   allow_redirects=False)  # fmt: skip
+    assert unknown.status == 303 and unknown.headers["Location"] == f"/ref?code={other}"
+    assert (await web_client.get(f"/permanence/membres/{handle}/repondre?annonce=" + "x" * 400)).status == 404
     path = f"/permanence/membres/{handle}/repondre/{ref}"
     empty = await post_form(web_client, path, {"message": "  "}, page=path)
     assert empty.status == 422
@@ -459,3 +469,15 @@ async def test_the_migration_creates_the_desk_tables_as_schema_py_says(db):
         found = await conn.run_sync(columns)
     for name in names:
         assert found[name] == {c.name for c in metadata.tables[name].columns}, name
+
+
+async def test_nobody_acts_for_a_member_the_operator_suspended(web_client, db):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    await db.write(residents.set_member_state, handle, residents.SUSPENDED)
+    refused = await post_form(web_client, f"/permanence/membres/{handle}/publier", ANNONCE,
+                              page="/permanence")  # fmt: skip
+    assert refused.status == 403
+    member = await db.read(residents.member_by_handle, handle)
+    assert await db.read(residents.own_annonces, member.id, NODE_KEY.node_id) == []
+    assert (await web_client.get(f"/permanence/membres/{handle}")).status == 200  # still readable
