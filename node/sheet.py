@@ -230,7 +230,7 @@ class SheetMaker:
     async def _make(self, app: web.Application, communes: tuple[str, ...]) -> Sheet:
         try:
             async with self._turns:
-                made = await _make(app, communes)
+                made = await make_now(app, communes)
             self._keep(made, now_precise(app))
             return made
         finally:
@@ -242,7 +242,8 @@ def _retrieve(task: asyncio.Task) -> None:
         task.exception()  # those waiting got it; none left: no warning
 
 
-async def _make(app: web.Application, communes: tuple[str, ...]) -> Sheet:
+async def make_now(app: web.Application, communes: tuple[str, ...]) -> Sheet:
+    """A sheet made afresh (SheetMaker keeps it and takes turns: use ``make_sheet``)."""
     at = now(app)
     annonces = await app[db_key].read(sheet_store.newest_open, communes, now=at,
                                       limit=MAX_SHEET_ANNONCES)  # fmt: skip
