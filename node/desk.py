@@ -156,6 +156,20 @@ async def revoke(app: web.Application, name: str) -> tuple[Member, list[str]]:
     return member, left
 
 
+def _refuse_password(conn: Connection, name: str) -> None:
+    member = residents.member_named(conn, name)
+    held = desk_store.accompanied_by_id(conn, member.id) if member is not None else None
+    if held is not None and held.accompanied:
+        raise Conflict(f"{member.handle} is an accompanied member: they take over their "
+                       "account with a code from the desk, and choose their own password")
+
+
+async def refuse_password(app: web.Application, name: str) -> None:
+    """Conflict if ``name`` is an accompanied member: a password would let someone log in as
+    them before they took over their account (the operator's reset-password asks first)."""
+    await app[db_key].read(_refuse_password, name)
+
+
 def _coordinator(conn: Connection, member: Member) -> None:
     if not member.active or not desk_store.is_coordinator(conn, member.id):
         raise NotCoordinator("only the association's coordinators use its desk")

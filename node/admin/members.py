@@ -82,6 +82,7 @@ async def unsuspend(request: web.Request) -> web.Response:
 
 @routes.post("/v1/members/{handle}/reset-password")
 async def reset_password(request: web.Request) -> web.Response:
+    await desk.refuse_password(request.app[main_app_key], _handle(request))
     member, password, ended = await accounts.reset_password(request.app[main_app_key],
                                                             _handle(request))  # fmt: skip
     return web.json_response({**member_json(member), "password": password,

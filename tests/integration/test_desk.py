@@ -67,6 +67,8 @@ def test_a_reply_from_another_node_reaches_the_queue_and_is_answered_for_the_mem
     assert [m["desk"] for m in listed if m["login"] == "claire"] == ["coordinator"]
     assert [m["desk"] for m in listed if m["handle"] == handle] == ["accompanied"]
     assert "accompanied" in a.cli("members", "list").stdout
+    no_password = a.cli("members", "reset-password", handle, check=False)
+    assert no_password.returncode == 1 and "accompanied member" in no_password.stderr
     published = post(claire.browser, f"/permanence/membres/{handle}/publier", {
         "type": "request", "categorie": "coup-de-main", "titre": "Porter mes courses du marché",
         "texte": "Le mardi matin.", "commune": "domicile", "duree": "30"})  # fmt: skip
