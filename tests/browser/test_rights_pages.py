@@ -47,7 +47,8 @@ def test_the_phone_is_a_link_that_dials(node, page_of):
     page.goto(node.url + "/a-propos")
     help_line = page.locator(".contact-help")
     assert "Venez à la permanence ou appelez-nous" in help_line.inner_text()
-    assert help_line.get_by_role("link", name="05 53 12 34 56").get_attribute("href") == "tel:0553123456"
+    phone = help_line.get_by_role("link", name="05 53 12 34 56")
+    assert phone.get_attribute("href") == "tel:0553123456"
     assert page.locator("address").inner_text().splitlines() == [
         "Centre social Montanou", "2 rue Lamartine", "47000 Agen"]  # fmt: skip
 

@@ -66,7 +66,8 @@ async def test_about_shows_address_hours_phone_as_a_link_and_mail(make_web_clien
     html = await page(client, "/a-propos")
     assert "<address>Centre social Montanou<br>2 rue Lamartine<br>47000 Agen</address>" in html
     assert "mardi 9 h – 12 h<br>jeudi 14 h – 17 h" in html
-    assert f'{HELP_WITH_DESK} <a class="contact-phone" href="tel:0553123456">05 53 12 34 56</a>' in html
+    phone_link = '<a class="contact-phone" href="tel:0553123456">05 53 12 34 56</a>'
+    assert f"{HELP_WITH_DESK} {phone_link}" in html
     assert '<a href="mailto:accueil@montanou.example">accueil@montanou.example</a>' in html
     for path in ("/confidentialite", "/accessibilite", "/mentions-legales"):
         assert html.count(f'href="{path}"') == 2  # the page's list, and the footer
@@ -83,11 +84,14 @@ async def test_about_without_contact_settings_shows_no_empty_label(web_client):
 
 @pytest.mark.parametrize(("given", "sentence", "absent"), [
     ({"association_phone": "05 53 12 34 56"},
-     "Besoin d'aide pour utiliser Troc ? Appelez-nous : 05 53 12 34 56", ("Adresse", "Permanence")),
+     "Besoin d'aide pour utiliser Troc ? Appelez-nous : 05 53 12 34 56",
+     ("Adresse", "Permanence")),
     ({"association_hours": "lundi 14 h – 16 h"},
-     "Besoin d'aide pour utiliser Troc ? Venez nous voir à la permanence.", ("Téléphone", "Adresse")),
+     "Besoin d'aide pour utiliser Troc ? Venez nous voir à la permanence.",
+     ("Téléphone", "Adresse")),
     ({"association_email": "aide@asso.example"},
-     "Besoin d'aide pour utiliser Troc ? Écrivez-nous : aide@asso.example", ("Téléphone", "Adresse")),
+     "Besoin d'aide pour utiliser Troc ? Écrivez-nous : aide@asso.example",
+     ("Téléphone", "Adresse")),
 ])  # fmt: skip
 async def test_each_setting_alone_shows_its_line_and_only_its_line(make_web_client, given,
                                                                    sentence, absent):  # fmt: skip
@@ -144,8 +148,10 @@ async def test_privacy_states_the_durations_the_code_enforces(web_client):
     assert f"au plus tard {days} jours après sa dernière modification" in text
     assert "effacée ici en moins de 10 minutes" in text  # purge_interval_s = 600
     assert f"Vous restez connecté au plus {SESSION_LIFETIME_S // 86400} jours" in text
-    assert f"marche {CONFIRM_LIFETIME_S // 3600} heures ; un lien pour choisir un nouveau mot de passe, 1 heure." in text
-    assert f"effacé après {LOG_KEEPING_DAYS} jours, les copies de sauvegarde après {BACKUP_KEEPING_DAYS} jours" in text
+    assert (f"marche {CONFIRM_LIFETIME_S // 3600} heures ; "
+            "un lien pour choisir un nouveau mot de passe, 1 heure.") in text
+    assert (f"effacé après {LOG_KEEPING_DAYS} jours, "
+            f"les copies de sauvegarde après {BACKUP_KEEPING_DAYS} jours") in text
     assert "Les essais de mot de passe manqués comptent pendant 15 minutes." in text
 
 
@@ -160,8 +166,10 @@ async def test_privacy_says_where_data_travel_and_links_the_rights(web_client):
     assert "Vos annonces vont à toutes les associations du réseau Troc" in text
     assert "Vos messages vont seulement à l'association de la personne à qui vous écrivez" in text
     assert "Votre adresse e-mail ne quitte jamais ce site" in text
-    assert "un « merci » ou le choix de ne plus voir quelqu'un vont seulement à l'association de l'autre membre" in text
-    for path in ("/compte/donnees", "/compte/supprimer", "/profil", "/preferences", "/mes-annonces"):
+    assert ("un « merci » ou le choix de ne plus voir quelqu'un "
+            "vont seulement à l'association de l'autre membre") in text
+    for path in ("/compte/donnees", "/compte/supprimer", "/profil", "/preferences",
+                 "/mes-annonces"):  # fmt: skip
         assert f'href="{path}"' in html
     assert 'href="https://www.cnil.fr/fr/plaintes"' in html
     assert "L'association Centre social de Montanou tient ce site" in text
@@ -208,7 +216,8 @@ async def test_legal_notice_names_publisher_director_and_host(make_web_client):
     text = text_of(html)
     assert "L'association Centre social de Montanou" in text
     assert "Directeur ou directrice de la publication Jeanne Martin, présidente" in text
-    assert "<address>Chatons d&#39;Aquitaine<br>1 place du Marché<br>33000 Bordeaux</address>" in html
+    host = "<address>Chatons d&#39;Aquitaine<br>1 place du Marché<br>33000 Bordeaux</address>"
+    assert host in html
     assert "Adresse du site http://127.0.0.1:8080" in text
     assert MISSING not in html
 
@@ -219,7 +228,8 @@ async def test_legal_notice_unset_says_what_the_association_must_fill_in(web_cli
     assert "<dt>Téléphone</dt>" not in html and "<dt>E-mail</dt>" not in html
 
 
-@pytest.mark.parametrize("path", ["/confidentialite/", "/accessibilite?x=<script>", "/mentions-legales/%00"])
+@pytest.mark.parametrize("path", ["/confidentialite/", "/accessibilite?x=<script>",
+                                  "/mentions-legales/%00"])  # fmt: skip
 async def test_odd_paths_answer_plainly(web_client, path):
     response = await web_client.get(path)
     assert response.status in (200, 404)
@@ -266,8 +276,9 @@ async def test_a_mail_really_sent_ends_with_the_association_contact(aiohttp_clie
     assert '<a href="tel:0553123456" style="color:#0b4f8a;">05 53 12 34 56</a>' in html
 
 
-async def test_a_mail_without_contact_settings_has_no_empty_lines_of_it(aiohttp_client, db,
-                                                                        settings, clock, smtp):  # fmt: skip
+async def test_a_mail_without_contact_settings_has_no_empty_lines_of_it(
+    aiohttp_client, db, settings, clock, smtp
+):
     client = await mail_client(aiohttp_client, db, settings, clock, smtp)
     await sign_up(client)
     await post_form(client, "/preferences/adresse", {"adresse": "marie@example.org"},
@@ -287,7 +298,8 @@ async def test_every_kind_of_mail_carries_the_contact_escaped(aiohttp_client, db
                                association_address=HOSTILE, association_hours="lundi & mardi",
                                association_phone="05 53 12 34 56")  # fmt: skip
     writer = mailing.MailWriter(client.app, client.app[translators_key]["fr"])
-    recipient = Recipient(member_id=1, handle="marie", display_name="Marie", address="marie@example.org")
+    recipient = Recipient(member_id=1, handle="marie", display_name="Marie",
+                          address="marie@example.org")  # fmt: skip
     links = mailing.Links("http://127.0.0.1:8080", b"s" * 32, 1)
     written = [
         writer.write(recipient, Msg("Sujet"), Msg("Bonjour"), [], links, None),
@@ -311,9 +323,9 @@ async def test_the_purge_forgets_old_notices_spent_links_and_stale_login_counts(
 
     def seed(conn):
         def told(which: str, mail: str, at: int) -> None:
-            notices.add_notifications(conn, [{"member_id": member_id, "kind": "message",
-                                              "key": which.encode().ljust(32, b"."),
-                                              "data": {"which": which}, "mail": mail}], now=at)  # fmt: skip
+            row = {"member_id": member_id, "kind": "message", "mail": mail,
+                   "key": which.encode().ljust(32, b"."), "data": {"which": which}}
+            notices.add_notifications(conn, [row], now=at)
         told("old", notices.NOT_MAILED, old)
         told("waiting", notices.WAITING, old)  # not mailed yet: it stays until it is
         told("recent", notices.NOT_MAILED, NOW - 86400)
@@ -343,4 +355,5 @@ async def test_the_purge_forgets_old_notices_spent_links_and_stale_login_counts(
 
 async def test_privacy_states_how_long_notices_are_kept(web_client):
     text = text_of(await page(web_client, "/confidentialite"))
-    assert f"Ce que le site vous signale (« Avis ») est effacé après {KEEP_NOTIFICATIONS_DAYS} jours." in text
+    days = KEEP_NOTIFICATIONS_DAYS
+    assert f"Ce que le site vous signale (« Avis ») est effacé après {days} jours." in text
