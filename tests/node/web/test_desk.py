@@ -481,3 +481,31 @@ async def test_nobody_acts_for_a_member_the_operator_suspended(web_client, db):
     member = await db.read(residents.member_by_handle, handle)
     assert await db.read(residents.own_annonces, member.id, NODE_KEY.node_id) == []
     assert (await web_client.get(f"/permanence/membres/{handle}")).status == 200  # still readable
+
+
+async def test_the_member_of_the_url_must_own_the_annonce_or_the_conversation(web_client, db):
+    await sign_up(web_client, "paul", "Paul B.")
+    posted = await post_form(web_client, "/annonces/nouvelle", {
+        "type": "offer", "categorie": "service", "titre": "Je fais les courses",
+        "texte": "Le mardi, au marché.", "commune": "47001", "duree": "30", "action": "publier"},
+        page="/annonces/nouvelle")  # fmt: skip
+    pauls = REF.search(posted.headers["Location"]).group(1)
+    await log_out(web_client)
+    await sign_up(web_client, "eve", "Ève")
+    conversation = await post_form(web_client, f"/annonces/{pauls}/repondre", {"message": "Bonjour"},
+                                   page=f"/annonces/{pauls}")  # fmt: skip
+    eves = conversation.headers["Location"].rsplit("/", 1)[1]
+    await log_out(web_client)
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    base = f"/permanence/membres/{handle}"
+    for path in (f"{base}/annonces/{pauls}/modifier", f"{base}/messages/{eves}",
+                 f"{base}/messages/abc", f"{base}/messages/{'9' * 13}", f"{base}/annonces/xyz/modifier"):
+        assert (await web_client.get(path)).status == 404, path
+    for path, data in ((f"{base}/annonces/{pauls}/retirer", {}), (f"{base}/annonces/{pauls}/pourvue", {}),
+                       (f"{base}/messages/{eves}", {"message": "intrus"})):  # fmt: skip
+        assert (await post_form(web_client, path, data, page="/permanence")).status == 404, path
+    origin, uid = parse_annonce_ref(pauls)
+    assert (await db.read(annonce_store.get_annonce, origin, uid)).annonce.state is State.OPEN
+    for weird in ("%3Cscript%3E", "a" * 200, "..%2F..%2Fadmin"):
+        assert (await web_client.get(f"/permanence/membres/{weird}")).status in (403, 404)
