@@ -47,8 +47,10 @@ async def suggest_offers(app: web.Application, member, draft, profile) -> list[S
     point = draft.point
     origin = communes.origin_of(draft.commune, point.lat if point else None,
                                 point.lon if point else None)  # fmt: skip
+    # viewer: not the offers of members a block keeps the writer apart from (storage.blocks)
     query = Query(kind=Kind.OFFER, origin=origin, radius_km=SUGGESTION_KM if origin else None,
-                  nearest=origin is not None, per_page=SUGGESTION_CANDIDATES)  # fmt: skip
+                  nearest=origin is not None, per_page=SUGGESTION_CANDIDATES,
+                  viewer=(app[node_key_key].node_id, member.handle))  # fmt: skip
     page = await app[db_key].read(_suggestions, communes, query, now(app))
     needs = analyse(draft.title, draft.text, draft.category.value, Kind.REQUEST.value,
                     state.thesaurus)  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -133,3 +133,23 @@ def any_apart(conn: Connection, member: Who) -> bool:
         and_(c.blocked_node == member.node, c.blocked_handle == member.handle),
     )).limit(1)  # fmt: skip
     return conn.execute(query).first() is not None
+
+
+def rename_node(conn: Connection, old: bytes, new: bytes) -> None:
+    """The blocks of ``old``'s members become ``new``'s (a key succession); a pair held under
+    both ids is kept once."""
+    c = member_blocks.c
+    for node, handle, other_node, other_handle in (
+        (c.blocker_node, c.blocker_handle, c.blocked_node, c.blocked_handle),
+        (c.blocked_node, c.blocked_handle, c.blocker_node, c.blocker_handle),
+    ):
+        held = select(node, handle, other_node, other_handle).where(node == new)
+        taken = {(h, bytes(o), oh) for _n, h, o, oh in conn.execute(held)}
+        rows = conn.execute(select(handle, other_node, other_handle).where(node == old)).all()
+        for h, o, oh in rows:
+            same = and_(node == old, handle == h, other_node == o, other_handle == oh)
+            if (h, bytes(o), oh) in taken:
+                conn.execute(delete(member_blocks).where(same))
+            else:
+                conn.execute(update(member_blocks).where(same).values({node.key: new}))
+    touch(conn, BLOCKS)

@@ -9,7 +9,8 @@ A succession says that node ``old`` is now node ``new`` (or revoked), from
 - the peer that was ``old`` is now ``new``: same URL, same delivery state,
   its queued items go to the new id (the node at that URL signs with the new
   key from now on);
-- conversations about the node's annonces, or with its members, follow it;
+- conversations about the node's annonces, or with its members, follow it,
+  and so do the blocks between its members and ours (storage.blocks);
 - when a recovery succession overturns another one, the losing successor
   (a thief's key) is blocked as an origin here.
 
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
-from storage import search_index
+from storage import blocks, search_index
 from storage.annonces import ANNONCES
 from storage.db import touch
 from storage.peers import PEERS
@@ -137,6 +138,7 @@ def _rename_node(conn: Connection, old: bytes, new: bytes | None) -> None:
     for column in ("annonce_origin", "author_node", "replier_node"):
         conn.execute(update(conversations).where(conversations.c[column] == old)
                      .values({column: new}))  # fmt: skip
+    blocks.rename_node(conn, old, new)
 
 
 def _move_items(conn: Connection, old: bytes, new: bytes) -> None:

@@ -32,7 +32,8 @@ async def test_a_block_is_held_once_joins_both_ways_and_is_lifted_once(db):
     (listed,) = await db.read(blocks.blocks_by, MARIE)
     assert (listed.blocked, listed.name, listed.created_at) == (PAUL, "Paul B.", NOW)
     assert await db.read(blocks.count_by, MARIE) == 1
-    assert await db.read(blocks.count_from_node, A) == 1 and await db.read(blocks.count_from_node, B) == 0
+    assert await db.read(blocks.count_from_node, A) == 1
+    assert await db.read(blocks.count_from_node, B) == 0
     assert await db.write(blocks.remove_block, MARIE, PAUL)
     assert not await db.write(blocks.remove_block, MARIE, PAUL)
     assert await db.read(blocks.blocks_by, MARIE) == []
@@ -97,3 +98,15 @@ async def test_migration_0016_goes_back_and_up_again(db):
     assert current == head
     assert await db.read(blocks.blocks_by, MARIE) == []
     assert await db.write(blocks.add_block, MARIE, PAUL, name="", now=NOW)
+
+
+async def test_a_key_succession_moves_the_blocks_of_the_node_s_members(db):
+    new = b"\xcc" * 32
+    await db.write(blocks.add_block, MARIE, PAUL, name="", now=NOW)  # Paul is on B
+    await db.write(blocks.add_block, Who(B, "jean"), Who(A, "lucie"), name="", now=NOW)
+    await db.write(blocks.add_block, MARIE, Who(new, "paul"), name="", now=NOW)  # held both ways
+    await db.write(blocks.rename_node, B, new)
+    assert await db.read(blocks.blocks_by, MARIE) == [
+        blocks.Block(Who(new, "paul"), "", NOW)]  # fmt: skip
+    assert await db.read(blocks.is_blocked, Who(new, "jean"), Who(A, "lucie"))
+    assert await db.read(blocks.count_from_node, B) == 0
