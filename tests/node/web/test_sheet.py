@@ -115,6 +115,16 @@ async def test_an_annonce_no_longer_open_is_said_so_without_a_link(web_client, d
     assert f"/annonces/{annonce_ref(a.origin, a.uid)}" not in page
 
 
+async def test_a_tombstone_without_title_is_named_in_words(web_client, db):
+    first = make_signed(PEER, title="Vélo d'enfant")
+    await _store(db, first, next_revision(PEER, first, state=State.WITHDRAWN, title="", text=""))
+    a = first.annonce
+    page = unescape(await (await web_client.get(
+        "/ref", params={"code": short_code(a.origin, a.uid)})).text())  # fmt: skip
+    assert "Une annonce retirée" in page and "Cette annonce a été retirée par son auteur" in page
+    assert re.search(r'<h3 class="card-title"[^>]*></h3>', page) is None
+
+
 async def test_an_expired_annonce_not_yet_purged_is_said_expired(web_client, db, clock):
     signed = make_signed(PEER, expires=NOW + 86400)
     await _store(db, signed)
