@@ -110,6 +110,11 @@ async def annonce_of(app: web.Application, exchange: store.Exchange) -> Annonce 
     return held.annonce if held is not None else None
 
 
+async def exchange_of_conversation(app: web.Application, key: bytes) -> store.Exchange | None:
+    """The exchange a conversation led to, if its author said so (its page links to it)."""
+    return await app[db_key].read(store.exchange_by_key, key)
+
+
 async def exchange_of_annonce(app: web.Application, annonce: Annonce) -> store.Exchange | None:
     return await app[db_key].read(store.exchange_of_annonce, annonce.origin, annonce.uid)
 

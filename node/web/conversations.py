@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import blocks, conversations, newcomers
+from node import blocks, conversations, newcomers, thanks
 from node.errors import CannotAnswer, KeptApart, NewMemberLimit, Unreachable
 from node.keys import db_key
 from node.meeting_places import places_in
@@ -120,6 +120,7 @@ async def _conversation_page(request, member, conversation, form, *, status=200)
         "unreachable": not await conversations.other_reachable(request.app, conversation, member),
         "closed": safety.closed, "i_blocked": safety.i_blocked,
         "meeting_places": places_in(request.app, safety.commune),
+        "exchange": await thanks.exchange_of_conversation(request.app, conversation.key),
     }, status=status)  # fmt: skip
 
 

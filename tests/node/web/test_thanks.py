@@ -82,6 +82,9 @@ async def test_marie_names_paul_both_thank_and_the_counts_show_on_both_profiles(
     ref = await fulfilled_request(marie, paul)
     exchange = await name_paul(marie, ref)
     assert "Paul B. vous a aidé" in await text_of(marie, exchange)
+    inbox = await text_of(paul, "/messages")
+    thread = re.search(r'href="(/messages/\d+)"', inbox).group(1)
+    assert f'href="{exchange}"' in await text_of(paul, thread)  # "Dire merci", in the conversation
 
     sent = await post_form(marie, exchange, {"merci": "Merci Paul,\nle buffet est en place !"},
                            page=exchange)  # fmt: skip
