@@ -317,3 +317,15 @@ async def test_the_node_refuses_to_start_with_an_unknown_sheet_commune(make_web_
 def test_a_sheet_communes_setting_that_is_not_insee_codes_is_refused(settings, value):
     with pytest.raises(ConfigError, match="sheet_communes"):
         check_settings(replace(settings, sheet_communes=value))
+
+
+async def test_what_an_author_typed_is_printed_as_text_and_fetches_nothing(web_client, db):
+    title = '<img src="http://127.0.0.1:9/x.png"> <b>Vélo</b>'
+    text = '<style>body{font-size:2pt}</style><script>alert(1)</script> &amp; fin'
+    await _store(db, make_signed(PEER, title=title, text=text))
+    pdf = await _sheet(web_client)
+    printed = " ".join(_text(pdf).split())
+    assert '<img src="http://127.0.0.1:9/x.png"> <b>Vélo</b>' in printed
+    assert "<style>body{font-size:2pt}</style>" in printed and "&amp; fin" in printed
+    with pdfplumber.open(io.BytesIO(pdf)) as document:
+        assert min(round(c["size"], 1) for page in document.pages for c in page.chars) >= 14
