@@ -173,7 +173,9 @@ async def report(request: web.Request) -> web.Response:
     held = await thanks.annonce_of(request.app, x)
     if held is None:  # gone from this node: the moderators cannot be shown which one
         raise web.HTTPNotFound()
-    details = f"Échange avec {other.name} (@{other.handle}), signalé par @{member.handle} :\n{text}"
+    # The report records who made it; its text names only the other member, so that a
+    # report forwarded to the annonce's node never names the resident who made it.
+    details = f"Échange avec {other.name} (@{other.handle}) :\n{text}"
     try:
         await node_reports.report(request.app, member.id, held, REPORT_REASON, details,
                                   form=form.key(member.id))  # fmt: skip
