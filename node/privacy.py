@@ -76,4 +76,5 @@ def forget_expired(conn: Connection, at: int) -> dict[str, int]:
         "notifications": notices.purge_notifications(conn, before=before),
         "mail_tokens": notices.purge_tokens(conn, now=at - TOKEN_KEPT_AFTER_END_S),
         "login_counts": residents.purge_throttle(conn, now=at, window_s=LOGIN_WINDOW_S),
+        "sessions": residents.purge_sessions(conn, at),
     }

@@ -230,11 +230,16 @@ def save_profile(
 def create_session(
     conn: Connection, member_id: int, token_hash: bytes, *, now: int, lifetime_s: int
 ) -> None:
-    conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= now))
+    purge_sessions(conn, now)
     conn.execute(
         web_sessions.insert().values(token_hash=token_hash, member_id=member_id,
                                      created_at=now, expires_at=now + lifetime_s)  # fmt: skip
     )
+
+
+def purge_sessions(conn: Connection, now: int) -> int:
+    """Forget the sessions that have ended; how many."""
+    return conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= now)).rowcount
 
 
 def session_member(conn: Connection, token_hash: bytes, now: int) -> Member | None:

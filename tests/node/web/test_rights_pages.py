@@ -316,7 +316,7 @@ async def test_every_kind_of_mail_carries_the_contact_escaped(aiohttp_client, db
 # --- What the privacy page says goes, goes ------------------------------------------------
 
 
-async def test_the_purge_forgets_old_notices_spent_links_and_stale_login_counts(web_client, db):
+async def test_the_purge_forgets_old_notices_spent_links_stale_login_counts_and_sessions(web_client, db):
     await sign_up(web_client)
     member_id = (await db.read(residents.member_named, "marie")).id
     old = NOW - (KEEP_NOTIFICATIONS_DAYS + 1) * 86400
@@ -336,6 +336,10 @@ async def test_the_purge_forgets_old_notices_spent_links_and_stale_login_counts(
         residents.count_attempt(conn, ["address:192.0.2.1"], now=NOW - LOGIN_WINDOW_S - 1,
                                 window_s=LOGIN_WINDOW_S)  # fmt: skip
         residents.count_attempt(conn, ["address:192.0.2.2"], now=NOW - 60, window_s=LOGIN_WINDOW_S)
+        residents.create_session(conn, member_id, b"s-ended".ljust(32, b"."), now=NOW - 7200,
+                                 lifetime_s=3600)  # fmt: skip
+        residents.create_session(conn, member_id, b"s-live".ljust(32, b"."), now=NOW - 7200,
+                                 lifetime_s=SESSION_LIFETIME_S)  # fmt: skip
 
     await db.write(seed)
     await purge_once(web_client.app)
@@ -348,9 +352,12 @@ async def test_the_purge_forgets_old_notices_spent_links_and_stale_login_counts(
     recent = await db.read(residents.recent_failures, ["address:192.0.2.2"], now=NOW,
                            window_s=LOGIN_WINDOW_S)  # fmt: skip
     assert recent == {"address:192.0.2.2": 1}
+    assert await db.read(residents.session_member, b"s-live".ljust(32, b"."), NOW) is not None
+    # at NOW - 7000 s-ended was still valid: None means the purge deleted it
+    assert await db.read(residents.session_member, b"s-ended".ljust(32, b"."), NOW - 7000) is None
     # the purge above did the work: nothing is left for another pass
     assert await db.write(forget_expired, NOW) == {"notifications": 0, "mail_tokens": 0,
-                                                   "login_counts": 0}  # fmt: skip
+                                                   "login_counts": 0, "sessions": 0}  # fmt: skip
 
 
 async def test_privacy_states_how_long_notices_are_kept(web_client):
