@@ -26,12 +26,12 @@ is not a commune of the area is refused (ValidationError, field ``commune``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import segno
-import weasyprint
 from aiohttp import web
 from markupsafe import Markup
 
@@ -183,7 +183,15 @@ def _refuse_fetch(url: str, *args, **kwargs):
 
 
 def html_to_pdf(html: str) -> bytes:
-    """The PDF of a sheet's HTML: fonts from the system, nothing fetched."""
+    """The PDF of a sheet's HTML: fonts from the system, nothing fetched.
+
+    WeasyPrint is loaded with the first sheet, not with the node: loading it
+    takes 0.7 s (it parses its own stylesheets), which every ``troc`` command
+    and every node's start would pay. Its progress lines at INFO tell an
+    operator nothing: only its warnings are logged.
+    """
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)
+    import weasyprint  # loaded here on purpose: see above
     return weasyprint.HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
 
 
