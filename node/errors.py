@@ -127,7 +127,7 @@ class KeptApart(NotAllowed):
 
 
 class NewMemberLimit(NotAllowed):
-    """A new account reached a limit of its first days: ``done`` of ``limit``, until ``frees_at``."""
+    """A new account reached a limit of its first days (``done`` of ``limit``, ``frees_at``)."""
 
     code = "new-member-limit"
 

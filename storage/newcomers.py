@@ -21,7 +21,7 @@ def annonces_since(conn: Connection, member_id: int, since: int) -> list[int]:
 
 
 def answers_since(conn: Connection, member_id: int, since: int) -> list[int]:
-    """When the member answered each annonce (opened a conversation) after ``since``, oldest first."""
+    """When the member answered each annonce (opened its conversation) after ``since``."""
     c = conversations.c
     query = select(c.created_at).where(c.replier_member_id == member_id, c.created_at > since)
     return [row.created_at for row in conn.execute(query.order_by(c.created_at))]

@@ -156,7 +156,8 @@ _NOT_BLOCKED = (
     "NOT EXISTS (SELECT 1 FROM member_blocks b WHERE b.blocker_node = ? AND b.blocker_handle = ?"
     " AND b.blocked_node = a.origin AND b.blocked_handle = a.author_handle)"
     " AND NOT EXISTS (SELECT 1 FROM member_blocks b WHERE b.blocked_node = ?"
-    " AND b.blocked_handle = ? AND b.blocker_node = a.origin AND b.blocker_handle = a.author_handle)"
+    " AND b.blocked_handle = ? AND b.blocker_node = a.origin"
+    " AND b.blocker_handle = a.author_handle)"
 )
 
 

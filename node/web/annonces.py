@@ -21,6 +21,7 @@ from node.web.common import (
     AnnonceGone,
     association_namer,
     association_names,
+    neighbour_path,
     parse_ref,
     place_origin,
     require_member,
@@ -60,7 +61,8 @@ async def visible_annonce(request: web.Request) -> annonces.Visible:
                 request.rel_url.path.replace(old_ref, annonce_ref(moved, uid), 1))
         raise web.HTTPNotFound()
     member = request[member_rkey]
-    if member is not None and await blocks.apart(request.app, member, blocks.author_of(shown.annonce)):
+    author = blocks.author_of(shown.annonce)
+    if member is not None and await blocks.apart(request.app, member, author):
         raise web.HTTPNotFound()  # a block keeps them apart: to either, it is not there
     return shown
 
@@ -87,7 +89,7 @@ async def annonce_page(request: web.Request) -> web.Response:
         "communes": request.app[communes_key], "categories": CATEGORY_LABELS,
         "kinds": KIND_BADGES, "states": STATE_LABELS, "durations": DURATIONS_DAYS,
         "published": "publiee" in request.query, "changed": request.query.get("fait"),
-        "form": Form(),
+        "form": Form(), "author_page": neighbour_path(annonce.origin, annonce.author_handle),
     })  # fmt: skip
 
 

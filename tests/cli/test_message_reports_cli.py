@@ -74,8 +74,8 @@ def test_the_list_marks_a_message_report_and_show_prints_the_message(reported):
                  "Il demande de l'argent.", "marie-1"):  # fmt: skip
         assert text in shown.output, text
     as_json = json.loads(troc(node.data, "reports", "show", str(report_id), "--json").output)
-    assert as_json["message"] == {"text": TEXT, "from": "paul-2",
-                                  "from_node": OTHER.node_id_text, "from_node_name": None}  # fmt: skip
+    assert as_json["message"] == {"text": TEXT, "from": "paul-2", "from_node": OTHER.node_id_text,
+                                  "from_node_name": None}  # fmt: skip
 
 
 def test_a_message_report_is_not_forwarded(reported):

@@ -30,7 +30,8 @@ async def test_a_saved_search_is_not_told_of_a_blocked_member_s_annonce_either_w
     watcher = await member(node, "karim")
     blocked, other = await member(node, "odette"), await member(node, "jeanne")
     await node.db.write(notices.save_search, watcher.id, words="jardinage", kind=None,
-                        category=None, around=None, radius_km=None, now=int(node.clock.now))  # fmt: skip
+                        category=None, around=None, radius_km=None,
+                        now=int(node.clock.now))  # fmt: skip
     await blocks.block(node.app, watcher, Who(node.node_id, blocked.handle), blocked.display_name)
     hidden = await post_for(node, blocked, "Jardinage du potager", "Je vous aide au jardinage.")
     shown = await post_for(node, other, "Jardinage des haies", "Du jardinage le samedi.")

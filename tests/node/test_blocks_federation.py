@@ -50,7 +50,8 @@ CONVERSATION = re.compile(r"^/messages/(\d+)$")
 
 @pytest.fixture
 async def pair(db, spare_db, tmp_path):
-    a, b = await make_nodes(db, spare_db, tmp_path, ["Maison du Pin", "Centre de Montanou"], Clock())
+    names = ["Maison du Pin", "Centre de Montanou"]
+    a, b = await make_nodes(db, spare_db, tmp_path, names, Clock())
     await peer(a, b)
     for node in (a, b):
         await node.start(background_tasks=False)

@@ -73,7 +73,7 @@ def test_the_limits_table_of_the_spec_holds_the_code_s_values():
 
 
 def test_the_largest_valid_notice_fits_its_body_limit():
-    longest = BlockNotice(b"\xff" * 32, "a" * limits.MAX_HANDLE_CHARS, "b" * limits.MAX_HANDLE_CHARS,
-                          False, limits.MAX_TIMESTAMP)  # fmt: skip
+    handle = limits.MAX_HANDLE_CHARS
+    longest = BlockNotice(b"\xff" * 32, "a" * handle, "b" * handle, False, limits.MAX_TIMESTAMP)
     assert len(encode_block(longest)) <= limits.MAX_BLOCK_BODY_BYTES
     assert decode_block(encode_block(longest)) == longest

@@ -43,7 +43,8 @@ def test_an_association_adds_its_places_after_the_node_s(tmp_path):
 
 
 @pytest.mark.parametrize("text, said", [
-    ('{\n "47031": ["la salle"],\n "47031x": ["ailleurs"]\n}', "line 3: '47031x' is not the INSEE code"),
+    ('{\n "47031": ["la salle"],\n "47031x": ["ailleurs"]\n}',
+     "line 3: '47031x' is not the INSEE code"),
     ('{\n "47031": [\n  "la salle",\n ]\n}', "line 4, column 2: not valid JSON"),
     ('["la salle"]', "line 1: must be an object"),
     ('{\n\n "47031": "la salle"\n}', "line 3: commune 47031: must be a list"),

@@ -96,9 +96,9 @@ async def test_a_block_hides_both_ways_closes_the_conversation_and_unblocking_re
     _, listed = await text_of(marie, "/personnes-bloquees")
     assert "Paul B." in listed and f"@{(await who(db, 'paul')).handle}" in listed
     token = await csrf_token(marie, "/personnes-bloquees")
+    paul_handle = (await who(db, "paul")).handle
     lifted = await post_form(marie, "/personnes-bloquees/debloquer",
-                             {"noeud": NODE_KEY.node_id_text, "pseudo": (await who(db, "paul")).handle},
-                             csrf=token)  # fmt: skip
+                             {"noeud": NODE_KEY.node_id_text, "pseudo": paul_handle}, csrf=token)
     assert (lifted.status, lifted.headers["Location"]) == (303, "/personnes-bloquees?fait=debloque")
     assert (await paul.get(f"/annonces/{marie_ref}")).status == 200
     _, home = await text_of(paul, "/")
@@ -128,13 +128,13 @@ async def test_hostile_unblock_forms_change_nothing(two, db):
         sent = await post_form(marie, "/personnes-bloquees/debloquer", data, csrf=token)
         assert sent.status == 400, data
     # Unblocking someone not blocked: nothing to lift, the list says how things stand.
-    sent = await post_form(marie, "/personnes-bloquees/debloquer",
-                           {"noeud": NODE_KEY.node_id_text, "pseudo": "personne"}, csrf=token)  # fmt: skip
+    nobody = {"noeud": NODE_KEY.node_id_text, "pseudo": "personne"}
+    sent = await post_form(marie, "/personnes-bloquees/debloquer", nobody, csrf=token)
     assert sent.status == 303
     # Without the CSRF token, nothing happens.
     paul_handle = (await who(db, "paul")).handle
-    sent = await marie.post("/personnes-bloquees/debloquer", allow_redirects=False,
-                            data={"noeud": NODE_KEY.node_id_text, "pseudo": paul_handle})  # fmt: skip
+    data = {"noeud": NODE_KEY.node_id_text, "pseudo": paul_handle}
+    sent = await marie.post("/personnes-bloquees/debloquer", allow_redirects=False, data=data)
     assert sent.status == 403
     assert await db.read(block_store.is_blocked, await who(db, "marie"), await who(db, "paul"))
 
