@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import touch
 from storage.errors import Conflict
+from storage.schema import annonces
 from storage.schema import thanks_exchanges as xs
 from storage.schema import thanks_mercis as ms
 
@@ -269,15 +270,26 @@ def set_delivery_of(conn: Connection, keys: Sequence[bytes], state: str) -> None
 
 
 def known_name(conn: Connection, node: bytes, handle: str) -> str | None:
-    """The newest name this node knows for a member of another node, from its exchanges."""
-    for prefix in ("author", "other"):
-        query = (
-            select(xs.c[f"{prefix}_name"])
-            .where(xs.c[f"{prefix}_node"] == node, xs.c[f"{prefix}_handle"] == handle)
-            .order_by(xs.c.id.desc())
-            .limit(1)
-        )
+    """The newest name this node knows for a member of another node: from its exchanges,
+    else from the annonces it holds of them."""
+    held = (
+        select(annonces.c.author_name)
+        .where(annonces.c.origin == node, annonces.c.author_handle == handle)
+        .order_by(annonces.c.updated.desc())
+        .limit(1)
+    )
+    for query in [*(_name_in_exchanges(prefix, node, handle) for prefix in ("author", "other")),
+                  held]:  # fmt: skip
         name = conn.execute(query).scalar()
         if name is not None:
             return name
     return None
+
+
+def _name_in_exchanges(prefix: str, node: bytes, handle: str):
+    return (
+        select(xs.c[f"{prefix}_name"])
+        .where(xs.c[f"{prefix}_node"] == node, xs.c[f"{prefix}_handle"] == handle)
+        .order_by(xs.c.id.desc())
+        .limit(1)
+    )

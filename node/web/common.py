@@ -12,7 +12,7 @@ from node.settings import IPAddress
 from node.web.keys import member_rkey, peer_names_key
 from protocol.annonce import parse_annonce_ref
 from protocol.errors import DecodeError
-from protocol.identity import fingerprint
+from protocol.identity import b64url_encode, fingerprint
 from storage.geo import Origin
 from storage.residents import Member, Place
 
@@ -71,6 +71,11 @@ def _address(text: str) -> IPAddress | None:
         return ip_address(text)
     except ValueError:
         return None
+
+
+def neighbour_path(node: bytes, handle: str) -> str:
+    """The page of a member of any node: their counts and the mercis shown to them."""
+    return f"/voisins/{b64url_encode(node)}/{handle}"
 
 
 def parse_ref(ref: str) -> tuple[bytes, bytes]:

@@ -15,11 +15,10 @@ from aiohttp import web
 from node import accounts, thanks
 from node.i18n import Msg
 from node.keys import communes_key, node_key_key
-from node.web.common import place_label, require_member
+from node.web.common import neighbour_path, place_label, require_member
 from node.web.forms import Form
 from node.web.keys import member_rkey
 from node.web.render import render
-from node.web.thanks import neighbour_path
 from protocol import limits
 from storage.residents import Place, Profile
 

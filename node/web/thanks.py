@@ -25,12 +25,12 @@ from node.errors import CannotThank
 from node.i18n import Msg
 from node.keys import db_key, node_key_key
 from node.web.annonces import own_annonce, visible_annonce
-from node.web.common import require_member
+from node.web.common import neighbour_path, require_member
 from node.web.forms import Form
 from node.web.render import render
 from protocol.annonce import _HANDLE, State
 from protocol.errors import DecodeError
-from protocol.identity import NODE_ID_BYTES, b64url_decode, b64url_encode
+from protocol.identity import NODE_ID_BYTES, b64url_decode
 from protocol.limits import MAX_HANDLE_CHARS, REPORT_MAX_DETAILS_CHARS
 from protocol.thanks import MAX_THANKS_CHARS
 from storage import residents
@@ -42,10 +42,6 @@ routes = web.RouteTableDef()
 NOBODY, ELSEWHERE = "personne", "ailleurs"
 REPORT_REASON = "autre"  # protocol.reports: a bad experience is none of the annonce's faults
 MAX_REPORT_TEXT_CHARS = REPORT_MAX_DETAILS_CHARS - 200  # room for who and which exchange
-
-
-def neighbour_path(node: bytes, handle: str) -> str:
-    return f"/voisins/{b64url_encode(node)}/{handle}"
 
 
 # --- Who helped -------------------------------------------------------------------

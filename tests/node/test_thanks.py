@@ -205,6 +205,14 @@ async def test_a_lone_merci_is_shown_on_both_nodes_fourteen_days_after_it_was_wr
     assert "Merci du coup de main" in await page(s.marie, paul_on_a)
 
 
+async def test_a_member_of_another_node_has_a_page_from_their_annonces_alone(pair):
+    s = await story(pair, deliver_exchange=False)  # B holds Marie's annonce, no exchange yet
+    marie_on_b = NEIGHBOUR.search(await page(s.paul, f"/annonces/{s.ref}")).group(1)
+    shown = await page(s.paul, marie_on_b)
+    assert "Marie D." in shown and "A aidé 0 voisin" in shown and "A reçu de l'aide 0 fois" in shown
+    assert (await s.paul.get(marie_on_b.rsplit("/", 1)[0] + "/nobody")).status == 404
+
+
 async def test_a_merci_waits_behind_its_exchange_while_the_other_node_is_down(pair):
     s = await story(pair, deliver_exchange=False)
     await post_form(s.marie, s.on_a, {"merci": "Merci"}, page=s.on_a)

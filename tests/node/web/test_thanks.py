@@ -187,6 +187,9 @@ async def test_an_open_annonce_or_nobody_named_makes_no_exchange(people, db):
                     page=f"/annonces/{ref}/repondre")  # fmt: skip
     helper = f"/annonces/{ref}/qui-a-aide"
     assert (await post_form(marie, helper, {"aide": "1"}, page=helper)).status == 403  # still open
+    author_page = NEIGHBOUR.search(await text_of(paul, f"/annonces/{ref}")).group(1)
+    shown = await text_of(paul, author_page)  # from the annonce, Marie's page
+    assert "Marie D." in shown and "A aidé 0 voisin" in shown and "Pas encore de merci" in shown
     await post_form(marie, f"/annonces/{ref}/pourvue", {}, page=f"/annonces/{ref}")
     nobody = await post_form(marie, helper, {"aide": "personne"}, page=helper)
     assert nobody.status == 303 and nobody.headers["Location"] == f"/annonces/{ref}?fait=pourvue"
