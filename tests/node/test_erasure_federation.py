@@ -37,7 +37,7 @@ from tests.node.harness import (
     signed_call,
     signed_headers,
 )
-from tests.node.test_conversations_federation import answer, page
+from tests.node.test_conversations_federation import answer, page, stored_rows
 from tests.node.test_federation_hostile import assert_problem
 from tests.node.web.conftest import PASSWORD, post_form, sign_up
 from tests.node.web.test_annonces import publish
@@ -194,6 +194,7 @@ async def test_departure_notices_that_are_not_the_departed_nodes_own_are_refused
         # dated in the future
         (a.key, Departure(conversation.key, a.node_id, marie, NOW + 3600), 422, "from-the-future"),
     ]
+    before = await stored_rows(b)
     for key, notice, status, code in cases:
         answered = await signed_call(key, b, DEPARTURE_PATH, encode_departure(notice))
         assert_problem(answered, status, code)
@@ -201,6 +202,7 @@ async def test_departure_notices_that_are_not_the_departed_nodes_own_are_refused
     notice = Departure(conversation.key, stranger.node_id, marie, NOW)
     assert_problem(await signed_call(stranger, b, DEPARTURE_PATH, encode_departure(notice)),
                    403, "unknown-key")  # fmt: skip
+    assert await stored_rows(b) == before
     await paul_still_sees_marie(paul, on_b)
 
 
@@ -216,8 +218,10 @@ async def test_malformed_oversized_unsigned_and_replayed_notices_are_refused(lin
         (b"\xc1\xc1", 400, "malformed"),
         (msgpack.packb([1, 2, 3]), 400, "malformed"),
     ]
+    before = await stored_rows(b)
     for body, status, code in bodies:
         assert_problem(await signed_call(a.key, b, DEPARTURE_PATH, body), status, code)
+    assert await stored_rows(b) == before
     url = b.url + DEPARTURE_PATH
     body = encode_departure(good)
     unsigned = await send("POST", url, body, {"Content-Type": "application/msgpack"})
