@@ -65,7 +65,7 @@ class DeskRefused(web.HTTPForbidden):
 NOT_COORDINATOR = (Msg("Réservé aux coordinateurs"),
                    Msg("Ces pages sont celles de la permanence de l'association : seuls ses coordinateurs y ont accès. Si vous devriez en être, demandez-le à l'association."))  # fmt: skip
 NOT_ACCOMPANYING = (Msg("Vous n'accompagnez pas ce membre"),
-                    Msg("Seuls les coordinateurs qui accompagnent ce membre peuvent agir pour lui. Demandez à l'un d'eux de vous ajouter, ou le membre a peut-être repris son compte."))  # fmt: skip
+                    Msg("Seuls les coordinateurs qui accompagnent ce membre peuvent agir en son nom. Demandez à l'un d'eux de vous ajouter, ou le membre a peut-être repris son compte."))  # fmt: skip
 
 
 def _refusal(error: Exception) -> DeskRefused:

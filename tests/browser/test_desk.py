@@ -55,14 +55,14 @@ def test_the_coordinator_pages_and_the_takeover_page(start_node, page_of, axe_so
     checked(claire, axe_source, "the member's page")
     screenshot(claire, "60-permanence-membre-360")
 
-    claire.get_by_role("link", name="Publier une annonce pour lui").click()
+    claire.get_by_role("link", name="Publier une annonce pour Mme Martin").click()
     checked(claire, axe_source, "publishing for the member")
     claire.get_by_label("Je cherche").check()
     claire.get_by_label("Catégorie").select_option(label="Coup de main")
     claire.get_by_label("Titre de l'annonce").fill("Porter mes courses du marché")
     claire.get_by_label("Description").fill("Le mardi matin, du marché à chez moi.")
     claire.get_by_label("Où ?").select_option(value="domicile")
-    claire.get_by_role("button", name="Publier pour lui").click()
+    claire.get_by_role("button", name="Publier", exact=True).click()
     claire.wait_for_url(re.compile(r"\?fait=publiee"))
     annonce_path = claire.locator(".own-item .card-title a").first.get_attribute("href")
 
