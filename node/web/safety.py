@@ -1,9 +1,9 @@
 """Blocking a member, the list of blocked people, and reporting a message.
 
-« Ne plus voir cette personne » leads from an annonce or a conversation to a
-confirmation page that says what a block does; confirming blocks the member
-(node.blocks) and shows the list « Personnes bloquées », where each block
-can be lifted. « Signaler ce message » reports one message of the other
+« Ne plus voir cette personne » leads from an annonce, a conversation or a
+neighbour's page (node/web/thanks.py) to a confirmation page that says what
+a block does; confirming blocks the member (node.blocks) and shows the list
+« Personnes bloquées », where each block can be lifted. « Signaler ce message » reports one message of the other
 member of a conversation to this node's moderators (node.reports).
 """
 
@@ -24,6 +24,8 @@ from protocol.errors import DecodeError
 from protocol.identity import node_id_text, parse_node_id
 from protocol.limits import MAX_HANDLE_CHARS, REPORT_MAX_DETAILS_CHARS
 from storage import conversations as talk
+from storage import residents
+from storage import thanks as thanks_store
 from storage.blocks import Who
 from storage.errors import AlreadySubmitted, NotFound
 
@@ -47,6 +49,25 @@ async def _conversation_other(request: web.Request, member) -> tuple[Who, str, s
     conversation = await member_conversation(request, member)
     other = conversation.other(member.id)
     return Who(other.node, other.handle), other.name, f"/messages/{conversation.id}"
+
+
+async def _neighbour(request: web.Request, member) -> tuple[Who, str, str]:
+    """The member of a neighbour's page (/voisins/{node}/{handle}), if this node knows them."""
+    handle = request.match_info["handle"]
+    try:
+        node = parse_node_id(request.match_info["node"][:64])
+    except DecodeError:
+        raise web.HTTPNotFound() from None
+    if len(handle) > MAX_HANDLE_CHARS or Who(node, handle) == blocks.me(request.app, member):
+        raise web.HTTPNotFound()  # nobody, or oneself: nobody to block
+    if node == request.app[node_key_key].node_id:
+        found = await request.app[db_key].read(residents.member_by_handle, handle)
+        name = found.display_name if found is not None else None
+    else:
+        name = await request.app[db_key].read(thanks_store.known_name, node, handle)
+    if name is None:
+        raise web.HTTPNotFound()
+    return Who(node, handle), name, f"/voisins/{request.match_info['node']}/{handle}"
 
 
 async def _confirm(request, member, who: Who, name: str, back: str, *, status=200, error=None):
@@ -87,6 +108,18 @@ async def block_from_conversation_form(request: web.Request) -> web.Response:
 async def block_from_conversation(request: web.Request) -> web.Response:
     member = require_member(request)
     return await _block(request, member, *await _conversation_other(request, member))
+
+
+@routes.get("/voisins/{node}/{handle}/bloquer")
+async def block_from_neighbour_form(request: web.Request) -> web.Response:
+    member = require_member(request)
+    return await _confirm(request, member, *await _neighbour(request, member))
+
+
+@routes.post("/voisins/{node}/{handle}/bloquer")
+async def block_from_neighbour(request: web.Request) -> web.Response:
+    member = require_member(request)
+    return await _block(request, member, *await _neighbour(request, member))
 
 
 @routes.get(LIST)

@@ -150,3 +150,27 @@ async def test_a_member_blocks_at_most_the_limit(two, db):
     assert "le plus grand nombre de personnes permis" in html.unescape(await sent.text())
     assert not await db.read(block_store.is_blocked, await who(db, "marie"), await who(db, "paul"))
     assert await db.read(block_store.count_by, await who(db, "marie")) == MAX_BLOCKS_PER_MEMBER
+
+
+async def test_a_neighbour_s_page_leads_to_the_block_and_unknown_members_are_not_found(two, db):
+    marie, paul = two
+    paul_who, marie_who = await who(db, "paul"), await who(db, "marie")
+    page = f"/voisins/{NODE_KEY.node_id_text}/{paul_who.handle}"
+    status, text = await text_of(marie, page)
+    assert status == 200 and f'href="{page}/bloquer"' in text
+    _, own = await text_of(marie, f"/voisins/{NODE_KEY.node_id_text}/{marie_who.handle}")
+    assert "/bloquer" not in own  # one's own page
+    status, confirm = await text_of(marie, page + "/bloquer")
+    assert status == 200 and "Si vous bloquez Paul B." in confirm
+    done = await post_form(marie, page + "/bloquer", {}, page=page + "/bloquer")
+    assert done.status == 303
+    assert await db.read(block_store.is_blocked, marie_who, paul_who)
+    for path in (f"/voisins/{NODE_KEY.node_id_text}/personne/bloquer",
+                 f"/voisins/pas-un-noeud/{paul_who.handle}/bloquer",
+                 f"/voisins/{'A' * 43}/{paul_who.handle}/bloquer",
+                 f"/voisins/{NODE_KEY.node_id_text}/{'p' * 200}/bloquer"):  # fmt: skip
+        assert (await marie.get(path)).status == 404, path
+        assert (await post_form(marie, path, {}, page="/")).status == 404, path
+    own_block = f"/voisins/{NODE_KEY.node_id_text}/{marie_who.handle}/bloquer"
+    assert (await post_form(marie, own_block, {}, page="/")).status == 404  # not oneself
+    assert await db.read(block_store.count_by, marie_who) == 1
