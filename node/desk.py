@@ -25,7 +25,10 @@ written here, once:
   ``withdraw``; node.conversations ``answer``, ``reply``), so every rule of
   those holds. Each action is recorded (storage.desk ``desk_actions``): a
   message in the unit that stores it (node.conversations ``desk``), an
-  annonce's change in the unit right after the feature's;
+  annonce's change in the unit right after the feature's. The annonce page's
+  « publiée par l'association » is read from the annonce's authorship
+  (storage.desk ``published_at_desk``), which the feature's own unit writes:
+  what an accompanied member authored while accompanied, the desk wrote;
 - the queue (``queue``) lists the replies to the members a coordinator
   accompanies, newest first, each to call back until one coordinator marks
   it called back (``call_back``, recorded with who and when);

@@ -25,6 +25,7 @@ from storage.schema import (
     desk_coordinators,
     desk_members,
     desk_messages,
+    member_annonces,
     members,
     messages,
 )
@@ -279,9 +280,20 @@ def history(conn: Connection, member_id: int, limit: int) -> list[Action]:
 
 
 def published_at_desk(conn: Connection, uid: bytes) -> bool:
-    """Whether a coordinator published this annonce of ours for an accompanied member."""
-    query = select(desk_actions.c.id).where(desk_actions.c.annonce_uid == uid,
-                                            desk_actions.c.action == PUBLISH).limit(1)
+    """Whether a coordinator published this annonce of ours for an accompanied member.
+
+    Read from its authorship: an accompanied member cannot log in, so what
+    they wrote while accompanied, the desk wrote (the same unit of work
+    records the authorship, whatever happens to the history's row after).
+    """
+    query = (
+        select(member_annonces.c.uid)
+        .select_from(member_annonces.join(desk_members,
+                                          desk_members.c.member_id == member_annonces.c.member_id))
+        .where(member_annonces.c.uid == uid,
+               or_(desk_members.c.ended_at.is_(None),
+                   member_annonces.c.created_at <= desk_members.c.ended_at))
+    )  # fmt: skip
     return conn.execute(query).first() is not None
 
 

@@ -394,6 +394,14 @@ async def test_taking_over_ends_the_accompaniment_and_the_code_works_once(web_cl
     assert taken.status == 303 and taken.headers["Location"] == "/profil?bienvenue=1"
     mine = await (await web_client.get("/mes-annonces")).text()
     assert "Porter mes courses" in mine
+    assert "publiée par l&#39;association" in await (await web_client.get(f"/annonces/{ref}")).text()
+    clock.now += 300  # a few minutes later, on her own
+    own = await post_form(web_client, "/annonces/nouvelle", {**ANNONCE, "commune": "47001",
+                          "titre": "Je prête ma tondeuse", "type": "offer", "action": "publier"},
+                          page="/annonces/nouvelle")  # fmt: skip
+    assert own.status == 303
+    page_of_own = await (await web_client.get(own.headers["Location"])).text()
+    assert "Je prête ma tondeuse" in page_of_own and "publiée par l&#39;association" not in page_of_own
     await log_out(web_client)
     assert (await log_in(web_client, "jeanne")).status == 303
     await log_out(web_client)
