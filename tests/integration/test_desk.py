@@ -56,6 +56,13 @@ def test_a_reply_from_another_node_reaches_the_queue_and_is_answered_for_the_mem
     assert "coordinator" in granted.stdout
     twice = a.cli("members", "grant-coordinator", "claire", check=False)
     assert twice.returncode == 1 and "already" in twice.stderr
+    odile = Resident(a, "A", "odile", "Odile P.", "mot de passe d'odile")
+    sign_up(odile)
+    a.cli("members", "suspend", "odile")
+    suspended = a.cli("members", "grant-coordinator", "odile", check=False)
+    assert suspended.returncode == 1 and "suspended" in suspended.stderr
+    assert [m["desk"] for m in a.cli_json("members", "list", "--json")
+            if m["login"] == "odile"] == [None]  # fmt: skip
 
     # Claire registers Mme Martin and posts for her.
     created = post(claire.browser, "/permanence/nouveau", {
