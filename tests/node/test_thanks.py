@@ -215,6 +215,7 @@ async def test_a_member_of_another_node_has_a_page_from_their_annonces_alone(pai
 
 async def test_a_merci_waits_behind_its_exchange_while_the_other_node_is_down(pair):
     s = await story(pair, deliver_exchange=False)
+    assert "n'a pas encore reçu cet échange" in await page(s.marie, s.on_a)
     await post_form(s.marie, s.on_a, {"merci": "Merci"}, page=s.on_a)
     await s.b.stop()
     failed = await deliver_round(s.a.app, s.b.node_id)
@@ -224,6 +225,7 @@ async def test_a_merci_waits_behind_its_exchange_while_the_other_node_is_down(pa
     done = await deliver_round(s.a.app, s.b.node_id)
     assert len(done.of(EXCHANGE).delivered) == 1 and len(done.of(MERCI).delivered) == 1
     assert len((await rows(s.b))["thanks_mercis"]) == 1
+    assert "n'a pas encore reçu cet échange" not in await page(s.marie, s.on_a)
 
 
 # --- Hostile requests, through the real federation API ------------------------------------
