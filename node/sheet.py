@@ -38,7 +38,7 @@ from markupsafe import Markup
 from node.clock import now, now_precise
 from node.errors import ConfigError, TooManyRequests
 from node.keys import communes_key, db_key, settings_key, translators_key
-from node.settings import association_lines, sheet_commune_codes
+from node.settings import sheet_commune_codes
 from node.templating import templates_for
 from protocol.annonce import Annonce, State
 from protocol.errors import ValidationError
@@ -173,8 +173,6 @@ def sheet_html(app: web.Application, annonces: Sequence[Annonce], communes: tupl
         "t": translator, "lang": translator.lang, "settings": settings, "entries": entries,
         "communes": [places.name(code) for code in communes], "all_communes":
         len(communes) == len(places.by_code), "made_at": at, "qr": qr_svg(settings.public_url),
-        "address": association_lines(settings.association_address),
-        "hours": association_lines(settings.association_hours),
     })  # fmt: skip
 
 
