@@ -36,6 +36,7 @@ from protocol.federation import CONTENT_TYPE
 from protocol.identity import NodeKey
 from protocol.limits import MAX_MESSAGE_CHARS
 from storage import conversations as talk
+from storage import desk as desk_store
 from storage import directory as directory_store
 from storage import outbox, residents
 from storage import peers as peer_store
@@ -434,6 +435,8 @@ HOSTILE = {
                      400, "malformed", "email"),
     "a-missing-key": (lambda v: deliver(v, raw_body(v, id=...)), 400, "malformed", "id"),
     "a-short-id": (lambda v: deliver(v, raw_body(v, id=b"\x20" * 15)), 400, "malformed", "id"),
+    "desk-false": (lambda v: deliver(v, raw_body(v, desk=False)), 400, "malformed", "desk"),
+    "desk-not-a-bool": (lambda v: deliver(v, raw_body(v, desk=1)), 400, "malformed", "desk"),
     "empty-text": (lambda v: deliver(v, message_body(v, text=" \n ")), 422, "invalid", "text"),
     "control-character": (lambda v: deliver(v, message_body(v, text="a\u202eb")),
                           422, "invalid", "text"),
@@ -479,6 +482,15 @@ async def test_a_retried_delivery_is_stored_once(victim):
     assert (again.status, msgpack.unpackb(again.body)) == (200, {"duplicate": True})
     rows = await stored_rows(victim.node)
     assert len(rows["conversations"]) == 1 and len(rows["messages"]) == 1
+
+
+async def test_a_message_written_at_the_sender_s_desk_is_marked(victim):
+    """``desk`` (docs/protocol-federation.md 8.1): stored, and marked as the association's."""
+    answer = await deliver(victim, message_body(victim, desk=True))
+    assert answer.status == 200
+    [message] = (await stored_rows(victim.node))["messages"]
+    message_id, conversation_id = message[0], message[2]  # messages.c.id, .conversation_id
+    assert await victim.node.db.read(desk_store.desk_message_ids, conversation_id) == {message_id}
 
 
 async def test_a_conversation_id_cannot_be_taken_over(victim):
