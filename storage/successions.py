@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
-from storage import blocks, search_index
+from storage import blocks, search_index, thanks
 from storage.annonces import ANNONCES
 from storage.db import touch
 from storage.peers import PEERS
@@ -139,6 +139,7 @@ def _rename_node(conn: Connection, old: bytes, new: bytes | None) -> None:
         conn.execute(update(conversations).where(conversations.c[column] == old)
                      .values({column: new}))  # fmt: skip
     blocks.rename_node(conn, old, new)
+    thanks.rename_node(conn, old, new)
 
 
 def _move_items(conn: Connection, old: bytes, new: bytes) -> None:

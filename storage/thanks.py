@@ -293,3 +293,10 @@ def _name_in_exchanges(prefix: str, node: bytes, handle: str):
         .order_by(xs.c.id.desc())
         .limit(1)
     )
+
+
+def rename_node(conn: Connection, old: bytes, new: bytes) -> None:
+    """A node's key changed (storage.successions): its members' exchanges follow it."""
+    for column in ("annonce_origin", "author_node", "other_node"):
+        conn.execute(update(xs).where(xs.c[column] == old).values({column: new}))
+    touch(conn, THANKS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect
 
-from storage import residents
+from storage import residents, successions
 from storage import thanks as store
 from storage.errors import Conflict
 from storage.schema import metadata
@@ -108,3 +108,13 @@ async def test_a_merci_is_shown_when_both_wrote_or_the_delay_passed_newest_first
                                           reveal_s=REVEAL, limit=10)] == ["Marie à Léa"]  # fmt: skip
     assert len(await db.read(store.shown_to, HERE, "marie", now=NOW + REVEAL + 30,
                              reveal_s=REVEAL, limit=1)) == 1  # fmt: skip
+
+
+async def test_exchanges_follow_a_node_whose_key_changed(db):
+    marie = await member(db, "marie")
+    new = b"\x03" * 32
+    await exchange(db, 1, OFFER, Side(HERE, "marie", "Marie", marie.id), Side(THERE, "paul", "Paul"))
+    await db.write(successions.follow, THERE, new, NOW)
+    assert await db.read(store.counts, new, "paul") == store.Counts(helped=0, was_helped=1)
+    assert await db.read(store.counts, THERE, "paul") == store.Counts(0, 0)
+    assert (await db.read(store.exchange_by_key, b"\x01" * 16)).other.node == new
