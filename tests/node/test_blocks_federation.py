@@ -264,3 +264,20 @@ async def test_a_remote_member_blocks_at_most_the_limit(victim):
 async def test_what_travels_is_the_notice_the_spec_shows(victim):
     body = encode_block(BlockNotice(PEER.node_id, "paul", "marie", True, NOW))
     assert body == notice()
+
+
+async def test_a_node_s_members_hold_at_most_peer_max_blocks_here(victim):
+    rows = [{"blocker_node": PEER.node_id, "blocker_handle": f"p{n // 100}",
+             "blocked_node": victim.node_id,
+             "blocked_handle": f"m{n % 100}" if n % 100 else "marie",
+             "blocked_name": "", "created_at": NOW}
+            for n in range(limits.PEER_MAX_BLOCKS)]  # fmt: skip
+    async with victim.db.engine.begin() as conn:
+        await conn.execute(member_blocks.insert(), rows)
+    problem = assert_problem(await deliver(victim, notice(**{"from": "nouveau"})), 409, "conflict")
+    assert problem["field"] == "node"
+    assert not await victim.db.read(block_store.is_blocked, Who(PEER.node_id, "nouveau"),
+                                    Who(victim.node_id, "marie"))  # fmt: skip
+    # Lifting still works: a node may always take its members' blocks back.
+    lifted = await deliver(victim, notice(**{"from": "p0", "blocked": False}))
+    assert (lifted.status, msgpack.unpackb(lifted.body)) == (200, {"applied": True})
