@@ -31,7 +31,6 @@ The rules written here, once:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -75,8 +74,6 @@ from storage.forms import FormKey
 from storage.outbox import Destination
 from storage.residents import Member
 from storage.thanks import Counts, ShownMerci, Side
-
-log = logging.getLogger("troc.thanks")
 
 THANKS_REVEAL_S = 14 * 86400  # a merci is shown this long after the first one at the latest
 SHOWN_ON_PROFILE = 20  # the newest mercis a profile shows

@@ -35,7 +35,7 @@ from protocol.limits import MAX_HANDLE_CHARS, REPORT_MAX_DETAILS_CHARS
 from protocol.thanks import MAX_THANKS_CHARS
 from storage import residents
 from storage import thanks as store
-from storage.errors import AlreadySubmitted
+from storage.errors import AlreadySubmitted, Conflict
 
 routes = web.RouteTableDef()
 
@@ -86,6 +86,9 @@ async def name_helper(request: web.Request) -> web.Response:
                                             int(choice), form=form.key(member.id))  # fmt: skip
     except AlreadySubmitted as first:  # sent twice: the first one named them
         raise web.HTTPSeeOther(f"/mercis/{first.result}") from None
+    except Conflict:  # named already, from another page
+        exchange = await thanks.exchange_of_annonce(request.app, shown.annonce)
+        raise web.HTTPSeeOther(f"/mercis/{exchange.id}") from None
     raise web.HTTPSeeOther(f"/mercis/{exchange.id}")
 
 

@@ -165,9 +165,12 @@ async def test_only_the_author_names_only_someone_who_answered_and_only_once(peo
         refused = await post_form(marie, helper, {"aide": value}, page=helper)
         assert refused.status == 422, value[:10]
     assert await count(db, thanks_exchanges) == 0
+    value_of_paul = re.search(r'name="aide" value="(\d+)"', await text_of(marie, helper)).group(1)
     exchange = await name_paul(marie, ref)
     # Named once: the page leads to the exchange, a second naming makes nothing.
     assert (await marie.get(helper, allow_redirects=False)).headers["Location"] == exchange
+    again = await post_form(marie, helper, {"aide": value_of_paul}, page=f"/annonces/{ref}")
+    assert again.status == 303 and again.headers["Location"] == exchange
     assert await count(db, thanks_exchanges) == 1
     # Ève reads neither the exchange nor its report form, and cannot write in it.
     for path in (exchange, exchange + "/signaler"):
