@@ -145,6 +145,8 @@ async def test_a_second_merci_a_sent_twice_form_and_hostile_text_change_nothing(
     for text in ("Merci\x07", "Merci\u202e", "x" * (MAX_THANKS_CHARS + 1)):
         refused = await post_form(paul, exchange, {"merci": text}, page=exchange)
         assert refused.status == 422, repr(text[:10])
+    forged = await paul.post(exchange, data={"merci": "Sans jeton"}, allow_redirects=False)
+    assert forged.status == 403
     assert await count(db, thanks_mercis) == 1
     escaped = await post_form(paul, exchange, {"merci": "<script>alert(1)</script>"}, page=exchange)
     assert escaped.status == 303
@@ -210,7 +212,12 @@ async def test_a_bad_experience_goes_to_the_moderators_and_never_on_a_profile(pe
     exchange = await name_paul(marie, await fulfilled_request(marie, paul))
     report_page = exchange + "/signaler"
     assert "Ça s'est mal passé ? Dites-le à l'association" in await text_of(paul, exchange)
-    assert (await post_form(paul, report_page, {"details": ""}, page=report_page)).status == 422
+    for details in ("", "x" * 801, "Ça\x00 s'est mal passé", "\u202eà l'envers"):
+        refused = await post_form(paul, report_page, {"details": details}, page=report_page)
+        assert refused.status == 422, repr(details[:10])
+    forged = await paul.post(report_page, data={"details": "Sans jeton"}, allow_redirects=False)
+    assert forged.status == 403  # no CSRF token: refused before anything is read
+    assert await count(db, reports) == 0
     sent = await post_form(paul, report_page, {"details": "Elle ne m'a pas laissé entrer."},
                            page=report_page)  # fmt: skip
     assert sent.status == 303
