@@ -35,6 +35,8 @@ from sqlalchemy.schema import MetaData, Table
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import touch
+from storage.notices import NOTIFICATIONS, SAVED_SEARCHES
+from storage.residents import PROFILES
 from storage.schema import (
     annonces,
     conversations,
@@ -273,7 +275,9 @@ def erase_member(conn: Connection, member_id: int, handle: str, own: bytes, *, a
         and_(member_blocks.c.blocked_node == own, member_blocks.c.blocked_handle == handle))))
     conn.execute(delete(members).where(members.c.id == member_id))
     retire_handle(conn, handle, member_id, at=at)
-    touch(conn, MEMBERS, member_id)
+    # What listens to these (the alerts' in-memory searches and offers, the mailing) rebuilds.
+    for topic in (MEMBERS, PROFILES, SAVED_SEARCHES, NOTIFICATIONS):
+        touch(conn, topic, member_id)
 
 
 def retire_handle(conn: Connection, handle: str, member_id: int, *, at: int) -> None:
