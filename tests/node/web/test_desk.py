@@ -517,3 +517,17 @@ async def test_the_member_of_the_url_must_own_the_annonce_or_the_conversation(we
     assert (await db.read(annonce_store.get_annonce, origin, uid)).annonce.state is State.OPEN
     for weird in ("%3Cscript%3E", "a" * 200, "..%2F..%2Fadmin"):
         assert (await web_client.get(f"/permanence/membres/{weird}")).status in (403, 404)
+
+
+async def test_the_desk_speaks_english_too(web_client):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    await publish_for(web_client, handle)
+    await web_client.get("/langue/en?suite=/")
+    for path, words in (("/permanence", "The association&#39;s desk"),
+                        ("/permanence/nouveau", "Register an accompanied member"),
+                        (f"/permanence/membres/{handle}", "Publish an annonce for Mme Martin"),
+                        (f"/permanence/membres/{handle}/publier", "Publish for Mme Martin"),
+                        ("/compte/reprendre", "Take over my account")):  # fmt: skip
+        response = await web_client.get(path)
+        assert response.status == 200 and words in await response.text(), path
