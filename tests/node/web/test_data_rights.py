@@ -75,6 +75,14 @@ async def open_conversation(web_client, make_web_client):
 async def test_the_download_holds_the_account_annonces_and_conversations_without_secrets(
         web_client, make_web_client, db):  # fmt: skip
     ref, paul, _ = await open_conversation(web_client, make_web_client)
+    marie = await member_of(db, "marie")
+
+    def her_choices(conn):
+        notice_store.set_email(conn, marie.id, "marie@example.org", now=1_790_000_000)
+        notice_store.save_search(conn, marie.id, words="vélo", kind=None, category=None,
+                                 around=None, radius_km=None, now=1_790_000_000)  # fmt: skip
+
+    await db.write(her_choices)
     page = await web_client.get("/compte/donnees")
     assert page.status == 200 and "Télécharger le fichier" in await page.text()
     data = await download(web_client)
@@ -88,6 +96,10 @@ async def test_the_download_holds_the_account_annonces_and_conversations_without
     assert annonce["title"] == "Aide au jardin" and "envelope" not in annonce
     assert {m["body"] for m in tables["messages"]} == {"Bonjour, samedi ?", "Oui, 10 h chez moi."}
     assert len(tables["conversations"]) == 1 and tables["profiles"]
+    assert [e["address"] for e in tables["member_emails"]] == ["marie@example.org"]
+    assert [s["words"] for s in tables["saved_searches"]] == ["vélo"]
+    assert tables["notifications"] and all(n["member_id"] == marie.id
+                                           for n in tables["notifications"])  # fmt: skip
     # Paul's own download has the conversation, not Marie's annonce or account.
     theirs = (await download(paul))["tables"]
     assert [m["login"] for m in theirs["members"]] == ["paul"] and theirs["annonces"] == []
