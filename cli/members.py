@@ -106,8 +106,8 @@ def members_revoke_coordinator(ctx, handle: str) -> None:
     click.echo(f"{plain(done['handle'])} is no longer a coordinator.")
     left = done["left_without_coordinator"]
     if left:
-        click.echo("Accompanied members left without a coordinator (grant the role back to "
-                   "someone who accompanies them): " + ", ".join(plain(h) for h in left))
+        click.echo("Accompanied members left without a coordinator (another coordinator takes "
+                   "them up from « La permanence »): " + ", ".join(plain(h) for h in left))
 
 
 @members.command("delete")

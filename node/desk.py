@@ -19,7 +19,9 @@ written here, once:
 - a coordinator acts only for the accompanied members they accompany, while
   accompanied (``acting_for``, else ``NotAccompanying``) and not suspended
   by the operator (``Suspended``); the creator
-  accompanies them and may add another coordinator of the node;
+  accompanies them and may add another coordinator of the node; a member
+  none of whose coordinators holds the role any more may be taken up by any
+  coordinator (``take_up``);
 - acting for them goes through the members' own features, with the member
   as the author (node.annonces ``publish``, ``edit``, ``fulfil``,
   ``withdraw``; node.conversations ``answer``, ``reply``), so every rule of
@@ -282,6 +284,27 @@ async def add_coordinator(app: web.Application, coordinator: Member, handle: str
                           other_handle: str) -> Member:  # fmt: skip
     """Another coordinator of the node accompanies the member too."""
     return await app[db_key].write(_add_coordinator, coordinator, handle, other_handle, now(app))
+
+
+def _take_up(conn: Connection, coordinator: Member, handle: str, at: int) -> Accompanied:
+    _coordinator(conn, coordinator)
+    held = desk_store.accompanied_by_handle(conn, handle)
+    if held is None or held.member_id not in {
+            m.member_id for m in desk_store.without_coordinator(conn)}:  # fmt: skip
+        raise NotAccompanying("this member has coordinators: one of them adds others")
+    desk_store.add_accompanier(conn, held.member_id, coordinator.id, at)
+    desk_store.record(conn, coordinator_id=coordinator.id, member_id=held.member_id,
+                      action=desk_store.ACCOMPANY, at=at)  # fmt: skip
+    return held
+
+
+async def take_up(app: web.Application, coordinator: Member, handle: str) -> Accompanied:
+    """A coordinator accompanies a member left without one (their coordinators lost the role)."""
+    return await app[db_key].write(_take_up, coordinator, handle, now(app))
+
+
+async def without_coordinator(app: web.Application) -> list[Accompanied]:
+    return await app[db_key].read(desk_store.without_coordinator)
 
 
 # --- Acting for them ----------------------------------------------------------------

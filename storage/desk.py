@@ -211,6 +211,23 @@ def accompaniers(conn: Connection, member_id: int) -> list[tuple[int, str]]:
     return [tuple(row) for row in conn.execute(query)]
 
 
+def _has_coordinator(member_id_column):
+    """Some coordinator who still holds the role accompanies the member."""
+    return (
+        select(desk_accompaniers.c.member_id)
+        .select_from(desk_accompaniers.join(
+            desk_coordinators, desk_coordinators.c.member_id == desk_accompaniers.c.coordinator_id))
+        .where(desk_accompaniers.c.member_id == member_id_column).exists()
+    )  # fmt: skip
+
+
+def without_coordinator(conn: Connection) -> list[Accompanied]:
+    """Accompanied members none of whose coordinators holds the role any more, by name."""
+    query = _accompanied_query().where(desk_members.c.ended_at.is_(None),
+                                       ~_has_coordinator(desk_members.c.member_id))
+    return [_accompanied(row) for row in conn.execute(query.order_by(members.c.display_name))]
+
+
 def add_accompanier(conn: Connection, member_id: int, coordinator_id: int, now: int) -> bool:
     """One more coordinator for the member; False if they accompany them already."""
     if accompanies(conn, coordinator_id, member_id):

@@ -105,8 +105,18 @@ async def home(request: web.Request) -> web.Response:
     held = await desk.accompanied_of(request.app, coordinator)
     return await render(request, "desk_home.html", {
         "calls": calls, "accompanied": held, "nav": "desk", "reaches": REACH_LABELS,
-        "done": request.query.get("fait"),
+        "done": request.query.get("fait"), "orphans": await desk.without_coordinator(request.app),
     })  # fmt: skip
+
+
+@routes.post(HOME + "/membres/{handle}/accompagner")
+async def take_up(request: web.Request) -> web.Response:
+    coordinator = await _coordinator(request)
+    try:
+        held = await desk.take_up(request.app, coordinator, request.match_info["handle"])
+    except NotAccompanying as error:
+        raise _refusal(error) from None
+    raise web.HTTPSeeOther(_member_url(held) + "?fait=coordinateur")
 
 
 @routes.post(HOME + "/rappels/{message}")

@@ -531,3 +531,25 @@ async def test_the_desk_speaks_english_too(web_client):
                         ("/compte/reprendre", "Take over my account")):  # fmt: skip
         response = await web_client.get(path)
         assert response.status == 200 and words in await response.text(), path
+
+
+async def test_a_member_left_without_a_coordinator_is_taken_up_by_another(web_client, db):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    await log_out(web_client)
+    await coordinator(web_client, "bruno", "Bruno B.")
+    not_yet = await post_form(web_client, f"/permanence/membres/{handle}/accompagner", {},
+                              page="/permanence")  # fmt: skip
+    assert not_yet.status == 403  # Claire still accompanies her: she adds others
+    assert "Membres sans coordinateur" not in await (await web_client.get("/permanence")).text()
+    await desk.revoke(app_of(web_client), "claire")
+    home = await (await web_client.get("/permanence")).text()
+    assert "Membres sans coordinateur" in home and "Mme Martin" in home
+    taken = await post_form(web_client, f"/permanence/membres/{handle}/accompagner", {},
+                            page="/permanence")  # fmt: skip
+    assert taken.status == 303
+    assert (await web_client.get(f"/permanence/membres/{handle}/publier")).status == 200
+    assert "Membres sans coordinateur" not in await (await web_client.get("/permanence")).text()
+    member = await db.read(residents.member_by_handle, handle)
+    [latest, *_] = await db.read(desk_store.history, member.id, 10)
+    assert (latest.action, latest.coordinator) == (desk_store.ACCOMPANY, "Bruno B.")
