@@ -34,6 +34,7 @@ from tests.node.harness import (
     make_nodes,
     peer,
     send,
+    served_admin,
     signed_call,
     signed_headers,
 )
@@ -155,9 +156,18 @@ async def test_the_operator_deletes_a_member_once_and_then_it_is_a_conflict(line
     a, b, c = line
     await talking(line, resident)
     marie = (await a.db.read(residents.credentials, "marie"))[0]
-    erased = await erasure.delete_named(a.app, "marie")
-    assert (erased.handle, erased.annonces_withdrawn, erased.departures_queued) == (
-        marie.handle, 2, 1)
+    async with served_admin(a) as admin:
+        status, done = await admin.call("POST", "/v1/members/marie/delete")
+        assert status == 200, done
+        assert (done["handle"], done["annonces_withdrawn"], done["departures_queued"],
+                done["conversations_deleted"]) == (marie.handle, 2, 1, 1)  # fmt: skip
+        status, problem = await admin.call("POST", f"/v1/members/{marie.handle}/delete")
+        assert (status, problem["code"]) == (409, "conflict")
+        for name in ("personne", "marie", "%2e%2e", "x" * 300):
+            status, problem = await admin.call("POST", f"/v1/members/{name}/delete")
+            assert (status, problem["code"]) == (404, "not-found"), name
+        status, _ = await admin.call("GET", "/v1/members/marie/delete")
+        assert status == 405
     with pytest.raises(Conflict):
         await erasure.delete_named(a.app, marie.handle)
     with pytest.raises(NotFound):
