@@ -451,7 +451,9 @@ def _take_over(conn: Connection, code_hash: bytes, login: str, password_hash: st
     if found is None or found[1] is None or found[1] <= at:
         return None
     member_id = found[0]
-    desk_store.end_accompaniment(conn, member_id, login=login, password_hash=password_hash, now=at)
+    if not desk_store.end_accompaniment(conn, member_id, code_hash, login=login,
+                                        password_hash=password_hash, now=at):  # fmt: skip
+        return None
     desk_store.record(conn, coordinator_id=None, member_id=member_id, action=desk_store.TAKEOVER,
                       at=at)  # fmt: skip
     return residents.member_by_id(conn, member_id)

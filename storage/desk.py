@@ -255,20 +255,29 @@ def code_holder(conn: Connection, code_hash: bytes) -> tuple[int, int] | None:
     return (row.member_id, row.code_expires_at) if row else None
 
 
-def end_accompaniment(conn: Connection, member_id: int, *, login: str, password_hash: str,
-                      now: int) -> None:  # fmt: skip
-    """The member took over: their own login and password; the code is void; history stays."""
+def end_accompaniment(conn: Connection, member_id: int, code_hash: bytes, *, login: str,
+                      password_hash: str, now: int) -> bool:  # fmt: skip
+    """The member took over with this code: their own login and password; the code is void;
+    the history stays. False if the code was used meanwhile (by a concurrent request)."""
     if conn.execute(select(members.c.id).where(members.c.login == login)).first():
         raise Conflict("this login is taken", field="login")
+    # Guarded, so that of two requests with the same code only one ends it (on PostgreSQL
+    # the second waits for the first's row lock, then finds the row changed).
+    ended = conn.execute(
+        update(desk_members)
+        .where(desk_members.c.member_id == member_id, desk_members.c.ended_at.is_(None),
+               desk_members.c.code_hash == code_hash)
+        .values(ended_at=now, code_hash=None, code_expires_at=None, phone=None))  # fmt: skip
+    if not ended.rowcount:
+        return False
     try:
         with conn.begin_nested():
             conn.execute(update(members).where(members.c.id == member_id)
                          .values(login=login, password_hash=password_hash))  # fmt: skip
     except IntegrityError as exc:
         raise Conflict("this login is taken", field="login") from exc
-    conn.execute(update(desk_members).where(desk_members.c.member_id == member_id)
-                 .values(ended_at=now, code_hash=None, code_expires_at=None, phone=None))  # fmt: skip
     touch(conn, DESK, member_id)
+    return True
 
 
 # --- History --------------------------------------------------------------------

@@ -3,6 +3,7 @@ acting for them, taking over — with the hostile input each boundary must refus
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -553,3 +554,22 @@ async def test_a_member_left_without_a_coordinator_is_taken_up_by_another(web_cl
     member = await db.read(residents.member_by_handle, handle)
     [latest, *_] = await db.read(desk_store.history, member.id, 10)
     assert (latest.action, latest.coordinator) == (desk_store.ACCOMPANY, "Bruno B.")
+
+
+async def test_one_code_sent_twice_at_once_takes_over_once(web_client, db):
+    await coordinator(web_client)
+    handle = await create_member(web_client)
+    code = await make_code(web_client, handle)
+    await log_out(web_client)
+    app = app_of(web_client)
+    results = await asyncio.gather(
+        desk.take_over(app, code, login="jeanne", password=PASSWORD, address="192.0.2.1"),
+        desk.take_over(app, code, login="jeannot", password=PASSWORD, address="192.0.2.2"),
+        return_exceptions=True)  # fmt: skip
+    assert sorted(type(r).__name__ for r in results) == ["TakeoverRefused", "tuple"]
+    member = await db.read(residents.member_by_handle, handle)
+    [(winner, _)] = [r for r in results if isinstance(r, tuple)]
+    assert winner.id == member.id
+    logins = await db.read(residents.logins)
+    assert logins[member.id] in ("jeanne", "jeannot")
+    assert (await log_in(web_client, logins[member.id])).status == 303
