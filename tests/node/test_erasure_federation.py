@@ -112,7 +112,8 @@ async def test_a_resident_downloads_then_deletes_and_every_node_forgets_her(line
     assert {row["title"] for row in data["annonces"]} == {"Aide au jardin", "Prêt de perceuse"}
     assert {m["body"] for m in data["messages"]} == {"Bonjour Marie, samedi ?", "Oui, 10 h."}
     (held,) = data["conversations"]
-    assert held["replier_name"] == "Paul Bernard" and held["replier_handle"].startswith("paul-bernard-")
+    assert held["replier_name"] == "Paul Bernard"
+    assert held["replier_handle"].startswith("paul-bernard-")
     uids = [bytes.fromhex(row["uid"]) for row in data["annonces"]]
 
     # A last reply, still queued when she deletes her account, never goes.

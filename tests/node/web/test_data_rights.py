@@ -236,8 +236,8 @@ async def test_a_deleted_member_logged_in_elsewhere_is_logged_out_everywhere(
     assert late.status == 303 and late.headers["Location"] == "/connexion"
 
 
-async def test_a_deleted_members_saved_search_is_forgotten_by_the_alerts(web_client, make_web_client,
-                                                                          db):  # fmt: skip
+async def test_a_deleted_members_saved_search_is_forgotten_by_the_alerts(
+        web_client, make_web_client, db):  # fmt: skip
     """The in-memory index of saved searches hears of the deletion: the next annonce that
     would have fitted tells nobody, and telling goes on for everyone else."""
     await sign_up(web_client)
@@ -262,5 +262,5 @@ async def test_a_deleted_members_saved_search_is_forgotten_by_the_alerts(web_cli
 
 async def told(db, member_id: int) -> int:
     async with db.engine.connect() as conn:
-        rows = await conn.execute(select(notifications).where(notifications.c.member_id == member_id))
-        return len(rows.all())
+        mine = select(notifications).where(notifications.c.member_id == member_id)
+        return len((await conn.execute(mine)).all())
