@@ -232,8 +232,12 @@ def add_accompanier(conn: Connection, member_id: int, coordinator_id: int, now: 
     """One more coordinator for the member; False if they accompany them already."""
     if accompanies(conn, coordinator_id, member_id):
         return False
-    conn.execute(desk_accompaniers.insert().values(member_id=member_id,
-                                                   coordinator_id=coordinator_id, added_at=now))
+    try:
+        with conn.begin_nested():  # a concurrent request may add them first
+            conn.execute(desk_accompaniers.insert().values(
+                member_id=member_id, coordinator_id=coordinator_id, added_at=now))  # fmt: skip
+    except IntegrityError:
+        return False
     touch(conn, DESK, member_id)
     return True
 
