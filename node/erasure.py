@@ -26,7 +26,8 @@ out). ``delete_own`` (the member, password checked by the web view) and
 
 A departure notice from another node (``receive_departure``) is taken only
 from the departed member's node (the node that signed the request), for a
-conversation between that member and a member of this node.
+conversation between that member and a member of this node; it anonymises
+our copy as above, and the blocks that member made, held here, go.
 """
 
 from __future__ import annotations
@@ -245,6 +246,7 @@ def _receive_departure(conn: Connection, own: bytes, d: Departure, at: int) -> b
     talk.set_delivery(conn, ours, talk.REFUSED)
     emptied = rights.leave_conversation(conn, conversation.id, side, at=at)
     rights.forget_notices(conn, notifications.MESSAGE, [notifications.key_of(k) for k in emptied])
+    rights.forget_blocks_by(conn, d.node, d.handle)
     return True
 
 

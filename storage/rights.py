@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.schema import MetaData, Table
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage.blocks import BLOCKS
 from storage.db import touch
 from storage.notices import NOTIFICATIONS, SAVED_SEARCHES
 from storage.residents import PROFILES
@@ -276,8 +277,16 @@ def erase_member(conn: Connection, member_id: int, handle: str, own: bytes, *, a
     conn.execute(delete(members).where(members.c.id == member_id))
     retire_handle(conn, handle, member_id, at=at)
     # What listens to these (the alerts' in-memory searches and offers, the mailing) rebuilds.
-    for topic in (MEMBERS, PROFILES, SAVED_SEARCHES, NOTIFICATIONS):
+    for topic in (MEMBERS, PROFILES, SAVED_SEARCHES, NOTIFICATIONS, BLOCKS):
         touch(conn, topic, member_id)
+
+
+def forget_blocks_by(conn: Connection, node: bytes, handle: str) -> int:
+    """The blocks a member of another node made, held here: they left, their choices go."""
+    result = conn.execute(delete(member_blocks).where(
+        member_blocks.c.blocker_node == node, member_blocks.c.blocker_handle == handle))  # fmt: skip
+    touch(conn, BLOCKS)
+    return result.rowcount or 0
 
 
 def retire_handle(conn: Connection, handle: str, member_id: int, *, at: int) -> None:

@@ -14,6 +14,7 @@ import json
 import msgpack
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
 from node import erasure
 from node.courier import BACKOFF_MAX_S
@@ -25,6 +26,7 @@ from storage import conversations as talk
 from storage import outbox, residents
 from storage.errors import Conflict, NotFound
 from storage.outbox import MESSAGE
+from storage.schema import member_blocks
 from tests.factories import NOW
 from tests.node.harness import (
     Clock,
@@ -131,7 +133,18 @@ async def test_a_resident_downloads_then_deletes_and_every_node_forgets_her(line
     assert await deliver_due_of(b.app) == Sent(refused=1)
     assert "non remis" in await page(paul, on_b)
 
+    marie_on_b = (a.node_id, conversation.author.handle)
+    paul_on_b = (b.node_id, conversation.replier.handle)
+    await b.db.write(lambda conn: conn.execute(member_blocks.insert(), [
+        {"blocker_node": marie_on_b[0], "blocker_handle": marie_on_b[1],
+         "blocked_node": paul_on_b[0], "blocked_handle": paul_on_b[1], "created_at": NOW},
+        {"blocker_node": paul_on_b[0], "blocker_handle": paul_on_b[1],
+         "blocked_node": a.node_id, "blocked_handle": "quelqu-un", "created_at": NOW}]))
     await deliver_outbox_batch(a.app, b.node_id)  # the departure, then the tombstones
+    async with b.db.engine.connect() as conn:
+        blocks = [(r.blocker_node, r.blocker_handle) for r in
+                  await conn.execute(select(member_blocks))]  # fmt: skip
+    assert blocks == [paul_on_b]  # hers went with her; his own choice stays
     await deliver_outbox_batch(b.app, c.node_id)
     for node in (a, b, c):
         for uid in uids:
