@@ -191,6 +191,7 @@ async def test_the_other_member_sees_a_former_member_and_can_no_longer_write(
     assert "message supprimé" in page and "Oui, 10 h" not in page
     assert "Bonjour, samedi ?" in page  # Paul's own message stays
     assert "Cette personne a supprimé son compte" in page
+    assert "Conversation avec un ancien membre" in page and "lieu public" not in page
     inbox = await (await paul.get("/messages")).text()
     assert "ancien membre" in inbox and "Marie D." not in inbox
     refused = await post_form(paul, conversation, {"message": "Toujours là ?"}, page=conversation)
