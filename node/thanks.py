@@ -126,7 +126,8 @@ async def name_helper(app: web.Application, member: Member, annonce: Annonce,
 
 
 def _name_helper(conn: Connection, key: NodeKey, annonce: Annonce, member: Member,
-                 conversation_id: int, at: int, form: FormKey | None) -> store.Exchange:  # fmt: skip
+                 conversation_id: int, at: int,
+                 form: FormKey | None) -> store.Exchange:  # fmt: skip
     forms.claim(conn, form, now=at)
     conversation = talk.get_conversation(conn, conversation_id)
     if (conversation is None or conversation.author.member_id != member.id

@@ -167,7 +167,8 @@ def split_signed(body: object) -> tuple[bytes, bytes, bytes]:
                                 max_array_len=3, max_map_len=0, max_ext_len=0)  # fmt: skip
     except (ValueError, TypeError, OverflowError) as exc:
         raise DecodeError("not well-formed msgpack", field="body") from exc
-    if not (isinstance(parts, list) and len(parts) == 3 and all(isinstance(p, bytes) for p in parts)):
+    if not (isinstance(parts, list) and len(parts) == 3
+            and all(isinstance(p, bytes) for p in parts)):  # fmt: skip
         raise DecodeError("a signed statement is an array of three byte strings", field="body")
     signer, statement, signature = parts
     if len(signer) != NODE_ID_BYTES:

@@ -159,7 +159,8 @@ def conversation_by_key(conn: Connection, key: bytes) -> Conversation | None:
     return _conversation(row) if row else None
 
 
-def conversations_about(conn: Connection, annonce_origin: bytes, annonce_uid: bytes) -> list[Conversation]:
+def conversations_about(conn: Connection, annonce_origin: bytes,
+                        annonce_uid: bytes) -> list[Conversation]:  # fmt: skip
     """Every conversation about one annonce, oldest first (who may have helped its author)."""
     query = (
         select(conversations)

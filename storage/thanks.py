@@ -237,7 +237,8 @@ def revealed(merci, now: int, reveal_s: int):
     other = ms.alias("other_side")
     both = (
         select(other.c.id)
-        .where(other.c.exchange_id == merci.c.exchange_id, other.c.from_author != merci.c.from_author)
+        .where(other.c.exchange_id == merci.c.exchange_id,
+               other.c.from_author != merci.c.from_author)
         .exists()
     )  # fmt: skip
     return or_(both, merci.c.written_at <= now - reveal_s)
@@ -264,8 +265,8 @@ def set_delivery_of(conn: Connection, keys: Sequence[bytes], state: str) -> None
     """Where this node's mercis for the exchanges ``keys`` stand (only ours have a delivery)."""
     if keys:
         of_exchanges = select(xs.c.id).where(xs.c.conversation_key.in_(list(keys)))
-        conn.execute(update(ms).where(ms.c.exchange_id.in_(of_exchanges),
-                                      ms.c.delivery.is_not(None)).values(delivery=state))  # fmt: skip
+        ours = and_(ms.c.exchange_id.in_(of_exchanges), ms.c.delivery.is_not(None))
+        conn.execute(update(ms).where(ours).values(delivery=state))
         touch(conn, THANKS)
 
 

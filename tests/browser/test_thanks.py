@@ -85,7 +85,8 @@ def test_who_helped_and_both_mercis_on_a_phone(start_node, page_of, axe_source, 
 
     # Without JavaScript, the list and the merci still read and the report form still sends.
     context = browser.new_context(viewport={"width": 360, "height": 640}, locale="fr-FR",
-                                  java_script_enabled=False, storage_state=paul.context.storage_state())  # fmt: skip
+                                  java_script_enabled=False,
+                                  storage_state=paul.context.storage_state())  # fmt: skip
     try:
         plain = context.new_page()
         plain.goto(exchange + "/signaler")

@@ -61,7 +61,8 @@ NEIGHBOUR = re.compile(r'href="(/voisins/[A-Za-z0-9_-]{43}/[a-z0-9_-]+)"')
 @pytest.fixture
 async def pair(db, spare_db, tmp_path):
     """Two peered nodes, A and B, serving their real apps without background tasks."""
-    a, b = await make_nodes(db, spare_db, tmp_path, ["Maison du Pin", "Centre de Montanou"], Clock())
+    names = ["Maison du Pin", "Centre de Montanou"]
+    a, b = await make_nodes(db, spare_db, tmp_path, names, Clock())
     await peer(a, b)
     await a.db.write(peer_store.add_peer, THIRD.node_id, "http://127.0.0.1:9", "Tiers", NOW)
     for node in (a, b):
@@ -156,7 +157,8 @@ async def test_two_mercis_cross_the_nodes_and_the_counts_show_on_both(pair):
         on_b = (await conn.execute(select(thanks_exchanges))).one()
     assert on_a.confirmed and on_b.confirmed and on_a.statement == on_b.statement
     verify_ack(b.node_id, on_a.ack, on_a.statement)
-    assert open_exchange(pack_signed(a.node_id, on_b.statement, on_b.signature)).record.kind is Kind.REQUEST
+    stated = open_exchange(pack_signed(a.node_id, on_b.statement, on_b.signature))
+    assert stated.record.kind is Kind.REQUEST
 
     on_b_path = await exchange_on_b(s)
     assert "Vous avez aidé Marie D." in await page(s.paul, on_b_path)
@@ -232,7 +234,8 @@ async def test_a_merci_waits_behind_its_exchange_while_the_other_node_is_down(pa
 
 
 def merci_body(s: Story, key: NodeKey, *, signer: bytes | None = None, **changes) -> bytes:
-    """A merci from B's paul to marie (valid unless ``changes`` say otherwise), signed by ``key``."""
+    """A merci from B's paul to marie (valid unless ``changes`` say otherwise), signed by
+    ``key``."""
     m = replace(Merci(s.conversation, s.a.node_id, s.uid, s.paul_handle, "Merci Marie", NOW),
                 **changes)  # fmt: skip
     statement = encode_merci(m)
@@ -267,12 +270,14 @@ async def second_merci(s: Story):
 
 
 HOSTILE_MERCI = {
-    "bad-signature": (lambda s: to_a(s, flipped(merci_body(s, s.b.key))), 422, "bad-signature", None),
+    "bad-signature": (lambda s: to_a(s, flipped(merci_body(s, s.b.key))), 422, "bad-signature",
+                      None),
     "statement-of-another-node": (lambda s: to_a(s, merci_body(s, THIRD)), 422, "bad-signature",
                                   "signer"),
     "signed-by-a-node-not-the-writers": (lambda s: to_a(s, merci_body(s, THIRD), THIRD), 422,
                                          "bad-signature", "from"),
-    "unknown-node": (lambda s: to_a(s, merci_body(s, STRANGER), STRANGER), 403, "unknown-key", None),
+    "unknown-node": (lambda s: to_a(s, merci_body(s, STRANGER), STRANGER), 403, "unknown-key",
+                     None),
     "no-such-exchange": (lambda s: to_a(s, merci_body(s, s.b.key, conversation=b"\x99" * 16)),
                          404, "not-found", "conversation"),
     "someone-who-never-talked": (lambda s: to_a(s, merci_body(s, s.b.key, sender="eve")),

@@ -43,7 +43,8 @@ async def test_one_exchange_per_annonce_and_per_conversation(db):
     marie = await member(db, "marie")
     author, paul = Side(HERE, "marie", "Marie", marie.id), Side(THERE, "paul", "Paul")
     first = await exchange(db, 1, REQUEST, author, paul)
-    assert (first.key, first.author, first.other, first.confirmed) == (b"\x01" * 16, author, paul, True)
+    assert (first.key, first.author, first.other, first.confirmed) == (
+        b"\x01" * 16, author, paul, True)  # fmt: skip
     with pytest.raises(Conflict):  # the same annonce, another conversation
         await db.write(store.add_exchange, key=b"\x09" * 16, annonce_origin=HERE,
                        annonce_uid=b"\x01" * 16, title="x", kind=REQUEST, author=author,
@@ -58,7 +59,8 @@ async def test_one_exchange_per_annonce_and_per_conversation(db):
 
 async def test_one_merci_per_side_and_the_first_stands(db):
     marie = await member(db, "marie")
-    x = await exchange(db, 1, REQUEST, Side(HERE, "marie", "Marie", marie.id), Side(THERE, "paul", "Paul"))
+    marie_here, paul = Side(HERE, "marie", "Marie", marie.id), Side(THERE, "paul", "Paul")
+    x = await exchange(db, 1, REQUEST, marie_here, paul)
     mine = await db.write(store.add_merci, x.id, from_author=True, text="Merci", now=NOW,
                           delivery=store.PENDING)  # fmt: skip
     assert mine is not None and mine.delivery == store.PENDING
@@ -90,7 +92,8 @@ async def test_counts_say_whom_one_helped_and_how_often_one_was_helped(db):
 
 async def test_a_merci_is_shown_when_both_wrote_or_the_delay_passed_newest_first(db):
     marie = await member(db, "marie")
-    m, paul, lea = Side(HERE, "marie", "Marie", marie.id), Side(THERE, "paul", "Paul"), Side(THERE, "lea", "Léa")
+    m = Side(HERE, "marie", "Marie", marie.id)
+    paul, lea = Side(THERE, "paul", "Paul"), Side(THERE, "lea", "Léa")
     one = await exchange(db, 1, REQUEST, m, paul)
     two = await exchange(db, 2, REQUEST, m, lea)
     await db.write(store.add_merci, one.id, from_author=False, text="Paul à Marie", now=NOW)
@@ -104,8 +107,8 @@ async def test_a_merci_is_shown_when_both_wrote_or_the_delay_passed_newest_first
     await db.write(store.add_merci, two.id, from_author=True, text="Marie à Léa", now=NOW + 20)
     assert [(s.text, s.from_name) for s in await shown(NOW + 30)] == [("Léa à Marie", "Léa")]
     assert [s.text for s in await shown(NOW + REVEAL + 30)] == ["Léa à Marie", "Paul à Marie"]
-    assert [s.text for s in await db.read(store.shown_to, THERE, "lea", now=NOW + 30,
-                                          reveal_s=REVEAL, limit=10)] == ["Marie à Léa"]  # fmt: skip
+    to_lea = await db.read(store.shown_to, THERE, "lea", now=NOW + 30, reveal_s=REVEAL, limit=10)
+    assert [s.text for s in to_lea] == ["Marie à Léa"]
     assert len(await db.read(store.shown_to, HERE, "marie", now=NOW + REVEAL + 30,
                              reveal_s=REVEAL, limit=1)) == 1  # fmt: skip
 
@@ -113,7 +116,8 @@ async def test_a_merci_is_shown_when_both_wrote_or_the_delay_passed_newest_first
 async def test_exchanges_follow_a_node_whose_key_changed(db):
     marie = await member(db, "marie")
     new = b"\x03" * 32
-    await exchange(db, 1, OFFER, Side(HERE, "marie", "Marie", marie.id), Side(THERE, "paul", "Paul"))
+    marie_here, paul = Side(HERE, "marie", "Marie", marie.id), Side(THERE, "paul", "Paul")
+    await exchange(db, 1, OFFER, marie_here, paul)
     await db.write(successions.follow, THERE, new, NOW)
     assert await db.read(store.counts, new, "paul") == store.Counts(helped=0, was_helped=1)
     assert await db.read(store.counts, THERE, "paul") == store.Counts(0, 0)
