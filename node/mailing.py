@@ -67,6 +67,7 @@ from node.settings import Settings
 from node.templating import templates_for
 from protocol.annonce import Kind, annonce_ref
 from protocol.identity import b64url_encode
+from storage import blocks as block_store
 from storage import notices
 from storage import residents as resident_store
 from storage.db import Connection
@@ -367,7 +368,7 @@ def _digest_unit(conn: Connection, writer: MailWriter, links: Links, s: Settings
 def _digest_entries(conn: Connection, links: Links, communes, profile, handle: str, at: int,
                     shared: dict) -> list[Entry]:  # fmt: skip
     entries: list[Entry] = []
-    seen: set[tuple[bytes, bytes]] = set()
+    seen = block_store.hidden_annonces(conn, handle)  # and members a block keeps apart
     for label, place in ((Msg("près de chez vous"), profile.home),
                          (Msg("près de votre travail"), profile.work)):  # fmt: skip
         origin = communes.origin_of(place.commune, place.lat, place.lon)

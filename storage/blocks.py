@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import touch
-from storage.schema import member_blocks
+from storage.schema import annonces, member_blocks
+from storage.schema import node as node_table
 
 # The topic of changes to blocks (storage.db.touch); keys: none.
 BLOCKS = "blocks"
@@ -133,6 +134,24 @@ def any_apart(conn: Connection, member: Who) -> bool:
         and_(c.blocked_node == member.node, c.blocked_handle == member.handle),
     )).limit(1)  # fmt: skip
     return conn.execute(query).first() is not None
+
+
+def hidden_annonces(conn: Connection, handle: str) -> set[tuple[bytes, bytes]]:
+    """The (origin, uid) of the annonces held here whose authors a block keeps apart from
+    ``handle``, a member of this node (for lists shared between members, like the digest)."""
+    own = conn.execute(select(node_table.c.node_id)).scalar_one_or_none()
+    apart = sorted(kept_apart(conn, Who(own, handle)), key=lambda w: (w.node, w.handle)) \
+        if own is not None else []  # fmt: skip
+    found: set[tuple[bytes, bytes]] = set()
+    for start in range(0, len(apart), _PAIRS_PER_QUERY):
+        authors = [and_(annonces.c.origin == w.node, annonces.c.author_handle == w.handle)
+                   for w in apart[start : start + _PAIRS_PER_QUERY]]  # fmt: skip
+        query = select(annonces.c.origin, annonces.c.uid).where(or_(*authors))
+        found |= {(bytes(o), bytes(u)) for o, u in conn.execute(query)}
+    return found
+
+
+_PAIRS_PER_QUERY = 100  # authors per statement: bound parameters stay few
 
 
 def rename_node(conn: Connection, old: bytes, new: bytes) -> None:

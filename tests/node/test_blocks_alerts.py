@@ -1,21 +1,26 @@
 """Being told and blocks: nobody is told of the annonce of a member a block keeps them apart from.
 
 One real node (tests/node/harness.py) with its courier's TellKind comparing
-stored annonces with saved searches and members' offers (node/alerts.py).
+stored annonces with saved searches and members' offers (node/alerts.py);
+and the weekly digest, mailed to a real SMTP server (tests/mailserver.py).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from node import blocks
+from node import blocks, mailing
 from node import notifications as notes
 from node.alerts import tell_due
-from protocol.annonce import Kind
+from protocol.annonce import Category, Kind
 from storage import notices
 from storage.blocks import Who
+from tests.mailserver import MailServer
 from tests.node.harness import Clock, make_nodes
-from tests.node.notices_helpers import AGEN, member, post_for, told
+from tests.node.notices_helpers import AGEN, BOE, member, post_for, send_mail, told
+from tests.node.test_being_told import MONDAY, at_local
 
 
 @pytest.fixture
@@ -60,3 +65,38 @@ async def test_a_request_does_not_tell_the_offer_of_a_member_who_blocked_its_aut
                    kind=Kind.REQUEST, commune=AGEN)  # fmt: skip
     await tell_due(node.app)
     assert len(await told(node, helper, notes.MATCH)) == 1
+
+
+@pytest.fixture
+def relay():
+    server = MailServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def mailing_node(db, spare_db, tmp_path, relay):
+    """A node mailing through the test relay, at Monday 10:00 in Agen."""
+    clock = Clock(at_local(MONDAY, 10))
+    (a,) = await make_nodes(db, spare_db, tmp_path, ["Maison de quartier"], clock)
+    a.options = relay.settings_options()
+    await a.start(background_tasks=False)
+    yield a
+    await a.stop()
+
+
+async def test_the_weekly_digest_leaves_out_the_annonces_of_members_kept_apart(mailing_node, relay):
+    a, smtp = mailing_node, relay
+    reader = await member(a, "odette", home=AGEN, address="odette@example.org")
+    poster, other = await member(a, "karim", home=BOE), await member(a, "jeanne", home=BOE)
+    await blocks.block(a.app, poster, Who(a.node_id, reader.handle), reader.display_name)
+    a.clock.now = at_local(MONDAY + dt.timedelta(days=7), 9)
+    await post_for(a, poster, "Vélo à donner", "Un vélo d'enfant.", category=Category.OBJET,
+                   commune=BOE)  # fmt: skip
+    await post_for(a, other, "Poussette à donner", "Une poussette.", category=Category.OBJET,
+                   commune=BOE)  # fmt: skip
+    assert await mailing.digest_once(a.app) == 1
+    await send_mail(a)
+    [got] = smtp.received
+    assert "Poussette à donner" in got.part("plain")
+    assert "Vélo à donner" not in got.part("plain")
