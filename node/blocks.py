@@ -179,6 +179,15 @@ def _unblock(conn: Connection, own: bytes, blocker: Who, other: Who, at: int) ->
     _tell_their_node(conn, own, blocker, other, False, at)
 
 
+def lift_all(conn: Connection, own: bytes, blocker: Who, at: int) -> int:
+    """Every block the member made, lifted and told to the other nodes: their account goes
+    (node/erasure.py), and nothing of their choices stays on another node. How many."""
+    made = block_store.blocks_by(conn, blocker)
+    for held in made:
+        _unblock(conn, own, blocker, held.blocked, at)
+    return len(made)
+
+
 def _tell_their_node(conn: Connection, own: bytes, blocker: Who, other: Who, blocked: bool,
                      at: int) -> None:  # fmt: skip
     if other.node == own:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 import msgpack
 from aiohttp import web
 
-from node import notifications
+from node import blocks, notifications
 from node.clock import now
 from node.courier import Outcome, register_kinds, send_each
 from node.errors import PeerBadAnswer
@@ -63,6 +63,7 @@ from storage import notices as notice_store
 from storage import outbox as outbox_store
 from storage import residents, rights
 from storage.annonces import OWN_ANNONCES
+from storage.blocks import Who
 from storage.db import Connection, touch
 from storage.errors import Conflict, NotFound
 from storage.outbox import MAIL, MAIL_RELAY, MESSAGE, Destination
@@ -168,6 +169,7 @@ def _erase(conn: Connection, key: NodeKey, member_id: int, at: int) -> Erased:
         dropped += rights.drop_queued(conn, MESSAGE, keys)
         deleted += 1
     _drop_mail_for(conn, member.id)
+    blocks.lift_all(conn, own, Who(own, member.handle), at)
     rights.erase_member(conn, member.id, member.handle, own, at=at)
     return Erased(member.handle, withdrawn, kept, deleted, queued, dropped)
 

@@ -39,7 +39,7 @@ from tests.node.harness import (
     signed_headers,
 )
 from tests.node.test_federation_hostile import assert_problem
-from tests.node.web.conftest import csrf_token, post_form, sign_up
+from tests.node.web.conftest import PASSWORD, csrf_token, post_form, sign_up
 from tests.node.web.test_annonces import publish
 
 PEER = NodeKey.from_seed(b"\x51" * 32)
@@ -281,3 +281,27 @@ async def test_a_node_s_members_hold_at_most_peer_max_blocks_here(victim):
     # Lifting still works: a node may always take its members' blocks back.
     lifted = await deliver(victim, notice(**{"from": "p0", "blocked": False}))
     assert (lifted.status, msgpack.unpackb(lifted.body)) == (200, {"applied": True})
+
+
+async def test_an_account_deleted_lifts_its_blocks_on_the_other_node_too(pair, resident):
+    a, b = pair
+    marie = await resident(a, "marie", "Marie D.")
+    paul = await resident(b, "paul", "Paul B.")
+    paul_ref = await publish(paul, titre="Cours de tricot")
+    await deliver_outbox_batch(b.app, a.node_id)
+    # Marie blocks Paul from his annonce: they never wrote to each other.
+    path = f"/annonces/{paul_ref}/bloquer"
+    assert (await post_form(marie, path, {}, page=path)).status == 303
+    assert await deliver_due_of(a.app, BLOCK) == Sent(delivered=1)
+    marie_handle = await handle_of(a, "marie")
+    assert await b.db.read(block_store.is_blocked, Who(a.node_id, marie_handle),
+                           Who(b.node_id, await handle_of(b, "paul")))  # fmt: skip
+
+    deleted = await post_form(marie, "/compte/supprimer", {"mot_de_passe": PASSWORD},
+                              page="/compte/supprimer")  # fmt: skip
+    assert deleted.status == 200
+    assert await a.db.read(block_store.blocks_by, Who(a.node_id, marie_handle)) == []
+    assert await deliver_due_of(a.app, BLOCK) == Sent(delivered=1)
+    async with b.db.engine.connect() as conn:
+        assert (await conn.execute(select(member_blocks))).all() == []
+    assert (await paul.get("/")).status == 200
