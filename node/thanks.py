@@ -37,7 +37,7 @@ from aiohttp import web
 
 from node.clock import now
 from node.courier import Outcome, send_each
-from node.errors import CannotThank, PeerBadAnswer
+from node.errors import CannotThank, KeptApart, PeerBadAnswer
 from node.keys import db_key, node_key_key, peer_client_key
 from protocol.annonce import Annonce, State
 from protocol.errors import (
@@ -63,10 +63,12 @@ from protocol.thanks import (
     verify_ack,
 )
 from storage import annonces as annonce_store
+from storage import blocks as block_store
 from storage import conversations as talk
 from storage import forms
 from storage import outbox as outbox_store
 from storage import thanks as store
+from storage.blocks import Who
 from storage.conversations import Conversation
 from storage.db import Connection
 from storage.errors import Conflict, NotFound
@@ -88,8 +90,19 @@ async def candidates(app: web.Application, member: Member, annonce: Annonce,
                      author_id: int | None) -> list[Conversation]:  # fmt: skip
     """Who may have helped: the people the author talked with about the annonce."""
     _check_may_name(app, member, annonce, author_id)
-    conversations = await app[db_key].read(talk.conversations_about, annonce.origin, annonce.uid)
-    return [c for c in conversations if c.author.member_id == member.id]
+    conversations, apart = await app[db_key].read(_candidates, annonce, member)
+    return [c for c in conversations if c.author.member_id == member.id
+            and Who(c.replier.node, c.replier.handle) not in apart]  # fmt: skip
+
+
+def _candidates(conn: Connection, annonce: Annonce, member: Member):
+    apart = block_store.kept_apart(conn, Who(annonce.origin, member.handle))
+    return talk.conversations_about(conn, annonce.origin, annonce.uid), apart
+
+
+def _check_not_apart(conn: Connection, one: Side, other: Side) -> None:
+    if block_store.apart(conn, Who(one.node, one.handle), Who(other.node, other.handle)):
+        raise KeptApart("one of the two members blocked the other")
 
 
 def _check_may_name(app: web.Application, member: Member, annonce: Annonce,
@@ -135,6 +148,7 @@ def _name_helper(conn: Connection, key: NodeKey, annonce: Annonce, member: Membe
             != (annonce.origin, annonce.uid)):  # fmt: skip
         raise CannotThank("nobody of this annonce's conversations")
     author, other = conversation.author, conversation.replier
+    _check_not_apart(conn, author, other)
     local = other.member_id is not None or other.node == key.node_id
     signed = None
     if not local:
@@ -229,6 +243,7 @@ def _thank(conn: Connection, key: NodeKey, member: Member, exchange_id: int, tex
     exchange = _own_exchange(conn, exchange_id, member.id)
     from_author = exchange.is_author(member.id)
     to = exchange.other if from_author else exchange.author
+    _check_not_apart(conn, exchange.author, exchange.other)
     remote = to.member_id is None and to.node != key.node_id
     signed = None
     if remote:
@@ -342,6 +357,9 @@ def _receive_merci(conn: Connection, signed: Signed, at: int) -> bool:
         raise NotFound("not a member of another node in this exchange", field="from")
     if sides[from_author].node != signed.signer:
         raise SignatureError("the writer is not a member of the node that signed", field="from")
+    author, other = exchange.author, exchange.other
+    if block_store.apart(conn, Who(author.node, author.handle), Who(other.node, other.handle)):
+        raise Conflict("the two members are kept apart", field="from")
     stored = store.add_merci(conn, exchange.id, from_author=from_author, text=m.text,
                              now=min(m.sent_at, at), statement=signed.statement,
                              signature=signed.signature)  # fmt: skip

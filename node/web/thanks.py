@@ -21,7 +21,7 @@ from aiohttp import web
 
 from node import reports as node_reports
 from node import thanks
-from node.errors import CannotThank
+from node.errors import CannotThank, KeptApart
 from node.i18n import Msg
 from node.keys import db_key, node_key_key
 from node.web.annonces import own_annonce, visible_annonce
@@ -136,6 +136,9 @@ async def merci(request: web.Request) -> web.Response:
         await thanks.thank(request.app, member, exchange_id, text, form=form.key(member.id))
     except AlreadySubmitted:
         pass  # sent twice: the first one is the merci
+    except KeptApart:  # one of the two blocked the other since the page was shown
+        form.error("merci", Msg("Vous ne pouvez plus écrire à cette personne."))
+        return await _merci_page(request, standing, form, status=409)
     except CannotThank:  # another form, once the merci was written
         form.error("merci", Msg("Vous avez déjà écrit votre merci pour cet échange."))
         return await _merci_page(request, standing, form, status=422)

@@ -37,8 +37,10 @@ from protocol.thanks import (
     pack_signed,
     verify_ack,
 )
+from storage import blocks as block_store
 from storage import outbox, residents
 from storage import peers as peer_store
+from storage.blocks import Who
 from storage.schema import outbox_items, thanks_exchanges, thanks_mercis
 from tests.factories import NOW
 from tests.node.harness import (
@@ -269,6 +271,13 @@ async def second_merci(s: Story):
     return await to_a(s, merci_body(s, s.b.key, text="Je me suis trompé"))
 
 
+async def kept_apart(s: Story):
+    """Marie blocked Paul on A (directly in its store: a block is told to B apart)."""
+    await s.a.db.write(block_store.add_block, Who(s.a.node_id, s.marie_handle),
+                       Who(s.b.node_id, s.paul_handle), name="Paul B.", now=NOW)  # fmt: skip
+    return await to_a(s, merci_body(s, s.b.key))
+
+
 HOSTILE_MERCI = {
     "bad-signature": (lambda s: to_a(s, flipped(merci_body(s, s.b.key))), 422, "bad-signature",
                       None),
@@ -301,6 +310,7 @@ HOSTILE_MERCI = {
     "from-the-future": (lambda s: to_a(s, merci_body(s, s.b.key, sent_at=NOW + 3600)),
                         422, "from-the-future", "sent"),
     "second-merci": (second_merci, 409, "conflict", "from"),
+    "between-members-kept-apart": (kept_apart, 409, "conflict", "from"),
     "replayed-signature": (replayed, 401, "replayed", None),
 }  # fmt: skip
 

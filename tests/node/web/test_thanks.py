@@ -231,3 +231,28 @@ async def test_a_bad_experience_goes_to_the_moderators_and_never_on_a_profile(pe
         assert "pas laissé entrer" not in await text_of(client, "/profil")
     own_page = NEIGHBOUR.search(await text_of(marie, "/profil"))
     assert own_page and "pas laissé entrer" not in await text_of(paul, own_page.group(1))
+
+
+async def test_members_kept_apart_are_not_named_and_do_not_thank_each_other(people, db):
+    marie, session = people
+    paul = await session("paul", "Paul B.")
+    ref = await fulfilled_request(marie, paul)
+    exchange = await name_paul(marie, ref)
+    second = await publish(marie, type="request", titre="Besoin d'un coup de main au jardin")
+    answered = await post_form(paul, f"/annonces/{second}/repondre", {"message": "Moi aussi."},
+                               page=f"/annonces/{second}/repondre")  # fmt: skip
+    on_paul = answered.headers["Location"]
+    # Paul blocks Marie from their conversation about the second annonce.
+    path = on_paul + "/bloquer"
+    assert (await post_form(paul, path, {}, page=path)).status == 303
+
+    for who in (marie, paul):
+        refused = await post_form(who, exchange, {"merci": "Merci !"}, page=exchange)
+        assert refused.status == 409
+        assert "Vous ne pouvez plus écrire à cette personne." in html.unescape(await refused.text())
+    assert await count(db, thanks_mercis) == 0
+    done = await post_form(marie, f"/annonces/{second}/pourvue", {}, page=f"/annonces/{second}")
+    assert done.status == 303
+    response = await marie.get(f"/annonces/{second}/qui-a-aide")
+    assert response.status == 200 and "Paul B." not in html.unescape(await response.text())
+    assert await count(db, thanks_exchanges) == 1  # the first one, named before the block
