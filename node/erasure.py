@@ -62,6 +62,7 @@ from storage import conversations as talk
 from storage import notices as notice_store
 from storage import outbox as outbox_store
 from storage import residents, rights
+from storage import thanks as thanks_store
 from storage.annonces import OWN_ANNONCES
 from storage.blocks import Who
 from storage.db import Connection, touch
@@ -168,6 +169,8 @@ def _erase(conn: Connection, key: NodeKey, member_id: int, at: int) -> Erased:
         keys = rights.delete_conversation(conn, side.conversation_id)
         dropped += rights.drop_queued(conn, MESSAGE, keys)
         deleted += 1
+    for exchange in thanks_store.exchanges_of_member(conn, member.id):
+        thanks_store.forget_side(conn, exchange.key, exchange.is_author(member.id))
     _drop_mail_for(conn, member.id)
     blocks.lift_all(conn, own, Who(own, member.handle), at)
     rights.erase_member(conn, member.id, member.handle, own, at=at)
@@ -249,6 +252,7 @@ def _receive_departure(conn: Connection, own: bytes, d: Departure, at: int) -> b
     emptied = rights.leave_conversation(conn, conversation.id, side, at=at)
     rights.forget_notices(conn, notifications.MESSAGE, [notifications.key_of(k) for k in emptied])
     rights.forget_blocks_by(conn, d.node, d.handle)
+    thanks_store.forget_side(conn, d.conversation, side == "author")
     return True
 
 

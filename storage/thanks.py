@@ -179,6 +179,21 @@ def exchanges_of_member(conn: Connection, member_id: int) -> list[Exchange]:
     return [_exchange(row) for row in conn.execute(query)]
 
 
+def forget_side(conn: Connection, key: bytes, author_side: bool) -> bool:
+    """One member of the exchange of conversation ``key`` left the network: their name and
+    the words of their merci go (and the signed statement that holds them); the exchange
+    still counts for the other. False if no exchange stands for that conversation."""
+    prefix = "author" if author_side else "other"
+    held = conn.execute(select(xs.c.id).where(xs.c.conversation_key == key)).first()
+    if held is None:
+        return False
+    conn.execute(update(xs).where(xs.c.id == held.id).values({f"{prefix}_name": ""}))
+    conn.execute(update(ms).where(ms.c.exchange_id == held.id, ms.c.from_author == author_side)
+                 .values(text="", statement=None, signature=None))  # fmt: skip
+    touch(conn, THANKS)
+    return True
+
+
 # --- Mercis -------------------------------------------------------------------------
 
 

@@ -52,7 +52,7 @@ from tests.node.harness import (
     signed_headers,
 )
 from tests.node.test_federation_hostile import assert_problem
-from tests.node.web.conftest import post_form, sign_up
+from tests.node.web.conftest import PASSWORD, post_form, sign_up
 from tests.node.web.test_annonces import publish
 
 STRANGER = NodeKey.from_seed(b"\x72" * 32)  # a key nobody accepted
@@ -394,3 +394,32 @@ async def test_an_exchange_stated_again_is_acknowledged_again_and_kept_once(pair
     assert duplicate is True
     verify_ack(s.b.node_id, ack, x.statement)
     assert len((await rows(s.b))["thanks_exchanges"]) == 1
+
+
+async def test_a_member_who_deletes_their_account_leaves_their_thanks_nameless_and_wordless(pair):
+    s = await story(pair)
+    a, b = s.a, s.b
+    on_b_path = await exchange_on_b(s)
+    assert (await post_form(s.paul, on_b_path, {"merci": "Avec plaisir !"},
+                            page=on_b_path)).status == 303  # fmt: skip
+    assert (await post_form(s.marie, s.on_a, {"merci": "Merci Paul, à bientôt"},
+                            page=s.on_a)).status == 303  # fmt: skip
+    await deliver_round(a.app, b.node_id)
+    await deliver_round(b.app, a.node_id)
+    paul_page = f"/voisins/{b.key.node_id_text}/{s.paul_handle}"
+    assert "Merci Paul, à bientôt" in await page(s.paul, paul_page)
+
+    deleted = await post_form(s.marie, "/compte/supprimer", {"mot_de_passe": PASSWORD},
+                              page="/compte/supprimer")  # fmt: skip
+    assert deleted.status == 200
+    await deliver_round(a.app, b.node_id)  # the departure notice
+    for node in (a, b):
+        async with node.db.engine.connect() as conn:
+            x = (await conn.execute(select(thanks_exchanges))).one()
+            mercis = {m.from_author: m for m in await conn.execute(select(thanks_mercis))}
+        assert x.author_name == "" and x.other_name == "Paul B.", node.name
+        assert mercis[True].text == "" and mercis[True].statement is None
+        assert mercis[False].text == "Avec plaisir !"
+    shown = await page(s.paul, paul_page)
+    assert "Merci Paul, à bientôt" not in shown and "Marie D." not in shown
+    assert "ancien membre, à propos de" in shown and "A aidé 1 voisin" in shown
