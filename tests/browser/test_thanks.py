@@ -94,7 +94,7 @@ def test_who_helped_and_both_mercis_on_a_phone(start_node, page_of, axe_source, 
         plain.get_by_role("button", name="Envoyer aux modérateurs").click()
         assert "Les modérateurs de l'association liront" in plain.locator("main").inner_text()
         plain.goto(base + "/profil")
-        assert "A reçu de l'aide 1 fois" in plain.locator("main").inner_text()
+        assert "A reçu de l'aide une fois" in plain.locator("main").inner_text()
         assert "essai" not in plain.locator("main").inner_text()
     finally:
         context.close()

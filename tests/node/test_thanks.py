@@ -189,8 +189,8 @@ async def test_two_mercis_cross_the_nodes_and_the_counts_show_on_both(pair):
     assert "A aidé 1 voisin" in await page(s.paul, "/profil")
     marie_on_b = NEIGHBOUR.search(await page(s.paul, on_b_path)).group(1)
     shown = await page(s.paul, marie_on_b)
-    assert "A reçu de l'aide 1 fois" in shown and "Avec plaisir, Marie !" in shown
-    assert "A reçu de l'aide 1 fois" in await page(s.marie, "/profil")
+    assert "A reçu de l'aide une fois" in shown and "Avec plaisir, Marie !" in shown
+    assert "A reçu de l'aide une fois" in await page(s.marie, "/profil")
 
 
 async def test_a_lone_merci_is_shown_on_both_nodes_fourteen_days_after_it_was_written(pair):
