@@ -66,6 +66,21 @@ class Point:
 
 
 @dataclass(frozen=True, slots=True)
+class Photo:
+    """One photo of an annonce, bound to the signed revision by its hash.
+
+    The bytes travel apart (docs/protocol-federation.md, photos); the record
+    carries what a receiver needs to verify them and to describe them.
+    """
+
+    sha256: bytes
+    size: int
+    width: int
+    height: int
+    alt: str
+
+
+@dataclass(frozen=True, slots=True)
 class Annonce:
     """One revision of an annonce, as its origin signed it."""
 
@@ -86,6 +101,7 @@ class Annonce:
     expires: int
     state: State
     sortie_at: int | None = None
+    photos: tuple[Photo, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -124,6 +140,10 @@ FIELDS = (
     "commune", "point", "handle", "name", "created", "updated", "expires",
     "state", "sortie_at",
 )  # fmt: skip
+# The one optional field: present only when the revision has photos, so that
+# a body without photos is byte for byte what it was before photos existed.
+OPTIONAL_FIELDS = ("photos",)
+PHOTO_FIELDS = ("sha256", "size", "width", "height", "alt")
 
 
 def encode_body(a: Annonce) -> bytes:
@@ -148,6 +168,12 @@ def encode_body(a: Annonce) -> bytes:
         "state": str(a.state),
         "sortie_at": a.sortie_at,
     }
+    if a.photos:
+        values["photos"] = [
+            {"sha256": p.sha256, "size": p.size, "width": p.width, "height": p.height,
+             "alt": p.alt}
+            for p in a.photos
+        ]  # fmt: skip
     return msgpack.packb(values, use_bin_type=True)
 
 
@@ -175,15 +201,15 @@ def parse_body(body: bytes) -> Annonce:
             strict_map_key=True,
             max_str_len=limits.MAX_ENVELOPE_BYTES,
             max_bin_len=limits.MAX_ENVELOPE_BYTES,
-            max_array_len=len(FIELDS),
-            max_map_len=len(FIELDS),
+            max_array_len=len(FIELDS) + len(OPTIONAL_FIELDS),
+            max_map_len=len(FIELDS) + len(OPTIONAL_FIELDS),
             max_ext_len=0,
         )
     except (ValueError, TypeError, OverflowError) as exc:
         raise DecodeError("body is not a well-formed msgpack map") from exc
     if not isinstance(raw, dict):
         raise DecodeError("body is not a msgpack map")
-    unknown = set(raw) - set(FIELDS)
+    unknown = set(raw) - set(FIELDS) - set(OPTIONAL_FIELDS)
     if unknown:
         raise DecodeError("unknown field", field=sorted(map(str, unknown))[0])
     missing = [f for f in FIELDS if f not in raw]
@@ -209,6 +235,7 @@ def parse_body(body: bytes) -> Annonce:
         expires=_typed(raw, "expires", int),
         state=_enum(raw, "state", State),
         sortie_at=_optional(raw, "sortie_at", int),
+        photos=_photos(raw),
     )
     return annonce
 
@@ -245,6 +272,28 @@ def _point(raw: dict) -> Point | None:
     return Point(lat, lon)
 
 
+def _photos(raw: dict) -> tuple[Photo, ...]:
+    if "photos" not in raw:
+        return ()
+    value = raw["photos"]
+    # Present only when non-empty: an empty array would be a second body for
+    # the same revision.
+    if not (isinstance(value, list) and value):
+        raise DecodeError("must be a non-empty array", field="photos")
+    photos = []
+    for item in value:
+        if not (isinstance(item, dict) and set(item) == set(PHOTO_FIELDS)):
+            raise DecodeError(f"each photo is a map of {', '.join(PHOTO_FIELDS)}",
+                              field="photos")  # fmt: skip
+        for name, kind in zip(PHOTO_FIELDS, (bytes, int, int, int, str), strict=True):
+            if not isinstance(item[name], kind) or isinstance(item[name], bool):
+                raise DecodeError(f"{name} must be of type {kind.__name__}",
+                                  field="photos")  # fmt: skip
+        photos.append(Photo(item["sha256"], item["size"], item["width"], item["height"],
+                            item["alt"]))  # fmt: skip
+    return tuple(photos)
+
+
 # --- Validation -------------------------------------------------------------
 
 _LANG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,4})?")
@@ -263,6 +312,30 @@ def validate(a: Annonce) -> None:
     _check_text_fields(a)
     _check_place(a)
     _check_times(a)
+    _check_photos(a)
+
+
+def _check_photos(a: Annonce) -> None:
+    if not a.photos:
+        return
+    if len(a.photos) > limits.MAX_PHOTOS:
+        raise TooLargeError(f"at most {limits.MAX_PHOTOS} photos", field="photos")
+    if a.state is State.WITHDRAWN:
+        raise ValidationError("a withdrawn revision has no photos", field="photos")
+    for photo in a.photos:
+        if len(photo.sha256) != limits.PHOTO_HASH_BYTES:
+            raise ValidationError(f"sha256 must be {limits.PHOTO_HASH_BYTES} bytes",
+                                  field="photos")  # fmt: skip
+        if not 1 <= photo.size <= limits.MAX_PHOTO_BYTES:
+            raise ValidationError(f"size must be 1 to {limits.MAX_PHOTO_BYTES}",
+                                  field="photos")  # fmt: skip
+        if not (1 <= photo.width <= limits.MAX_PHOTO_SIDE
+                and 1 <= photo.height <= limits.MAX_PHOTO_SIDE):  # fmt: skip
+            raise ValidationError(f"sides must be 1 to {limits.MAX_PHOTO_SIDE}",
+                                  field="photos")  # fmt: skip
+        _check_line(photo.alt, "photos", limits.MAX_PHOTO_ALT_CHARS, minimum=0)
+    if len({photo.sha256 for photo in a.photos}) != len(a.photos):
+        raise ValidationError("the same photo twice", field="photos")
 
 
 def _check_text_fields(a: Annonce) -> None:

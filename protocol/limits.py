@@ -32,6 +32,13 @@ MAX_SORTIE_AHEAD_S = 365 * 24 * 3600  # a sortie takes place within a year
 MAX_NODEDOC_CHARS = 4096              # the node document's JSON text
 MAX_NODE_NAME_CHARS = 80
 
+# --- Photos of an annonce (docs/protocol.md 3.7, docs/protocol-federation.md 12) ---
+PHOTO_HASH_BYTES = 32                 # a photo's SHA-256
+MAX_PHOTOS = 4                        # photos of one revision
+MAX_PHOTO_ALT_CHARS = 200             # the description of one photo
+MAX_PHOTO_BYTES = 1_500_000           # one photo file (JPEG, the kept size)
+MAX_PHOTO_SIDE = 1600                 # a photo's width and height, in pixels
+
 # --- Set reconciliation -----------------------------------------------------
 # Wire constants: both sides must agree on these.
 RECONCILE_VERSION = 1                      # first byte of every reconciliation message

@@ -646,10 +646,17 @@ def test_an_unknown_field_is_malformed_naming_it(extra):
     assert_decode_refused(pack(fields), DecodeError, extra)
 
 
-def test_a_map_of_more_than_18_entries_is_malformed():
+def test_a_map_of_more_than_19_entries_is_malformed():
     fields = body_fields()
+    fields["photos"] = []
     fields["price"] = 0
     assert_decode_refused(pack(fields), DecodeError, None)
+
+
+def test_a_19th_entry_other_than_photos_is_malformed_by_name():
+    fields = body_fields()
+    fields["price"] = 0
+    assert_decode_refused(pack(fields), DecodeError, "price")
 
 
 def test_a_bin_key_is_not_a_field():
@@ -826,9 +833,9 @@ def test_a_msgpack_timestamp_is_malformed():
     assert_decode_refused(body, DecodeError, None)
 
 
-def test_a_nested_array_over_18_items_is_malformed():
+def test_a_nested_array_over_19_items_is_malformed():
     fields = body_fields()
-    fields["point"] = list(range(19))
+    fields["point"] = list(range(20))
     assert_decode_refused(pack(fields), DecodeError, None)
 
 

@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from protocol.annonce import Annonce, Category, Kind, Point, State
+from protocol.annonce import Annonce, Category, Kind, Photo, Point, State
 from protocol.envelope import accept_envelope, open_envelope, sign_annonce
 from protocol.errors import ProtocolError
 from protocol.identity import NodeKey, b64url_decode, b64url_encode
@@ -53,6 +53,10 @@ JSON_KEYS = frozenset(
         "state",
         "sortie_at",
         "now",
+        "photo_1",
+        "photo_2",
+        "photo_3",
+        "photo_4",
     }
 )
 TEXT_KEYS = frozenset(
@@ -105,6 +109,10 @@ def annonce_from(v: dict) -> Annonce:
         expires=v["expires"],
         state=State(v["state"]),
         sortie_at=v["sortie_at"],
+        photos=tuple(
+            Photo(bytes.fromhex(p["sha256"]), p["size"], p["width"], p["height"], p["alt"])
+            for p in (v[f"photo_{rank}"] for rank in range(1, 5) if f"photo_{rank}" in v)
+        ),
     )
 
 
@@ -126,6 +134,12 @@ def test_the_spec_has_every_required_vector():
         "annonce-invalid-truncated",
         "annonce-invalid-created-in-the-future",
         "annonce-invalid-expired",
+        "annonce-valid-photos",
+        "annonce-invalid-too-many-photos",
+        "annonce-invalid-photo-hash-length",
+        "annonce-invalid-photo-alt-too-long",
+        "annonce-invalid-photos-on-tombstone",
+        "annonce-invalid-empty-photos",
     }
     assert required <= set(VECTORS)
 
