@@ -34,6 +34,7 @@ from node.keys import (
 from node.mailing import setup_mailing
 from node.meeting_places import setup_meeting_places
 from node.peer_client import PeerTimeouts
+from node.photos import setup_photos
 from node.problems import problems_middleware
 from node.settings import Settings
 from node.sheet import setup_sheet
@@ -72,4 +73,5 @@ def create_app(
     setup_blocks(app)
     setup_erasure(app)
     setup_meeting_places(app)
+    setup_photos(app)
     return app

@@ -39,6 +39,8 @@ MAX_GOSSIP_DELAY_MS = 10_000
 MAX_ASSOCIATION_CHARS = 300  # each of the association_* settings, publication_director, hosting
 MAX_NEW_MEMBER_DAYS = 365  # new_member_days
 MAX_NEW_MEMBER_PER_DAY = 1000  # new_member_annonces_per_day, new_member_answers_per_day
+MAX_PHOTO_CACHE_MB = 1_000_000  # photo_cache_mb: a terabyte
+MAX_PHOTO_CACHE_DAYS = 3650  # photo_cache_days
 PHONE = re.compile(r"\+?[0-9][0-9 .()-]{3,23}")
 EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,200}\.[^@\s<>\".]{2,63}")
 
@@ -161,6 +163,12 @@ class Settings:
     )
     hosting: str = _setting(
         "", "who hosts the server: name, address and phone (legal notice), lines separated by |"
+    )
+    photo_cache_mb: int = _setting(
+        500, "megabytes of other nodes' photos kept once viewed here; 0: none kept beyond a view"
+    )
+    photo_cache_days: int = _setting(
+        30, "days another node's photo is kept here after it was last viewed"
     )
 
     @property
@@ -316,6 +324,10 @@ def check_settings(s: Settings) -> None:
     _check_association(s)
     _check_new_members(s)
     sheet_commune_codes(s.sheet_communes)
+    if not 0 <= s.photo_cache_mb <= MAX_PHOTO_CACHE_MB:
+        raise ConfigError(f"photo_cache_mb must be 0 to {MAX_PHOTO_CACHE_MB}")
+    if not 1 <= s.photo_cache_days <= MAX_PHOTO_CACHE_DAYS:
+        raise ConfigError(f"photo_cache_days must be 1 to {MAX_PHOTO_CACHE_DAYS}")
 
 
 def association_lines(text: str) -> list[str]:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from protocol.annonce import Annonce, Category, Kind, Point, State, revision_key
 from protocol.envelope import SignedAnnonce
+from storage import photos as photo_store
 from storage import search_index, short_codes
 from storage.db import touch
 from storage.schema import annonces, blocked_origins
@@ -92,7 +93,7 @@ _ROW_COLUMNS = (
     "origin", "uid", "id", "rev", "created", "updated", "expires", "state",
     "kind", "category", "title", "text", "lang", "commune", "lat", "lon",
     "author_handle", "author_name", "sortie_at", "envelope", "received_at",
-    "source", "hidden", "hidden_reason", "hidden_at",
+    "source", "hidden", "hidden_reason", "hidden_at", "photos",
 )  # fmt: skip
 
 
@@ -109,7 +110,7 @@ def _row(signed: SignedAnnonce, now: int, source: bytes | None) -> tuple:
         a.state.value, a.kind.value, a.category.value, a.title, a.text, a.lang,
         a.commune, point.lat if point else None, point.lon if point else None,
         a.author_handle, a.author_name, a.sortie_at, signed.envelope, now,
-        source, False, None, None,
+        source, False, None, None, photo_store.pack_photos(a.photos),
     )  # fmt: skip
 
 
@@ -223,6 +224,7 @@ def store_revisions(
         conn.exec_driver_sql(_upsert_sql(conn.dialect), [_row(s, now, source) for s in accepted])
         search_index.index_annonces(conn, keys)
         short_codes.give_codes(conn, [k for k in keys if k not in held])
+        photo_store.link_revisions(conn, accepted, replaced=[k for k in keys if k in held])
         touch(conn, ANNONCES, *(s.id for s in accepted))
     duplicates += len(batch) - len(newest)
     return IngestResult(accepted, duplicates, superseded, refused)
@@ -247,6 +249,7 @@ def _annonce_from_row(row) -> Annonce:
         expires=row.expires,
         state=State(row.state),
         sortie_at=row.sortie_at,
+        photos=photo_store.unpack_photos(row.photos),
     )
 
 

@@ -634,3 +634,41 @@ short_codes = Table(
                          ondelete="CASCADE", name="fk_short_codes_annonce"),
     Index("ix_short_codes_code", "code"),
 )
+
+# --- Photos of annonces (migration 0018) -------------------------------------------
+
+# The current revision's photos as its body has them (msgpack: a list of
+# [sha256, size, width, height, alt]); NULL when it has none.
+annonces.append_column(Column("photos", LargeBinary))
+
+# Which held annonce names which photo: replaced with each revision stored
+# (storage/photos.py), gone with the annonce (purge, blocked origin). A photo
+# no annonce names is neither served nor kept.
+annonce_photos = Table(
+    "annonce_photos",
+    metadata,
+    Column("origin", LargeBinary(32), primary_key=True),
+    Column("uid", LargeBinary(16), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("sha256", LargeBinary(32), nullable=False),
+    Column("size", Integer, nullable=False),
+    ForeignKeyConstraint(["origin", "uid"], ["annonces.origin", "annonces.uid"],
+                         ondelete="CASCADE", name="fk_annonce_photos_annonce"),
+    Index("ix_annonce_photos_sha256", "sha256"),
+)
+
+# The photo files held under DATA/photos (node/photo_files.py): ``own`` for a
+# photo uploaded here (kept while an annonce names it, or a day for an upload
+# not yet published), else a cached copy, evicted least recently viewed first.
+# ``size`` and ``card_size``: the bytes of the full photo and of its card.
+photo_files = Table(
+    "photo_files",
+    metadata,
+    Column("sha256", LargeBinary(32), primary_key=True),
+    Column("own", Boolean, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("card_size", Integer, nullable=False),
+    Column("stored_at", BigInteger, nullable=False),
+    Column("viewed_at", BigInteger, nullable=False),
+    Index("ix_photo_files_own_viewed", "own", "viewed_at"),
+)

@@ -34,6 +34,7 @@ from node.federation.blocks import routes as block_routes
 from node.federation.conversations import routes as conversation_routes
 from node.federation.departures import routes as departure_routes
 from node.federation.directory import routes as directory_routes
+from node.federation.photos import routes as photo_routes
 from node.federation.reports import routes as report_routes
 from node.federation.thanks import routes as thanks_routes
 from node.federation_state import (
@@ -102,6 +103,7 @@ def create_federation_app(main_app: web.Application) -> web.Application:
     federation.add_routes(directory_routes)
     federation.add_routes(block_routes)
     federation.add_routes(departure_routes)
+    federation.add_routes(photo_routes)
     return federation
 
 

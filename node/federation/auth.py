@@ -56,7 +56,8 @@ body_key = web.RequestKey("body_key", bytes)
 # Whether the signer is a peer, or a node of the directory (for point-to-point requests).
 known_sender_key = web.RequestKey("known_sender_key", bool)
 # The endpoints any node of the directory may call; gossip stays between peers.
-POINT_TO_POINT = frozenset({"message", "report", "block", "departure", "exchange", "merci"})
+POINT_TO_POINT = frozenset({"message", "report", "block", "departure", "exchange", "merci",
+                            "photo"})  # fmt: skip
 
 
 @web.middleware

@@ -28,6 +28,7 @@ from node.web import (
     feeds,
     mail_links,
     notices,
+    photos,
     posting,
     profile,
     reports,
@@ -55,7 +56,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # posting first: /annonces/nouvelle before /annonces/{ref}
 AREAS = (search, posting, annonces, accounts, profile, conversations, reports, about, notices,
          mail_links, saved, rights, desk, takeover, data_rights, safety, thanks,
-         sheet)  # fmt: skip
+         sheet, photos)  # fmt: skip
 
 
 def setup_web(app: web.Application) -> None:
