@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,6 +99,44 @@ def measure(files: list[bytes]) -> tuple[float, list]:
     return statistics.median(times), results
 
 
+WORST_CASE = """
+import sys
+sys.path.insert(0, {root!r})
+from node.imaging import process
+
+def peak_kb():  # this process's own high-water mark (ru_maxrss would count the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+data = open(sys.argv[1], "rb").read()
+before = peak_kb()
+process(data)
+print(before, peak_kb())
+"""
+
+
+def worst_case(kind: str) -> tuple[int, float]:
+    """A small file of 7000 × 7000 pixels (49 MP): its size, the peak memory it adds (MB).
+
+    Made here, measured in a fresh process that only reads it.
+    """
+    image = Image.new("RGBA" if kind == "PNG" else "RGB", (7000, 7000), (90, 140, 200, 128))
+    out = io.BytesIO()
+    if kind == "HEIC":
+        pillow_heif.from_pillow(image).save(out, format="HEIF", quality=50)
+    else:
+        image.save(out, kind)
+    with tempfile.NamedTemporaryFile() as file:
+        file.write(out.getvalue())
+        file.flush()
+        script = WORST_CASE.format(root=str(ROOT))
+        run = subprocess.run([sys.executable, "-c", script, file.name], capture_output=True,
+                             text=True, check=True)
+    before, after = (int(word) for word in run.stdout.split())
+    return len(out.getvalue()), (after - before) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=8)
@@ -120,6 +160,9 @@ def main() -> None:
         median, _ = measure(files)
         shape = "2000 × 1500" if small else "4000 × 3000"
         print(f"{name} {shape} ({size:.1f} MB): {median:.3f} s per photo")
+    for kind in ("JPEG", "PNG", "HEIC"):
+        size, peak = worst_case(kind)
+        print(f"7000 × 7000 {kind} of {size / 1e3:.0f} KB: {peak:.0f} MB more at the peak")
 
 
 if __name__ == "__main__":

@@ -109,10 +109,16 @@ def process(data: bytes) -> Processed:
     if kind is None:
         raise PhotoRefused("not-an-image", "not a JPEG, PNG, WebP or HEIC file")
     image = _decode_heif(data) if kind == "HEIF" else _decode(data, kind, MAX_PHOTO_SIDE)
-    kept = _fit(_to_srgb(_flatten(_upright(image))), MAX_PHOTO_SIDE)
-    full = _encode_within(kept)
+    # One name for each stage, so that a large decoded image is freed as
+    # soon as the next, smaller one exists; resizing comes before anything
+    # else that copies pixels (Pillow resizes RGBA premultiplied).
+    image = _eight_bit(image)
+    image = _fit(image, MAX_PHOTO_SIDE)  # the bound is on the long side, either way up
+    image = _upright(image)
+    image = _to_srgb(_on_white(image))
+    full = _encode_within(image)
     card, card_width, card_height = card_of(full)
-    return Processed(full, kept.width, kept.height, card, card_width, card_height)
+    return Processed(full, image.width, image.height, card, card_width, card_height)
 
 
 def card_of(full: bytes) -> tuple[bytes, int, int]:
@@ -152,6 +158,9 @@ def _heif_brand(data: bytes) -> bool:
 
 def _decode(data: bytes, kind: str, target: int, max_side: int | None = None) -> Image.Image:
     """The first frame's pixels, decoded only once the header's size is checked."""
+    if kind == "WEBP":
+        # Read before libwebp sees the file, whatever it allocates as it opens one.
+        _check_size(*_webp_size(data), max_side=max_side)
     try:
         image = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS[kind])
     except Image.DecompressionBombError as error:
@@ -166,6 +175,21 @@ def _decode(data: bytes, kind: str, target: int, max_side: int | None = None) ->
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as error:
         raise PhotoRefused("truncated", f"{kind} pixels unreadable: {error}") from None
     return image
+
+
+def _webp_size(data: bytes) -> tuple[int, int]:
+    """The canvas size a WebP file declares in its first chunk, read without libwebp."""
+    chunk, payload = data[12:16], data[20:30]
+    if chunk == b"VP8X" and len(payload) >= 10:
+        width, height = payload[4:7], payload[7:10]
+        return int.from_bytes(width, "little") + 1, int.from_bytes(height, "little") + 1
+    if chunk == b"VP8L" and len(payload) >= 5 and payload[0] == 0x2F:
+        bits = int.from_bytes(payload[1:5], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(payload) >= 10 and payload[3:6] == b"\x9d\x01\x2a":
+        return (int.from_bytes(payload[6:8], "little") & 0x3FFF,
+                int.from_bytes(payload[8:10], "little") & 0x3FFF)
+    raise PhotoRefused("not-an-image", "WebP header unreadable")
 
 
 def _decode_heif(data: bytes) -> Image.Image:
@@ -216,20 +240,28 @@ def _upright(image: Image.Image) -> Image.Image:
     return image
 
 
-def _flatten(image: Image.Image) -> Image.Image:
-    """Transparency onto white; 16-bit grey to 8-bit; every other mode kept for _to_srgb."""
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """One of L, LA, RGB, RGBA or CMYK: the modes that resize and convert well."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    if image.mode == "P" and "transparency" not in image.info:
-        image = image.convert("RGB")
-    if image.mode in ("P", "PA", "LA", "La", "RGBA", "RGBa"):
-        rgba = image.convert("RGBA")
-        image = Image.new("RGB", image.size, (255, 255, 255))
-        image.paste(rgba, mask=rgba.getchannel("A"))
-        image.info = rgba.info
-    if image.mode == "1":
-        image = image.convert("L")
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("PA", "RGBa"):
+        return image.convert("RGBA")
+    if image.mode in ("1", "La"):
+        return image.convert({"1": "L", "La": "LA"}[image.mode])
     return image
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    """Transparency flattened onto white."""
+    if image.mode not in ("LA", "RGBA"):
+        return image
+    rgba = image.convert("RGBA")
+    white = Image.new("RGB", image.size, (255, 255, 255))
+    white.paste(rgba, mask=rgba.getchannel("A"))
+    white.info = image.info
+    return white
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
@@ -247,16 +279,13 @@ def _to_srgb(image: Image.Image) -> Image.Image:
 
 
 def _fit(image: Image.Image, side: int) -> Image.Image:
-    """At most ``side`` pixels on the long side, never enlarged; no metadata."""
+    """At most ``side`` pixels on the long side, never enlarged."""
     width, height = image.size
     long_side = max(width, height)
-    if long_side > side:
-        size = (max(1, round(width * side / long_side)), max(1, round(height * side / long_side)))
-        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    else:
-        image = image.copy()
-    image.info = {}
-    return image
+    if long_side <= side:
+        return image
+    size = (max(1, round(width * side / long_side)), max(1, round(height * side / long_side)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def _encode_within(image: Image.Image) -> bytes:
@@ -268,6 +297,7 @@ def _encode_within(image: Image.Image) -> bytes:
 
 
 def _encode(image: Image.Image, quality: int) -> bytes:
+    """A progressive JPEG of the pixels alone (Pillow would write a comment it was given)."""
     out = io.BytesIO()
     image.info = {}
     image.save(out, "JPEG", quality=quality, progressive=True, optimize=True, subsampling="4:2:0")

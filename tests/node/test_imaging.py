@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pillow_heif
@@ -127,6 +128,36 @@ def bomb_jpeg(width: int, height: int) -> bytes:
     at = data.index(b"\xff\xc0")  # baseline frame: length(2) precision(1) height(2) width(2)
     data[at + 5 : at + 9] = struct.pack(">HH", height, width)
     return bytes(data)
+
+
+def bomb_webp(width: int, height: int, kind: str = "VP8X") -> bytes:
+    """A real small WebP (lossy, lossless or extended) whose header claims width × height."""
+    small = picture((16, 16))
+    if kind == "VP8X":  # an animation has the extended header, with the canvas size
+        other = Image.new("RGB", (16, 16), (200, 10, 10))
+        data = bytearray(encoded(small, "WEBP", save_all=True, append_images=[other]))
+    else:
+        data = bytearray(encoded(small, "WEBP", lossless=kind == "VP8L"))
+    assert data[12:16] == kind.ljust(4).encode()
+    at = 20
+    if kind == "VP8X":
+        canvas = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+        data[at + 4 : at + 10] = canvas
+    elif kind == "VP8L":
+        bits = int.from_bytes(data[at + 1 : at + 5], "little") & ~((1 << 28) - 1)
+        bits |= (width - 1) | (height - 1) << 14
+        data[at + 1 : at + 5] = bits.to_bytes(4, "little")
+    else:
+        data[at + 6 : at + 10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+def bomb_webp_lossy(width: int, height: int) -> bytes:
+    return bomb_webp(width, height, "VP8 ")
+
+
+def bomb_webp_lossless(width: int, height: int) -> bytes:
+    return bomb_webp(width, height, "VP8L")
 
 
 # --- reading outputs ----------------------------------------------------------------------
@@ -353,6 +384,19 @@ def test_same_input_same_bytes_and_the_card_is_the_full_photos():
     assert card_of(first.full) == (first.card, first.card_width, first.card_height)
 
 
+def test_photos_made_at_once_in_threads_are_the_same_as_one_by_one():
+    """process is called in worker threads: it shares nothing that changes."""
+    files = [jpeg(picture((1800, 1200), (40 * i, 100, 200 - 40 * i)), exif=phone_exif(i + 1))
+             for i in range(4)]
+    files.append(heic(picture((900, 600))))
+    files.append(encoded(picture((900, 600)).convert("RGBA"), "PNG",
+                         icc_profile=matrix_profile(P3_COLORANTS)))
+    alone = [process(data) for data in files]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(process, files * 2))
+    assert together == alone * 2
+
+
 def test_pure_noise_still_fits_the_protocols_photo_size():
     noise = Image.merge("RGB", [Image.effect_noise((1600, 1600), 120) for _ in range(3)])
     result = process(encoded(noise, "PNG", compress_level=1))
@@ -382,8 +426,12 @@ def test_a_compressed_text_bomb_is_refused():
 # --- what is refused ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [bomb_jpeg, bomb_png], ids=["jpeg", "png"])
-@pytest.mark.parametrize("side", [50_000, 9_000], ids=["2.5-gigapixel", "81-megapixel"])
+BOMBS = [bomb_jpeg, bomb_png, bomb_webp, bomb_webp_lossy, bomb_webp_lossless]
+BOMB_IDS = ["jpeg", "png", "webp-extended", "webp-lossy", "webp-lossless"]
+
+
+@pytest.mark.parametrize("make", BOMBS, ids=BOMB_IDS)
+@pytest.mark.parametrize("side", [16_000, 9_000], ids=["256-megapixel", "81-megapixel"])
 def test_an_image_bomb_is_refused_from_its_header(make, side):
     data = make(side, side)
     assert len(data) < 10_000 and side * side > MAX_INPUT_PIXELS
@@ -397,15 +445,15 @@ def test_a_twelve_megapixel_photo_passes_and_fifty_one_does_not():
 
 
 def test_a_bomb_is_refused_before_any_large_allocation():
-    """In a process allowed 1 GiB of address space, 50,000 × 50,000 is refused, not attempted."""
+    """In a process allowed 1 GiB of address space, each bomb is refused, not attempted."""
     script = textwrap.dedent(
         f"""
         import resource, sys
         sys.path.insert(0, {str(ROOT)!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_imaging import bomb_jpeg, bomb_png
+        from test_imaging import BOMBS
         from node.imaging import PhotoRefused, process
-        data = [bomb_jpeg(50_000, 50_000), bomb_png(50_000, 50_000)]
+        data = [make(16_000, 16_000) for make in BOMBS]
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         for one in data:
             try:
@@ -417,7 +465,7 @@ def test_a_bomb_is_refused_before_any_large_allocation():
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["too-many-pixels", "too-many-pixels"]
+    assert run.stdout.split() == ["too-many-pixels"] * len(BOMBS)
 
 
 def test_a_truncated_file_is_refused():
