@@ -47,6 +47,7 @@ from protocol.annonce import (
     Annonce,
     Category,
     Kind,
+    Photo,
     Point,
     State,
     annonce_ref,
@@ -95,6 +96,7 @@ class Draft:
     lang: str = "fr"
     days: int = 30
     sortie_at: int | None = None
+    photos: tuple[Photo, ...] = ()  # kept already (node/web/photo_form.py), bound by their hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +218,7 @@ def _new_annonce(key: NodeKey, author: Author, draft: Draft, at: int) -> Annonce
         updated=at,
         expires=at + lifetime(draft.days),
         state=State.OPEN,
-        sortie_at=draft.sortie_at,
+        sortie_at=draft.sortie_at, photos=draft.photos,
     )
 
 
@@ -332,7 +334,7 @@ async def edit(app: web.Application, member: Member, uid: bytes, draft: Draft, *
     changes = {
         "kind": draft.kind, "category": draft.category, "title": draft.title.strip(),
         "text": draft.text.strip(), "commune": draft.commune, "point": draft.point,
-        "sortie_at": draft.sortie_at, "author_name": member.display_name,
+        "sortie_at": draft.sortie_at, "author_name": member.display_name, "photos": draft.photos,
     }  # fmt: skip
     return await _revision(app, uid, changes, member, showing=False, form=form)
 
@@ -369,7 +371,7 @@ async def withdraw(
     app: web.Application, uid: bytes, *, member: Member | None = None
 ) -> SignedAnnonce:
     """Publish the tombstone: emptied, kept until the original would expire."""
-    changes = {"state": State.WITHDRAWN, "title": "", "text": ""}
+    changes = {"state": State.WITHDRAWN, "title": "", "text": "", "photos": ()}
     return await _revision(app, uid, changes, member, showing=False)
 
 

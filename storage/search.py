@@ -32,8 +32,9 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
 
-from protocol.annonce import Category, Kind, State
+from protocol.annonce import Category, Kind, Photo, State
 from storage.geo import Geo, Origin, haversine_km
+from storage.photos import unpack_photos
 from storage.search_index import DOC_EPOCH, DOC_MASK, DOC_SHIFT
 from storage.words import fts_expression, pg_tsquery, query_words, word_forms
 
@@ -90,6 +91,7 @@ class Hit:
     sortie_at: int | None
     lang: str = "fr"
     distance_km: float | None = None
+    photo: Photo | None = None  # the first, for the card
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,8 @@ class ResultPage:
 EXCERPT_CHARS = 220
 _COLUMNS = (
     "a.origin, a.uid, a.kind, a.category, a.title, substr(a.text, 1, {n}), a.commune,"
-    " a.lat, a.lon, a.author_name, a.created, a.updated, a.expires, a.sortie_at, a.lang"
+    " a.lat, a.lon, a.author_name, a.created, a.updated, a.expires, a.sortie_at, a.lang,"
+    " a.photos"
 ).format(n=EXCERPT_CHARS + 1)
 
 
@@ -262,7 +265,7 @@ def _row_hit(row) -> Hit:
         origin=bytes(row[0]), uid=bytes(row[1]), kind=_KINDS[row[2]], category=_CATEGORIES[row[3]],
         title=row[4], excerpt=row[5], commune=row[6], lat=row[7], lon=row[8],
         author_name=row[9], created=row[10], updated=row[11], expires=row[12],
-        sortie_at=row[13], lang=row[14],
+        sortie_at=row[13], lang=row[14], photo=next(iter(unpack_photos(row[15])), None),
     )  # fmt: skip
 
 

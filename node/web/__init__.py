@@ -28,6 +28,7 @@ from node.web import (
     feeds,
     mail_links,
     notices,
+    photo_form,
     photos,
     posting,
     profile,
@@ -65,6 +66,7 @@ def setup_web(app: web.Application) -> None:
     feeds.setup_feeds(app)
     app[csrf_secret_key] = csrf_secret(app[node_key_key])
     app[page_cache_key] = PageCache()
+    photo_form.setup(app)
     app[peer_names_key] = PeerNames(directory.names)
     app.middlewares.append(web_middleware)
     for area in AREAS:

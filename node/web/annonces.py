@@ -16,6 +16,7 @@ from aiohttp import web
 from node import accounts, annonces, blocks
 from node.i18n import Msg
 from node.keys import communes_key, db_key, node_key_key
+from node.web import photo_form
 from node.web.annonce_form import DURATIONS_DAYS
 from node.web.common import (
     AnnonceGone,
@@ -90,6 +91,7 @@ async def annonce_page(request: web.Request) -> web.Response:
         "kinds": KIND_BADGES, "states": STATE_LABELS, "durations": DURATIONS_DAYS,
         "published": "publiee" in request.query, "changed": request.query.get("fait"),
         "form": Form(), "author_page": neighbour_path(annonce.origin, annonce.author_handle),
+        "photos": photo_form.shown(annonce.photos),
     })  # fmt: skip
 
 

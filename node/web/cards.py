@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from node.i18n import Translator
+from node.photos import photo_path
 from node.places import Communes
 from node.web.labels import CATEGORY_LABELS, KIND_BADGES
+from node.web.photo_form import card_size
 from node.web.render import age, format_datetime, format_km
-from protocol.annonce import annonce_ref
+from protocol.annonce import Photo, annonce_ref
 from storage.search import Hit
 
 EXCERPT_CHARS = 200
@@ -39,6 +41,24 @@ class Card:
     age: str
     sortie: str          # "" unless a sortie
     published_via: str
+    photo: CardPhoto | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CardPhoto:
+    """The card size of an annonce's first photo: lazily loaded, its sides given (no shift)."""
+
+    src: str
+    width: int
+    height: int
+    alt: str
+
+
+def card_photo(photo: Photo | None) -> CardPhoto | None:
+    if photo is None:
+        return None
+    width, height = card_size(photo.width, photo.height)
+    return CardPhoto(photo_path(photo.sha256, card=True), width, height, photo.alt)
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -82,5 +102,6 @@ def cards_for(
             age=t.gettext(age(now, hit.created)),
             sortie=sortie,
             published_via=via,
+            photo=card_photo(hit.photo),
         ))  # fmt: skip
     return cards

@@ -23,6 +23,7 @@ from node.web.labels import ERROR_TEXTS, ERROR_TITLES
 from node.web.render import render
 from node.web.session import CSRF_FIELD, csrf_valid, identify, set_cookies
 from node.web.transport import travel
+from node.web.uploads import read_form
 from protocol.errors import TrocError
 
 log = logging.getLogger("troc.web")
@@ -82,7 +83,7 @@ async def web_middleware(request: web.Request, handler) -> web.StreamResponse:
     unmatched = request.match_info.http_exception is not None
     try:
         if request.method == "POST" and not unmatched and not _csrf_exempt(request):
-            form = await request.post()
+            form = await read_form(request)  # bounded, for forms that carry photos
             if not csrf_valid(request, form.get(CSRF_FIELD)):
                 raise web.HTTPForbidden(reason="CSRF token missing or wrong")
         response = await handler(request)

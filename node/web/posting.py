@@ -13,6 +13,8 @@ field, including a text too large to travel (node.annonces.oversize).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
 from node import accounts, annonces, newcomers, suggestions
@@ -20,6 +22,7 @@ from node.clock import now
 from node.errors import NewMemberLimit
 from node.i18n import Msg
 from node.keys import communes_key, db_key
+from node.web import photo_form, uploads
 from node.web.annonce_form import (
     DURATIONS_DAYS,
     FIELDS,
@@ -59,32 +62,41 @@ def _own_places(request: web.Request, profile) -> list[tuple[str, object]]:
     return own
 
 
-async def _form_page(request, form, *, status=200, action=NEW, editing=None, limited=None):
-    profile = await accounts.profile_of(request.app, request[member_rkey])
+async def _form_page(request, form, *, status=200, action=NEW, editing=None, limited=None,
+                     cut=False):  # fmt: skip
+    member = request[member_rkey]
+    profile = await accounts.profile_of(request.app, member)
     keep = None
     if editing is not None and editing.point is not None:
         keep = Msg("Là où elle est (%(place)s)",
                    place=place_label(request, Place(lat=editing.point.lat, lon=editing.point.lon)))  # fmt: skip
-    return await render(request, "annonce_form.html", {
+    response = await render(request, "annonce_form.html", {
         "form": form, "action": action, "editing": editing, "nav": "new",
         "kinds": KIND_LABELS, "categories": CATEGORY_LABELS,
         "communes": request.app[communes_key], "durations": DURATIONS_DAYS,
         "own_places": _own_places(request, profile), "keep_place": keep, "KEEP_PLACE": KEEP_PLACE,
-        "limited": limited,
+        "limited": limited, "photo_slots": photo_form.slots(request.app, member.id, form),
+        "photo_example": photo_form.suggested_alt(request[translator_rkey],
+                                                  str(form.values.get("titre", ""))),
     }, status=status)  # fmt: skip
+    return uploads.close_after(response) if cut else response  # the rest of the body is unread
 
 
 def _published(ref: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/annonces/{ref}?publiee=1")
 
 
-async def _read(request, member, data, *, editing=None):
+async def _read(request, member, posted: uploads.Posted, *, editing=None):
     """The form and its draft, the draft checked for size too; None if it must be shown again."""
     profile = await accounts.profile_of(request.app, member)
     form, draft = read_annonce_form(
-        data, profile, request.app[communes_key], now(request.app),
+        posted.fields, profile, request.app[communes_key], now(request.app),
         with_duration=editing is None, lang=request[translator_rkey].lang, current=editing,
     )  # fmt: skip
+    title = str(form.values.get("titre", ""))
+    suggestion = photo_form.suggested_alt(request[translator_rkey], title)
+    photos = await photo_form.read_photos(request.app, member.id, form, posted, suggestion)
+    draft = replace(draft, photos=photos) if draft is not None and form.ok else None
     if draft is not None:
         try:
             over = annonces.oversize(request.app, _author(member), draft)
@@ -122,12 +134,14 @@ async def new_form(request: web.Request) -> web.Response:
     return await _form_page(request, form)
 
 
-@routes.post(NEW)
+@routes.post(NEW, name="annonce-new")
 async def new_submit(request: web.Request) -> web.Response:
     member = require_active(request)
-    data = await request.post()
-    form, draft = await _read(request, member, data)
-    action = data.get("action")
+    posted = await uploads.posted(request)
+    form, draft = await _read(request, member, posted)
+    action = posted.fields.get("action")
+    if posted.cut:
+        return await _form_page(request, form, status=413, cut=True)
     if draft is None or action == "modifier":
         return await _form_page(request, form, status=422 if draft is None else 200)
     if action != "publier":
@@ -148,7 +162,7 @@ async def new_submit(request: web.Request) -> web.Response:
 
 
 async def _to_preview(request, member, form: Form) -> web.Response:
-    values = {name: str(form.values.get(name, "")) for name in FIELDS}
+    values = {name: str(form.values.get(name, "")) for name in FIELDS + photo_form.FIELDS}
     key = FormKey(member.id, read_token(form.token))
     try:
         await request.app[db_key].write(forms.save_draft, key, values, now=now(request.app))
@@ -169,7 +183,8 @@ async def preview(request: web.Request) -> web.Response:
         raise _published(kept.result)
     if kept is None or not kept.draft:
         raise web.HTTPSeeOther(NEW)  # nothing kept under this token (another member's, or forgotten)
-    form, draft = await _read(request, member, {**kept.draft, FORM_TOKEN_FIELD: text})
+    kept_values = uploads.Posted(fields={**kept.draft, FORM_TOKEN_FIELD: text}, multipart=False)
+    form, draft = await _read(request, member, kept_values)
     if draft is None:  # no longer right (a sortie's date has passed since): the form says why
         return await _form_page(request, form, status=200)
     communes = request.app[communes_key]
@@ -178,7 +193,8 @@ async def preview(request: web.Request) -> web.Response:
         profile = await accounts.profile_of(request.app, member)
         fitting = await suggestions.suggest_offers(request.app, member, draft, profile)
     return await render(request, "annonce_preview.html", {
-        "form": form, "draft": draft, "fields": FIELDS, "nav": "new", "token": text,
+        "form": form, "draft": draft, "fields": FIELDS + photo_form.FIELDS, "nav": "new",
+        "token": text, "photos": photo_form.shown(draft.photos),
         "communes": communes, "categories": CATEGORY_LABELS, "kinds": KIND_BADGES,
         "suggestions": fitting,
     })  # fmt: skip
@@ -188,15 +204,20 @@ async def preview(request: web.Request) -> web.Response:
 async def edit_form(request: web.Request) -> web.Response:
     member, annonce = await own_annonce(request, showing=True)
     form = form_from_annonce(annonce, await accounts.profile_of(request.app, member))
+    photo_form.fill(request.app, member.id, form, annonce.photos)
     return await _form_page(request, form, action=f"/annonces/{annonce.ref}/modifier",
                             editing=annonce)  # fmt: skip
 
 
-@routes.post("/annonces/{ref}/modifier")
+@routes.post("/annonces/{ref}/modifier", name="annonce-edit")
 async def edit_submit(request: web.Request) -> web.Response:
     member, annonce = await own_annonce(request, showing=True)
-    form, draft = await _read(request, member, await request.post(), editing=annonce)
+    posted = await uploads.posted(request)
+    form, draft = await _read(request, member, posted, editing=annonce)
     action = f"/annonces/{annonce.ref}/modifier"
+    if posted.cut:
+        return await _form_page(request, form, status=413, action=action, editing=annonce,
+                                cut=True)  # fmt: skip
     if draft is None:
         return await _form_page(request, form, status=422, action=action, editing=annonce)
     try:
