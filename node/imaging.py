@@ -65,9 +65,9 @@ FALLBACK_QUALITIES = (72, 62, 50)
 REASONS = ("too-large", "not-an-image", "truncated", "too-many-pixels", "too-narrow")
 
 _PILLOW_FORMATS = {"JPEG": ["JPEG"], "PNG": ["PNG"], "WEBP": ["WEBP"]}
-_HEIF_BRANDS = frozenset(
-    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
-)
+_HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+_HEIF_BRANDS = frozenset({b"mif1", b"msf1"})
+_AV1_BRANDS = frozenset({b"avif", b"avis"})  # AVIF: no decoder here, not one of the four
 _TRANSPOSE = {
     2: (Image.Transpose.FLIP_LEFT_RIGHT,),
     3: (Image.Transpose.ROTATE_180,),
@@ -150,10 +150,13 @@ def _sniff(data: bytes) -> str | None:
 
 
 def _heif_brand(data: bytes) -> bool:
-    """Whether an ISO box file's major or a compatible brand is HEIF's."""
+    """Whether an ISO box file says it holds HEVC images (HEIC), not AV1 ones (AVIF)."""
     box_size = int.from_bytes(data[:4], "big")
-    brands = data[8:12] + data[16 : min(box_size, 64)]
-    return any(brands[i : i + 4] in _HEIF_BRANDS for i in range(0, len(brands) - 3, 4))
+    listed = data[8:12] + data[16 : min(box_size, 64)]
+    brands = {listed[i : i + 4] for i in range(0, len(listed) - 3, 4)}
+    if brands & _HEVC_BRANDS:
+        return True
+    return bool(brands & _HEIF_BRANDS) and not brands & _AV1_BRANDS
 
 
 def _decode(data: bytes, kind: str, target: int, max_side: int | None = None) -> Image.Image:

@@ -504,8 +504,15 @@ def test_what_is_not_a_photo_is_refused(data):
 
 
 def test_other_formats_pillow_reads_are_refused():
-    for kind in ("GIF", "BMP", "TIFF", "ICO", "PPM"):
+    for kind in ("GIF", "BMP", "TIFF", "ICO", "PPM", "AVIF", "JPEG2000"):
         assert refused(encoded(picture((64, 64)), kind)) == "not-an-image", kind
+
+
+def test_a_multi_picture_jpeg_gives_its_first_picture():
+    first = Image.new("RGB", (300, 200), (200, 30, 30))
+    data = encoded(first, "MPO", save_all=True, append_images=[Image.new("RGB", (300, 200))])
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    assert near(opened(process(data).full).getpixel((150, 100)), (200, 30, 30), 10)
 
 
 def test_thirty_megabytes_are_refused_without_reading_them():
