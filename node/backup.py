@@ -12,6 +12,8 @@ when DEST is named so::
                     recovery key itself is never in a backup: it stays offline)
     troc.db         SQLite: a copy made with SQLite's online backup API, or
     troc.pgdump     PostgreSQL: ``pg_dump --format=custom``
+    photos.tar      the node's own photos and their cards (DATA/photos), if it has
+                    any; other nodes' photos, a cache, are fetched again when viewed
 
 Both copies are consistent snapshots taken while the node runs. The files
 are written into a hidden staging directory beside DEST, checked, and only
@@ -33,6 +35,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -40,6 +43,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from node import photo_files
 from node.errors import ConfigError, NodeError
 from node.keyfile import load_admin_token, load_node_key
 from node.maintenance import set_config
@@ -56,6 +60,7 @@ from node.version import __version__
 from protocol.errors import DecodeError
 from protocol.identity import NodeKey, node_id_text
 from storage import maintenance
+from storage import photos as photo_store
 from storage.db import open_database
 
 MANIFEST_FILE = "MANIFEST.json"
@@ -64,6 +69,8 @@ FORMAT = "troc-backup"
 FORMAT_VERSION = 1
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 _NODE_FILES = (KEY_FILE, ADMIN_TOKEN_FILE, CONFIG_FILE)
+PHOTOS_ARCHIVE = "photos.tar"
+_PHOTO_ENTRY = re.compile(r"[0-9a-f]{2}/([0-9a-f]{64})(-carte)?\.jpg")
 
 
 class BackupError(NodeError):
@@ -109,6 +116,7 @@ async def create_backup(settings: Settings, dest: Path, *, now: int) -> BackupRe
     staging = _staging_dir(dest, "backup")
     try:
         kind, schema = await _copy_database(settings, key, staging)
+        await _copy_own_photos(settings, staging)
         for name in _NODE_FILES:
             _copy_private(settings.data_dir / name, staging / name)
         if settings.recovery_public_path.exists():  # the recovery key itself stays away
@@ -166,6 +174,52 @@ async def _copy_database(settings: Settings, key: NodeKey, staging: Path):
     return kind, schema
 
 
+async def _copy_own_photos(settings: Settings, staging: Path) -> None:
+    """``photos.tar``: the files of the photos this node's database calls its own."""
+    db = maintenance.open_existing(settings.effective_database_url, readonly=True)
+    try:
+        own = await maintenance.inspected(db, photo_store.own_hashes)
+    finally:
+        await db.close()
+    entries = []
+    for sha256 in own:
+        for card in (False, True):
+            path = photo_files.file_path(settings.data_dir, sha256, card=card)
+            if path.is_file():  # deleted since: not in the backup
+                entries.append((path, path.relative_to(photo_files.photos_root(settings.data_dir))))
+    if not entries:
+        return
+    fd = os.open(staging / PHOTOS_ARCHIVE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w") as archive:
+        for path, name in entries:
+            archive.add(path, arcname=str(name), recursive=False)
+
+
+def _unpack_photos(staging: Path, src: Path) -> None:
+    """Put the backup's photos back under photos/, each checked against its name."""
+    packed = staging / PHOTOS_ARCHIVE
+    if not packed.is_file():
+        return
+    root = photo_files.photos_root(staging)
+    try:
+        with tarfile.open(packed, "r:") as archive:
+            for member in archive:
+                match = _PHOTO_ENTRY.fullmatch(member.name)
+                if not member.isfile() or match is None or member.name[:2] != match.group(1)[:2]:
+                    raise BackupError(f"{src} holds an unexpected photo entry {member.name!r}")
+                source = archive.extractfile(member)
+                assert source is not None
+                with source:
+                    data = source.read()
+                if not match.group(2) and hashlib.sha256(data).hexdigest() != match.group(1):
+                    raise BackupError(f"{src} is damaged: the photo {member.name} is not its hash")
+                (root / member.name).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _write_private(root / member.name, data)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise BackupError(f"{src} holds unreadable photos: {_reason(exc)}") from exc
+    packed.unlink()
+
+
 def _check_owner(owner: bytes | None, key: NodeKey) -> None:
     if owner is None:
         raise BackupError("the database has no owner node: was it made by `troc init`?")
@@ -211,6 +265,7 @@ async def restore_backup(
         else:
             schema = await _restore_postgresql(staging, settings, key, database_url)
         (staging / MANIFEST_FILE).unlink()
+        _unpack_photos(staging, src)
         os.chmod(staging, 0o700)
         os.rename(staging, data_dir)
     except OSError as exc:

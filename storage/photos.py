@@ -203,5 +203,11 @@ def forget_released(conn: Connection, hashes: Sequence[bytes]) -> list[bytes]:
     return found
 
 
+def own_hashes(conn: Connection) -> list[bytes]:
+    """This node's own photos (for the backup)."""
+    query = select(photo_files.c.sha256).where(photo_files.c.own).order_by(photo_files.c.sha256)
+    return list(conn.execute(query).scalars())
+
+
 def all_files(conn: Connection) -> set[bytes]:
     return set(conn.execute(select(photo_files.c.sha256)).scalars())
