@@ -35,7 +35,7 @@ from node.web.uploads import BadForm, Posted
 from protocol import limits
 from protocol.annonce import Photo
 
-PROCESSING_AT_ONCE = 2  # photos decoded at once by this node: each may take 200 MB while it is
+PROCESSING_AT_ONCE = 2  # photos made at once by this node: one may take 430 MB while it is
 SLOTS = tuple(range(1, limits.MAX_PHOTOS + 1))
 REMOVE = "oui"
 _MAC_BYTES = 16
