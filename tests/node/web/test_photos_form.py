@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from PIL import ExifTags, Image
 
-from node.web.uploads import MAX_FIELD_BYTES
+from node.web.uploads import MAX_FIELD_BYTES, UPLOADS_AT_ONCE, readers_key
 from protocol.limits import MAX_PHOTO_ALT_CHARS
 from storage import annonces as store
 from tests.node.web.conftest import csrf_token, log_out, sign_up
@@ -380,3 +380,57 @@ async def test_a_visitor_who_is_not_logged_in_has_no_upload_read(web_client, db)
                       {"photo_1": (jpeg(), "a.jpg")}, csrf=token)  # fmt: skip
     assert sent.status == 403
     assert await held(db) == []
+
+
+async def test_back_from_the_preview_the_form_still_has_its_photo(web_client, db):
+    await sign_up(web_client)
+    sent = await send(web_client, NEW, {**GOOD, "photo_1_description": "Le vélo",
+                                        "action": "apercu"}, {"photo_1": (jpeg(), "a.jpg")})
+    token = sent.headers["Location"].split("envoi=")[1]
+    form = await (await web_client.get(f"{NEW}?envoi={token}")).text()
+    assert len(KEPT.findall(form)) == 1 and 'class="photo-slot-image"' in form
+    assert 'value="Le vélo"' in form and 'name="photo_1_retirer"' in form
+
+
+async def test_another_member_cannot_send_photos_to_an_annonce_not_theirs(web_client, db):
+    await sign_up(web_client)
+    ref = await preview_and_publish(web_client, await send(web_client, NEW, {
+        **GOOD, "action": "apercu"}))  # fmt: skip
+    await log_out(web_client)
+    await sign_up(web_client, "paul", "Paul")
+    edit = f"/annonces/{ref}/modifier"
+    fields = {**GOOD, "photo_1_description": "a"}
+    sent = await send(web_client, edit, fields, {"photo_1": (jpeg(), "a.jpg")},
+                      csrf=await csrf_token(web_client, "/"))  # fmt: skip
+    assert sent.status in (403, 404)
+    [annonce] = await held(db)
+    assert annonce.rev == 1 and annonce.photos == ()
+
+
+async def test_uploads_read_at_once_are_bounded(web_client, db):
+    await sign_up(web_client)
+    token = await csrf_token(web_client, NEW)
+    boundary = "b0undary"
+    start = _text_parts(boundary, {"csrf": token, **GOOD}) + (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="photo_1"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode() + b"\xff" * 1024  # fmt: skip
+    held_open = []
+    try:
+        for _ in range(UPLOADS_AT_ONCE):  # bodies that never end: each is being read
+            reader, writer = await asyncio.open_connection(web_client.server.host,
+                                                           web_client.server.port)  # fmt: skip
+            writer.write(_head(web_client, 1024 * 1024, boundary).encode() + start)
+            await writer.drain()
+            held_open.append(writer)
+        readers = web_client.app[readers_key]
+        for _ in range(500):
+            if readers.reading == UPLOADS_AT_ONCE:
+                break
+            await asyncio.sleep(0.01)
+        assert readers.reading == UPLOADS_AT_ONCE
+        answer = await _raw_post(web_client, _head(web_client, 1024 * 1024, boundary), start)
+        assert answer.startswith(b"HTTP/1.1 503")
+    finally:
+        for writer in held_open:
+            writer.close()
