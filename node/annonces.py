@@ -203,8 +203,7 @@ async def current_own(app: web.Application, uid: bytes) -> Annonce:
 def _new_annonce(key: NodeKey, author: Author, draft: Draft, at: int) -> Annonce:
     return Annonce(
         origin=key.node_id,
-        uid=os.urandom(limits.ANNONCE_UID_BYTES),
-        rev=1,
+        uid=os.urandom(limits.ANNONCE_UID_BYTES), rev=1,
         kind=draft.kind,
         category=draft.category,
         title=draft.title.strip(),
@@ -214,9 +213,7 @@ def _new_annonce(key: NodeKey, author: Author, draft: Draft, at: int) -> Annonce
         point=draft.point,
         author_handle=author.handle,
         author_name=author.name,
-        created=at,
-        updated=at,
-        expires=at + lifetime(draft.days),
+        created=at, updated=at, expires=at + lifetime(draft.days),
         state=State.OPEN,
         sortie_at=draft.sortie_at, photos=draft.photos,
     )
