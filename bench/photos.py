@@ -1,21 +1,28 @@
 """Photos benchmark: how many phone photos one core makes into an annonce's photos.
 
-Run from anywhere, without installing the project::
+Run from anywhere, without installing the project, held to one core (libheif
+would otherwise decode on several)::
 
-    python bench/photos.py [--count N] [--side S]
+    taskset -c 0 python bench/photos.py [--count N]
 
 It makes ``--count`` different 4000 × 3000 JPEG files (12 MP, as a phone
-sends them: smooth gradients under sensor-like noise, a few shapes, EXIF with
-a GPS position and an orientation, quality 92 with 4:2:0, about 3–5 MB each),
+sends them: smooth gradients under sensor-like noise, a few shapes, a fine
+texture, EXIF with a GPS position, quality 92 with 4:2:0, about 4 MB each),
 then runs node.imaging.process on each, one after the other in one thread,
-and prints the files' sizes, the time per photo (median), photos per second,
-and the sizes of what is kept (the full photo and the card). A second round
-does the same with the same pictures as PNG and as HEIC, the slower inputs.
+and prints the files' size, the time per photo (median), photos per second,
+and the sizes of what is kept (the full photo and the card). Then a quarter
+of the same pictures as PNG (at 2000 × 1500: a noisy 12 MP PNG is over
+MAX_UPLOAD_BYTES) and as HEIC, the slower inputs; then, each in a fresh
+process, the memory one small file of 7000 × 7000 pixels (49 MP, just
+under MAX_INPUT_PIXELS) adds at the peak, as JPEG, PNG and HEIC.
 
-Measured (Pillow 13.0, libjpeg-turbo 3.2, pillow-heif 1.8.1, one core of the
-project's machine, 8 photos of 3.9 MB): 0.10 s per JPEG (about 10 photos
-per second), kept photo 0.30 MB at 1600 × 1200, card 28 KB at 480 × 360;
-HEIC 0.80 s and PNG 0.66 s per photo.
+Measured (Pillow 13.0, libjpeg-turbo 3.2, pillow-heif 1.8.1 with libheif
+1.23, one core of the project's shared 2-core machine, 8 photos of 4.1 MB):
+0.11-0.12 s per JPEG (8.5 photos a second), the kept photo 0.26 MB at
+1600 × 1200, its card 11 KB at 480 × 360; a 2000 × 1500 PNG 0.17 s; a
+12 MP HEIC 1.0-1.2 s (libheif decodes it whole). Peak memory added by one
+file of 7000 × 7000 pixels: JPEG 34 MB (decoded at a quarter of its
+scale), HEIC 340 MB, PNG with transparency 430 MB.
 """
 
 from __future__ import annotations
