@@ -434,3 +434,13 @@ async def test_uploads_read_at_once_are_bounded(web_client, db):
     finally:
         for writer in held_open:
             writer.close()
+
+
+async def test_other_pages_keep_their_1_mib_bound_on_multipart_forms(web_client, db):
+    await sign_up(web_client)
+    token = await csrf_token(web_client, "/profil")
+    content_type, body = multipart({"csrf": token, "nom": "Marie"},
+                                   {"photo_1": (b"\xff" * (2 * 1024 * 1024), b"a.jpg")})  # fmt: skip
+    sent = await web_client.post("/profil", data=body, headers={"Content-Type": content_type},
+                                 allow_redirects=False)  # fmt: skip
+    assert sent.status == 413
