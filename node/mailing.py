@@ -27,7 +27,7 @@ import logging
 import os
 from collections import defaultdict
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -44,14 +44,12 @@ from node.keys import (
     translators_key,
 )
 from node.mail import MailKind
+from node.notice_texts import Entry, describe
 from node.notifications import (
-    ALERT,
     DAILY,
     DIGEST,
     EXPIRY,
     IMMEDIATELY,
-    MATCH,
-    MESSAGE,
     NEVER,
     RENEW,
     UNSUBSCRIBE,
@@ -84,7 +82,6 @@ DIGEST_ITEMS = 8  # per place
 MAX_ITEMS_PER_MAIL = 30
 DAY_S = 86400
 EXPIRY_STAGES = ((7 * DAY_S, 7), (DAY_S, 1))
-MESSAGE_EXCERPT_CHARS = 600
 
 
 # --- When ---------------------------------------------------------------------------
@@ -112,56 +109,6 @@ def day_number(at: int) -> int:
 
 
 # --- What a mail says ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One thing told, as the inbox and the mails show it."""
-
-    title: Msg
-    lines: tuple[Msg | str, ...] = ()
-    url: str = ""
-    link: Msg = field(default_factory=lambda: Msg("Voir"))
-
-
-def describe(n: Notification, base_url: str, *, with_text: bool = False,
-             renew_url: str | None = None) -> Entry:  # fmt: skip
-    """What a notification says (French msgids, translated where shown)."""
-    d = n.data
-    if n.kind == MESSAGE:
-        lines: list[Msg | str] = [
-            Msg("Au sujet de « %(title)s »", title=d.get("title", ""))
-        ]
-        if with_text and d.get("text"):
-            lines.append(d["text"][:MESSAGE_EXCERPT_CHARS])
-        return Entry(Msg("%(name)s vous a écrit", name=d.get("from", "")), tuple(lines),
-                     f"{base_url}/messages/{d.get('conversation')}", Msg("Lire et répondre"))  # fmt: skip
-    if n.kind == EXPIRY:
-        days = d.get("days")
-        title = Msg("Votre annonce « %(title)s » s'arrête demain", title=d.get("title", "")) \
-            if days == 1 else Msg("Votre annonce « %(title)s » s'arrête dans %(n)s jours",
-                                  title=d.get("title", ""), n=days)  # fmt: skip
-        return Entry(title, (Msg("Vous pouvez la prolonger de 30 jours en un clic."),),
-                     renew_url or f"{base_url}/mes-annonces", Msg("Prolonger l'annonce"))  # fmt: skip
-    if n.kind == ALERT:
-        return Entry(Msg("Nouvelle annonce pour votre recherche : « %(title)s »",
-                         title=d.get("title", "")),
-                     tuple(_why(d)), f"{base_url}/annonces/{d.get('ref')}")  # fmt: skip
-    if n.kind == MATCH:
-        return Entry(Msg("Quelqu'un près de vous cherche ce que vous proposez : « %(title)s »",
-                         title=d.get("title", "")),
-                     (Msg("Votre offre « %(offer)s »", offer=d.get("offer", "")), *_why(d)),
-                     f"{base_url}/annonces/{d.get('ref')}", Msg("Voir la demande"))  # fmt: skip
-    return Entry(Msg("Nouvelle information"), (), base_url)
-
-
-def _why(d: dict) -> list[Msg | str]:
-    said: list[Msg | str] = []
-    if d.get("why"):
-        said.append(d["why"])
-    if d.get("place"):
-        said.append(Msg("À %(place)s", place=d["place"]))
-    return said
 
 
 @dataclass(frozen=True, slots=True)

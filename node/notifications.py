@@ -31,11 +31,12 @@ from storage.notices import NOT_MAILED, WAITING
 
 # The kinds of notification, and how often each may be mailed.
 MESSAGE, EXPIRY, ALERT, MATCH, DIGEST = "message", "expiry", "alert", "match", "digest"
-KINDS = (MESSAGE, EXPIRY, ALERT, MATCH, DIGEST)
+THANKS = "thanks"  # named as the one who helped, or a merci written (node/thanks.py)
+KINDS = (MESSAGE, EXPIRY, ALERT, MATCH, DIGEST, THANKS)  # new kinds last: link codes stay
 IMMEDIATELY, DAILY, WEEKLY, NEVER = "immediately", "daily", "weekly", "never"
 CADENCES = (IMMEDIATELY, DAILY, WEEKLY, NEVER)
 DEFAULT_CADENCE = {MESSAGE: IMMEDIATELY, EXPIRY: IMMEDIATELY, ALERT: DAILY, MATCH: DAILY,
-                   DIGEST: WEEKLY}  # fmt: skip
+                   DIGEST: WEEKLY, THANKS: IMMEDIATELY}  # fmt: skip
 CHOICES = {kind: CADENCES for kind in KINDS} | {DIGEST: (WEEKLY, NEVER)}
 
 MATCH_RADII_KM = (1, 2, 5, 10, 20)

@@ -38,7 +38,8 @@ from aiohttp import web
 from node.clock import now
 from node.courier import Outcome, send_each
 from node.errors import CannotThank, KeptApart, PeerBadAnswer
-from node.keys import db_key, node_key_key, peer_client_key
+from node.keys import db_key, node_key_key, peer_client_key, settings_key
+from node.notifications import THANKS, Notice, key_of, tell
 from protocol.annonce import Annonce, State
 from protocol.errors import (
     ProtocolError,
@@ -135,12 +136,13 @@ async def name_helper(app: web.Application, member: Member, annonce: Annonce,
     """The author says who helped: the other member of one of the annonce's conversations."""
     _check_may_name(app, member, annonce, author_id)
     return await app[db_key].write(_name_helper, app[node_key_key], annonce, member,
-                                   conversation_id, now(app), form)  # fmt: skip
+                                   conversation_id, now(app), form,
+                                   mail_enabled=app[settings_key].mail_enabled)  # fmt: skip
 
 
 def _name_helper(conn: Connection, key: NodeKey, annonce: Annonce, member: Member,
                  conversation_id: int, at: int,
-                 form: FormKey | None) -> store.Exchange:  # fmt: skip
+                 form: FormKey | None, *, mail_enabled: bool = False) -> store.Exchange:  # fmt: skip
     forms.claim(conn, form, now=at)
     conversation = talk.get_conversation(conn, conversation_id)
     if (conversation is None or conversation.author.member_id != member.id
@@ -166,8 +168,21 @@ def _name_helper(conn: Connection, key: NodeKey, annonce: Annonce, member: Membe
     )  # fmt: skip
     if signed is not None:
         outbox_store.enqueue(conn, other.node, EXCHANGE, conversation.key, signed.body, now=at)
+    elif other.member_id is not None:
+        _tell(conn, other.member_id, NAMED, exchange, author.name, at, mail_enabled)
     forms.record_result(conn, form, str(exchange.id))
     return exchange
+
+
+NAMED, WROTE = "named", "merci"  # what a member is told of (node/notice_texts.py)
+
+
+def _tell(conn: Connection, member_id: int, event: str, exchange: store.Exchange, name: str,
+          at: int, mail_enabled: bool) -> None:  # fmt: skip
+    """Tell the member, under « Avis » and by mail at their cadence: once per exchange and event."""
+    data = {"event": event, "name": name, "title": exchange.annonce_title, "exchange": exchange.id}
+    notice = Notice(member_id, THANKS, key_of(exchange.key, event), data)
+    tell(conn, [notice], mail_enabled=mail_enabled, now=at)
 
 
 # --- Merci --------------------------------------------------------------------------
@@ -234,11 +249,12 @@ async def thank(app: web.Application, member: Member, exchange_id: int, text: st
                 form: FormKey | None = None) -> store.Merci:  # fmt: skip
     """The member's one merci for their exchange; CannotThank if they wrote it already."""
     return await app[db_key].write(_thank, app[node_key_key], member, exchange_id, text,
-                                   now(app), form)  # fmt: skip
+                                   now(app), form,
+                                   mail_enabled=app[settings_key].mail_enabled)  # fmt: skip
 
 
 def _thank(conn: Connection, key: NodeKey, member: Member, exchange_id: int, text: str,
-           at: int, form: FormKey | None) -> store.Merci:  # fmt: skip
+           at: int, form: FormKey | None, *, mail_enabled: bool = False) -> store.Merci:  # fmt: skip
     forms.claim(conn, form, now=at)
     exchange = _own_exchange(conn, exchange_id, member.id)
     from_author = exchange.is_author(member.id)
@@ -258,6 +274,9 @@ def _thank(conn: Connection, key: NodeKey, member: Member, exchange_id: int, tex
         raise CannotThank("this member thanked for this exchange already")
     if signed is not None:
         outbox_store.enqueue(conn, to.node, MERCI, exchange.key, signed.body, now=at)
+    elif to.member_id is not None:
+        me = exchange.author if from_author else exchange.other
+        _tell(conn, to.member_id, WROTE, exchange, me.name, at, mail_enabled)
     forms.record_result(conn, form, str(exchange.id))
     return merci
 
@@ -302,11 +321,13 @@ async def receive_exchange(app: web.Application, peer_id: bytes, known: bool,
     own = app[node_key_key].node_id
     if x.other_node != own:
         raise ValidationError("the other member is not of this node", field="node")
-    duplicate = await app[db_key].write(_receive_exchange, own, signed, at)
+    duplicate = await app[db_key].write(_receive_exchange, own, signed, at,
+                                        mail_enabled=app[settings_key].mail_enabled)
     return duplicate, acknowledge(app[node_key_key], signed.statement)
 
 
-def _receive_exchange(conn: Connection, own: bytes, signed: Signed, at: int) -> bool:
+def _receive_exchange(conn: Connection, own: bytes, signed: Signed, at: int, *,
+                      mail_enabled: bool = False) -> bool:  # fmt: skip
     x: Exchange = signed.record
     held = store.exchange_by_key(conn, x.conversation)
     if held is not None:
@@ -325,13 +346,14 @@ def _receive_exchange(conn: Connection, own: bytes, signed: Signed, at: int) -> 
         raise NotFound("no such conversation with this member here", field="conversation")
     author, other = conversation.author, conversation.replier
     title = conversation.annonce_title
-    store.add_exchange(
+    exchange = store.add_exchange(
         conn, key=x.conversation, annonce_origin=x.origin, annonce_uid=x.uid, title=title,
         kind=x.kind.value, author=Side(author.node, author.handle, author.name),
         other=Side(other.node, other.handle, other.name, other.member_id),
         now=min(x.at, at), confirmed=True, statement=signed.statement,
         signature=signed.signature,
     )  # fmt: skip
+    _tell(conn, other.member_id, NAMED, exchange, author.name, at, mail_enabled)
     return False
 
 
@@ -341,10 +363,12 @@ async def receive_merci(app: web.Application, peer_id: bytes, known: bool, signe
     at = now(app)
     check_timely(m.sent_at, "sent", at)
     _check_sender(signed, peer_id, known)
-    return await app[db_key].write(_receive_merci, signed, at)
+    return await app[db_key].write(_receive_merci, signed, at,
+                                   mail_enabled=app[settings_key].mail_enabled)
 
 
-def _receive_merci(conn: Connection, signed: Signed, at: int) -> bool:
+def _receive_merci(conn: Connection, signed: Signed, at: int, *,
+                   mail_enabled: bool = False) -> bool:  # fmt: skip
     m: Merci = signed.record
     exchange = store.exchange_by_key(conn, m.conversation)
     if exchange is None or (exchange.annonce_origin, exchange.annonce_uid) != (m.origin, m.uid):
@@ -370,6 +394,8 @@ def _receive_merci(conn: Connection, signed: Signed, at: int) -> bool:
         return False
     if not exchange.confirmed:  # the other node holds it: its merci is the proof
         store.confirm(conn, exchange.key, exchange.ack)
+    _tell(conn, sides[not from_author].member_id, WROTE, exchange, sides[from_author].name, at,
+          mail_enabled)  # fmt: skip
     return True
 
 

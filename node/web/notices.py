@@ -26,7 +26,7 @@ from node.addresses import MAX_ADDRESS_CHARS, AddressRefused
 from node.clock import now
 from node.i18n import Msg
 from node.keys import db_key, settings_key
-from node.mailing import describe
+from node.notice_texts import describe
 from node.notifications import (
     ALERT,
     CHOICES,
@@ -40,6 +40,7 @@ from node.notifications import (
     MATCH_RADII_KM,
     MESSAGE,
     NEVER,
+    THANKS,
     WEEKLY,
     cadence,
 )
@@ -59,6 +60,7 @@ KIND_LEGENDS = {
     ALERT: Msg("Quand une annonce correspond à une de vos recherches"),
     MATCH: Msg("Quand quelqu'un près de chez vous cherche ce que vous proposez"),
     DIGEST: Msg("Le résumé de la semaine des nouvelles annonces près de chez vous"),
+    THANKS: Msg("Quand on dit que vous avez aidé, ou qu'on vous écrit un merci"),
 }
 CADENCE_LABELS = {
     IMMEDIATELY: Msg("Tout de suite"),

@@ -164,6 +164,7 @@ async def test_two_mercis_cross_the_nodes_and_the_counts_show_on_both(pair):
 
     on_b_path = await exchange_on_b(s)
     assert "Vous avez aidé Marie D." in await page(s.paul, on_b_path)
+    assert "Marie D. dit que vous avez aidé" in await page(s.paul, "/avis")  # told on B
     sent = await post_form(s.paul, on_b_path, {"merci": "Avec plaisir, Marie !"}, page=on_b_path)
     assert sent.status == 303
     assert "En attente d'envoi" in await page(s.paul, on_b_path)
@@ -171,6 +172,7 @@ async def test_two_mercis_cross_the_nodes_and_the_counts_show_on_both(pair):
     assert "En attente d'envoi" not in await page(s.paul, on_b_path)
     marie_side = await page(s.marie, s.on_a)
     assert "Paul B. vous a déjà écrit un merci" in marie_side and "Avec plaisir" not in marie_side
+    assert "Paul B. vous a écrit un merci" in await page(s.marie, "/avis")  # told on A
 
     assert (await post_form(s.marie, s.on_a, {"merci": "Merci Paul !"}, page=s.on_a)).status == 303
     assert "Avec plaisir, Marie !" in await page(s.marie, s.on_a)  # both written, on A

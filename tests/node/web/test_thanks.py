@@ -256,3 +256,18 @@ async def test_members_kept_apart_are_not_named_and_do_not_thank_each_other(peop
     response = await marie.get(f"/annonces/{second}/qui-a-aide")
     assert response.status == 200 and "Paul B." not in html.unescape(await response.text())
     assert await count(db, thanks_exchanges) == 1  # the first one, named before the block
+
+
+async def test_the_helper_is_told_they_were_named_and_each_is_told_of_the_other_s_merci(people):
+    marie, session = people
+    paul = await session("paul", "Paul B.")
+    ref = await fulfilled_request(marie, paul)
+    exchange = await name_paul(marie, ref)
+    told = await text_of(paul, "/avis")
+    assert "Marie D. dit que vous avez aidé : « Besoin d'aide pour porter un meuble »" in told
+    assert f'href="{exchange}"' in told
+    assert "vous a écrit un merci" not in await text_of(marie, "/avis")
+    sent = await post_form(paul, exchange, {"merci": "Avec plaisir"}, page=exchange)
+    assert sent.status == 303
+    assert "Paul B. vous a écrit un merci" in await text_of(marie, "/avis")
+    assert "vous a écrit un merci" not in await text_of(paul, "/avis")  # not told of one's own
