@@ -95,6 +95,10 @@ def test_a_photo_from_a_phone_is_previewed_published_and_described(
     assert card.get_attribute("alt") == "Le vélo rouge, vu de côté"
     assert card.get_attribute("loading") == "lazy"
     assert card.evaluate("i => i.getBoundingClientRect().width") <= WIDTH
+    title_bottom = page.evaluate(
+        "document.querySelector('.card-title a').getClientRects()[0].bottom")
+    assert title_bottom <= HEIGHT, f"the first card's title is at {title_bottom} px"
+    screenshot(page, "62-photo-carte-360")
     assert_fits(page, "home")
     problems["home"] = check_accessibility(page, axe_source)
     assert {label: found for label, found in problems.items() if found} == {}
