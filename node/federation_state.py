@@ -265,7 +265,7 @@ class Traffic:
         return asdict(self)
 
 
-_ENDPOINTS = frozenset({"announce", "push", "fetch", "reconcile", "node"})
+_ENDPOINTS = frozenset({"announce", "push", "fetch", "reconcile", "node", "photo"})
 
 
 def header_bytes(headers) -> int:

@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgpack
-from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, update
+from sqlalchemy import (
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    inspect,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from protocol.annonce import Photo, State
@@ -204,7 +214,9 @@ def forget_released(conn: Connection, hashes: Sequence[bytes]) -> list[bytes]:
 
 
 def own_hashes(conn: Connection) -> list[bytes]:
-    """This node's own photos (for the backup)."""
+    """This node's own photos (for the backup; none in a database not migrated to 0018)."""
+    if not inspect(conn).has_table(photo_files.name):
+        return []
     query = select(photo_files.c.sha256).where(photo_files.c.own).order_by(photo_files.c.sha256)
     return list(conn.execute(query).scalars())
 

@@ -18,8 +18,9 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from node import annonces, photo_files, photos
+from node import annonces, peering, photo_files, photos
 from node.annonces import Author, Draft
+from node.sync import purge_once
 from protocol.annonce import Category, Kind, Photo
 from storage import directory as directory_store
 from storage import photos as photo_store
@@ -282,5 +283,41 @@ async def test_the_federation_photo_endpoint_refuses_what_is_malformed(three):
         async with aiohttp.ClientSession() as session:  # unsigned
             async with session.get(f"{a.url}{photos.PHOTO_FETCH_PATH}?sha256={hexed}") as r:
                 assert r.status == 401
+    finally:
+        await stop(a, b, c)
+
+
+async def test_an_expired_annonce_s_photos_go_with_the_purge(db, spare_db, tmp_path):
+    clock = Clock()
+    a, b, c = await make_nodes(db, spare_db, tmp_path, ["A", "B", "C"], clock)
+    await start(a, b, c)
+    try:
+        short = await post_with_photos(a, upload(1))
+        await eventually(lambda: c.holds(short.id))
+        assert (await get(c, photos.photo_path(short.annonce.photos[0].sha256)))[0] == 200
+        clock.advance(short.annonce.expires - clock.now + 1)
+        for node in (a, c):
+            await purge_once(node.app)
+            await photos.settled(node.app)
+            assert await files_held(node) == set()
+            assert not photo_files.file_path(node.data_dir, short.annonce.photos[0].sha256).exists()
+    finally:
+        await stop(a, b, c)
+
+
+async def test_blocking_an_origin_hides_and_deletes_its_photos_at_once(three):
+    a, b, c = three
+    await start(a, b, c)
+    try:
+        signed = await post_with_photos(a, upload(2))
+        sha256 = signed.annonce.photos[0].sha256
+        await eventually(lambda: c.holds(signed.id))
+        assert (await get(c, photos.photo_path(sha256)))[0] == 200
+        await peering.block_origin(c.app, a.node_id, "spam")
+        assert (await get(c, photos.photo_path(sha256)))[0] == 404
+        await photos.settled(c.app)
+        assert await files_held(c) == set()
+        assert not photo_files.file_path(c.data_dir, sha256).exists()
+        assert (await get(a, photos.photo_path(sha256)))[0] == 200
     finally:
         await stop(a, b, c)
