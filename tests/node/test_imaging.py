@@ -255,6 +255,22 @@ def test_orientation_6_comes_out_upright_with_sides_swapped():
     assert (result.card_width, result.card_height) == (240, 480)
 
 
+def test_an_orientation_said_only_in_xmp_is_applied_too():
+    stored = Image.new("RGB", (800, 400), (0, 0, 230))
+    stored.paste((230, 0, 0), (0, 0, 400, 400))
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+           b'02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+           b'tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    result = process(jpeg(stored, xmp=xmp))
+    assert (result.width, result.height) == (400, 800)
+    assert_bare(result.full)
+
+
+def test_a_grey_jpeg_comes_out_rgb_grey():
+    full = opened(process(jpeg(Image.new("L", (300, 200), 128))).full)
+    assert near(full.getpixel((150, 100)), (128, 128, 128), 3)
+
+
 @pytest.mark.parametrize("orientation, size", [(3, (800, 400)), (8, (400, 800)), (1, (800, 400))])
 def test_other_orientations(orientation, size):
     stored = Image.new("RGB", (800, 400), (0, 0, 230))
