@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node import imaging, photos
+from node import imaging, photo_files, photos
 from node.i18n import Msg, Translator
 from node.web import uploads
 from node.web.forms import Form
@@ -49,6 +49,7 @@ REFUSALS = {
 }  # fmt: skip
 _UNREADABLE = Msg("Cette photo n'a pas pu être lue. Choisissez-en une autre.")
 _TOO_MANY = Msg("Une annonce a 4 photos au plus : les photos en trop n'ont pas été reçues.")
+_GONE = Msg("Cette photo n'est plus là : elle attendait depuis trop longtemps. Choisissez-la de nouveau.")  # fmt: skip
 _TWICE = Msg("Cette photo est déjà dans l'annonce. Choisissez-en une autre.")
 _DESCRIBE = Msg("Décrivez la photo en quelques mots, pour les personnes qui ne la voient pas. Une description vous est proposée : vérifiez-la.")  # fmt: skip
 
@@ -142,7 +143,10 @@ async def _slot_photo(app, member_id: int, form: Form, posted: Posted, i: int) -
             return await _keep(app, data)
         except imaging.PhotoRefused as refused:
             form.error(name, REFUSALS.get(refused.reason, _UNREADABLE))
-    if form.raw(remove_field(i)) == REMOVE:
+    if form.raw(remove_field(i)) == REMOVE or kept is None:
+        return None
+    if not photo_files.file_path(photos.data_dir(app), kept.sha256).is_file():
+        form.error(name, _GONE)  # an upload never published, deleted after a day
         return None
     return kept
 

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from PIL import ExifTags, Image
 
+from node import photo_files
 from node.web.uploads import MAX_FIELD_BYTES, UPLOADS_AT_ONCE, readers_key
 from protocol.limits import MAX_PHOTO_ALT_CHARS
 from storage import annonces as store
@@ -304,7 +305,8 @@ async def test_multipart_garbage_is_a_bad_request(web_client, db):
          + b"x" * (MAX_FIELD_BYTES + 1) + b"\r\n--zz--\r\n"),
         ("multipart/form-data; boundary=zz",
          b'--zz\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n' + token.encode()
-         + b'\r\n--zz\r\nContent-Disposition: form-data; name="titre"\r\n\r\n\xff\xfe\r\n--zz--\r\n'),
+         + b'\r\n--zz\r\nContent-Disposition: form-data; name="titre"\r\n\r\n'
+         + b"\xff\xfe\r\n--zz--\r\n"),
         ("multipart/form-data; boundary=zz",
          b'--zz\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n' + token.encode()
          + b'\r\n--zz\r\nContent-Type: multipart/mixed; boundary=yy\r\n'
@@ -444,3 +446,15 @@ async def test_other_pages_keep_their_1_mib_bound_on_multipart_forms(web_client,
     sent = await web_client.post("/profil", data=body, headers={"Content-Type": content_type},
                                  allow_redirects=False)  # fmt: skip
     assert sent.status == 413
+
+
+async def test_a_kept_photo_deleted_meanwhile_is_asked_for_again(web_client, db, settings):
+    await sign_up(web_client)
+    sent = await send(web_client, NEW, {**GOOD, "action": "apercu"}, {"photo_1": (jpeg(), "a.jpg")})
+    [(_, ref)] = KEPT.findall(await sent.text())
+    photo_files.remove_photo(settings.data_dir, bytes.fromhex(ref.split(".")[0]))
+    again = await send(web_client, NEW, {**GOOD, "photo_1_garde": ref,
+                                         "photo_1_description": "Le vélo", "action": "apercu"})
+    page = await again.text()
+    assert again.status == 422 and "Cette photo n&#39;est plus là" in page
+    assert KEPT.findall(page) == [] and 'value="Vélo d&#39;enfant"' in page
