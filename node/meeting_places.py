@@ -12,13 +12,13 @@ the node, with the file and the line at fault (``MeetingPlacesError``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from pathlib import Path
 from types import MappingProxyType
 
 from aiohttp import web
 
+from node.data_files import read_json_file
 from node.keys import communes_key, settings_key
 
 MEETING_PLACES_FILE = "meeting_places.json"  # the association's own, in the data directory
@@ -56,17 +56,7 @@ def _line_of(path: Path, code: str) -> int:
 
 
 def _read(path: Path, communes: Collection[str]) -> dict[str, list[str]]:
-    raw = path.read_bytes()
-    if len(raw) > MAX_MEETING_PLACES_BYTES:
-        raise MeetingPlacesError(f"{path}: larger than {MAX_MEETING_PLACES_BYTES} bytes")
-    try:
-        entries = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise MeetingPlacesError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise MeetingPlacesError(
-            f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
-        ) from None
+    entries = read_json_file(path, MAX_MEETING_PLACES_BYTES, MeetingPlacesError)
     if not isinstance(entries, dict):
         raise MeetingPlacesError(f"{path}: line 1: must be an object of INSEE codes and lists "
                                  "of places")  # fmt: skip

@@ -11,7 +11,6 @@ entry.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from types import MappingProxyType
 
 import snowballstemmer
 
+from node.data_files import read_json_file
 from storage.words import STOP_WORDS, fold
 
 BASE_THESAURUS = Path(__file__).resolve().parent / "data" / "thesaurus.json"
@@ -234,17 +234,7 @@ def _check_broader(concept: Concept, by_id: Mapping[str, Concept], source: str) 
 
 
 def _read_concepts(path: Path) -> list[Concept]:
-    raw = path.read_bytes()
-    if len(raw) > MAX_THESAURUS_BYTES:
-        raise ThesaurusError(f"{path}: larger than {MAX_THESAURUS_BYTES} bytes")
-    try:
-        entries = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ThesaurusError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise ThesaurusError(
-            f"{path}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
-        ) from None
+    entries = read_json_file(path, MAX_THESAURUS_BYTES, ThesaurusError)
     if not isinstance(entries, list):
         raise ThesaurusError(f"{path}: must be a JSON list of concepts")
     concepts = [
