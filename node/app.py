@@ -73,5 +73,5 @@ def create_app(
     setup_blocks(app)
     setup_erasure(app)
     setup_meeting_places(app)
-    setup_photos(app)
+    setup_photos(app, background_tasks=background_tasks)
     return app

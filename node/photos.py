@@ -101,6 +101,7 @@ class PhotoState:
     fetched: int = 0          # photos fetched from other nodes since start
     fetched_bytes: int = 0
     refused: int = 0          # answers refused: wrong length or hash
+    periodic: bool = True     # the hourly sweep runs
 
 
 photos_key = web.AppKey("photos_key", PhotoState)
@@ -341,15 +342,18 @@ async def photos_ctx(app: web.Application):
             schedule_sweep(app)
             await asyncio.sleep(SWEEP_INTERVAL_S)
 
-    task = asyncio.create_task(every_interval())
+    task = asyncio.create_task(every_interval()) if app[photos_key].periodic else None
     yield
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    if task is not None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
     await settled(app)
     app[db_key].remove_listener(listener)
 
 
 def setup_photos(app: web.Application, *, background_tasks: bool = True) -> None:
-    app[photos_key] = PhotoState()
+    """Photos' state and sweeps; without background tasks (tests driving each step), no
+    hourly sweep: the change signal's sweeps only."""
+    app[photos_key] = PhotoState(periodic=background_tasks)
     app.cleanup_ctx.append(photos_ctx)
