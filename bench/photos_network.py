@@ -52,10 +52,9 @@ from storage.db import migrate, open_database, sqlite_url  # noqa: E402
 from tests.node.harness import Clock, Node, eventually, peer  # noqa: E402
 
 
-def phone_photo(seed: int) -> bytes:
+def phone_photo() -> bytes:
     """A 4000 × 3000 JPEG with noise-like detail, as a phone would send."""
-    rng = os.urandom  # detail that does not compress away
-    small = Image.frombytes("RGB", (400, 300), rng(400 * 300 * 3))
+    small = Image.frombytes("RGB", (400, 300), os.urandom(400 * 300 * 3))
     image = small.resize((4000, 3000), Image.Resampling.BICUBIC)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
@@ -98,7 +97,7 @@ async def run(args) -> None:
         try:
             await eventually(lambda: c.db.read(directory_store.get_node, a.node_id), timeout=30)
             await eventually(lambda: a.db.read(directory_store.get_node, c.node_id), timeout=30)
-            processed = [await asyncio.to_thread(imaging.process, phone_photo(i))
+            processed = [await asyncio.to_thread(imaging.process, phone_photo())
                          for i in range(4)]  # fmt: skip
             sizes = [len(p.full) for p in processed]
             # With photos: every annonce names the same 4 files, in turn in another order.

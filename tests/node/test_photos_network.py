@@ -11,20 +11,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import os
 from dataclasses import dataclass
 
 import aiohttp
+import msgpack
 import pytest
 from PIL import Image
 
 from node import annonces, peering, photo_files, photos
 from node.annonces import Author, Draft
 from node.sync import purge_once
-from protocol.annonce import Category, Kind, Photo
+from protocol import federation as messages
+from protocol.annonce import Category, Kind, Photo, encode_body
+from protocol.envelope import ANNONCE_DOMAIN, pack_envelope
 from storage import directory as directory_store
 from storage import photos as photo_store
 from storage.moderation import hide_annonce
+from tests.factories import NOW as NOW_OF_TESTS
+from tests.factories import make_annonce
 from tests.node.harness import Clock, eventually, make_nodes, peer, signed_call
 
 
@@ -57,7 +63,8 @@ async def post_with_photos(node, *uploads: Upload, alt: str = "La haie, côté r
         sha256 = await photos.keep_own(node.app, item)
         kept.append(Photo(sha256, len(item.full), item.width, item.height, alt))
     draft = Draft(kind=Kind.OFFER, category=Category.SERVICE, title="Aide au jardin",
-                  text="Je peux tailler votre haie.", commune="47001", photos=tuple(kept))  # fmt: skip
+                  text="Je peux tailler votre haie.", commune="47001",
+                  photos=tuple(kept))  # fmt: skip
     return await annonces.publish(node.app, Author("marie", "Marie Dupont"), draft)
 
 
@@ -319,5 +326,58 @@ async def test_blocking_an_origin_hides_and_deletes_its_photos_at_once(three):
         assert await files_held(c) == set()
         assert not photo_files.file_path(c.data_dir, sha256).exists()
         assert (await get(a, photos.photo_path(sha256)))[0] == 200
+    finally:
+        await stop(a, b, c)
+
+
+def _pushed_with_photos(key, photos_value) -> bytes:
+    """An envelope signed by ``key`` whose body's photos are ``photos_value`` as given."""
+    fields = msgpack.unpackb(encode_body(make_annonce(key, now=NOW_OF_TESTS)), raw=False)
+    fields["photos"] = photos_value
+    body = msgpack.packb(fields, use_bin_type=True)
+    return pack_envelope(key.node_id, body, key.sign(ANNONCE_DOMAIN + body))
+
+
+def _photo_map(n: int, **changes) -> dict:
+    entry = {"sha256": hashlib.sha256(b"%d" % n).digest(), "size": 1000, "width": 800,
+             "height": 600, "alt": ""}  # fmt: skip
+    return {**entry, **changes}
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ([_photo_map(n) for n in range(5)], "too-large"),
+    ([_photo_map(1, sha256=b"\0" * 31)], "invalid"),
+    ([_photo_map(1, size=10**7)], "invalid"),
+    ([_photo_map(1, width=0)], "invalid"),
+    ([_photo_map(1, alt="x" * 201)], "too-large"),
+    ([_photo_map(1), _photo_map(1)], "invalid"),
+    ([], "malformed"),
+    ([{"sha256": b"\0" * 32}], "malformed"),
+])
+async def test_a_peer_pushing_malformed_photo_fields_is_refused_item_by_item(three, value, code):
+    a, b, c = three
+    await start(a, b, c)
+    try:
+        envelope = _pushed_with_photos(b.key, value)
+        answer = await signed_call(b.key, c, messages.PUSH_PATH, messages.encode_push([envelope]))
+        assert answer.status >= 400  # nothing of the push was usable: a problem, each item told
+        refused = json.loads(answer.body)["refused"]
+        assert [(r["code"], r["field"]) for r in refused] == [(code, "photos")]
+        assert await c.current_ids() == set()
+    finally:
+        await stop(a, b, c)
+
+
+async def test_a_photo_that_matches_its_hash_but_is_no_image_is_not_kept(three):
+    a, b, c = three
+    await start(a, b, c)
+    try:
+        garbage = Upload(b"not a photo at all, though signed", 640, 480, b"nor a card", 480, 360)
+        signed = await post_with_photos(a, garbage)
+        sha256 = signed.annonce.photos[0].sha256
+        await eventually(lambda: c.holds(signed.id))
+        assert (await get(c, photos.photo_path(sha256)))[0] == 404
+        assert await files_held(c) == set()
+        assert c.app[photos.photos_key].fetched == 1  # fetched, checked, then not kept
     finally:
         await stop(a, b, c)
