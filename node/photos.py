@@ -116,6 +116,13 @@ def cache_limits(app: web.Application) -> tuple[int, int]:
     return settings.photo_cache_mb * 1024 * 1024, settings.photo_cache_days * 86400
 
 
+def status_figures(app: web.Application, held: dict[str, int]) -> dict[str, int]:
+    """The photos part of the admin API's status: held (from storage) and since start."""
+    state = app[photos_key]
+    return {**held, "cache_limit_bytes": cache_limits(app)[0], "fetched": state.fetched,
+            "fetched_bytes": state.fetched_bytes, "refused": state.refused}  # fmt: skip
+
+
 # --- Own uploads ---------------------------------------------------------------------------
 
 

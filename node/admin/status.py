@@ -3,7 +3,8 @@
 One answer an operator (``troc status``) or a monitoring script reads at a
 glance: who the node is and since when it runs, its members by state, the
 annonces it holds by origin, each peer with its last sync and outbox, the
-private messages still to deliver, and the federation traffic since start.
+private messages still to deliver, the federation traffic since start, and
+the photos held (own and cached, files and bytes) and fetched since start.
 Times are Unix seconds by the node's clock; ``lag_s`` is how long ago the
 last anti-entropy pass with a peer succeeded (null: never).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import peering
+from node import peering, photos
 from node.clock import now
 from node.keys import (
     db_key,
@@ -26,6 +27,7 @@ from node.version import __version__
 from protocol.identity import fingerprint, node_id_text
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
+from storage import photos as photo_store
 from storage import residents
 from storage.db import Connection
 from storage.outbox import MESSAGE
@@ -35,7 +37,8 @@ routes = web.RouteTableDef()
 
 def _figures(conn: Connection, at: int) -> tuple:
     return (residents.member_counts(conn), annonce_store.counts_by_origin(conn, now=at),
-            annonce_store.count_hidden(conn), outbox_store.pending_count(conn, MESSAGE))  # fmt: skip
+            annonce_store.count_hidden(conn), outbox_store.pending_count(conn, MESSAGE),
+            photo_store.figures(conn))  # fmt: skip
 
 
 @routes.get("/v1/status")
@@ -44,7 +47,7 @@ async def status(request: web.Request) -> web.Response:
     key, settings = app[node_key_key], app[settings_key]
     at, started = now(app), int(request.app[started_at_key])
     peers = [_with_lag(summary, at) for summary in await peering.peer_summaries(app)]
-    members, counts, hidden, messages = await app[db_key].read(_figures, at)
+    members, counts, hidden, messages, held_photos = await app[db_key].read(_figures, at)
     return web.json_response({
         "node_id": key.node_id_text,
         "fingerprint": key.fingerprint,
@@ -60,6 +63,7 @@ async def status(request: web.Request) -> web.Response:
         "outbox": sum(p["outbox"] for p in peers),
         "messages": {"pending_deliveries": messages},
         "traffic": app[traffic_key].as_dict(),
+        "photos": photos.status_figures(app, held_photos),
     })  # fmt: skip
 
 

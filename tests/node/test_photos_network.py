@@ -31,7 +31,14 @@ from storage import photos as photo_store
 from storage.moderation import hide_annonce
 from tests.factories import NOW as NOW_OF_TESTS
 from tests.factories import make_annonce
-from tests.node.harness import Clock, eventually, make_nodes, peer, signed_call
+from tests.node.harness import (
+    Clock,
+    eventually,
+    make_nodes,
+    peer,
+    served_admin,
+    signed_call,
+)
 
 
 @dataclass(frozen=True)
@@ -379,5 +386,25 @@ async def test_a_photo_that_matches_its_hash_but_is_no_image_is_not_kept(three):
         assert (await get(c, photos.photo_path(sha256)))[0] == 404
         assert await files_held(c) == set()
         assert c.app[photos.photos_key].fetched == 1  # fetched, checked, then not kept
+    finally:
+        await stop(a, b, c)
+
+
+async def test_the_admin_status_counts_photos_held_and_fetched(three):
+    a, b, c = three
+    await start(a, b, c)
+    try:
+        item = upload()
+        signed = await post_with_photos(a, item)
+        await eventually(lambda: c.holds(signed.id))
+        assert (await get(c, photos.photo_path(signed.annonce.photos[0].sha256)))[0] == 200
+        async with served_admin(a) as admin_a, served_admin(c) as admin_c:
+            _, on_a = await admin_a.call("GET", "/v1/status")
+            _, on_c = await admin_c.call("GET", "/v1/status")
+        held = len(item.full) + len(item.card)
+        assert (on_a["photos"]["own_files"], on_a["photos"]["own_bytes"]) == (1, held)
+        assert on_c["photos"]["cached_files"] == 1 and on_c["photos"]["own_files"] == 0
+        assert (on_c["photos"]["fetched"], on_c["photos"]["fetched_bytes"]) == (1, len(item.full))
+        assert on_c["photos"]["cache_limit_bytes"] == 500 * 1024 * 1024
     finally:
         await stop(a, b, c)
