@@ -40,7 +40,8 @@ from aiohttp import web
 from node import photo_files
 from node.clock import now
 from node.errors import PeerError
-from node.keys import db_key, node_key_key, peer_client_key, settings_key
+from node.federation_state import RecentIds
+from node.keys import clock_key, db_key, node_key_key, peer_client_key, settings_key
 from node.peer_client import PreparedRequest
 from protocol import limits
 from protocol import photos as wire
@@ -64,6 +65,8 @@ UPLOAD_GRACE_S = 24 * 3600                  # an upload no annonce names is kept
 VIEW_RECORD_S = 3600                        # a view is written at most this often per photo
 SWEEP_INTERVAL_S = 3600                     # the sweep runs at least this often
 FETCH_SOURCES = 3                           # nodes asked for one photo, origin first
+FETCH_RETRY_S = 300                         # a photo no node served is not asked again before
+UNFETCHABLE_CAPACITY = 10_000               # ...for at most this many photos at once
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -93,6 +96,7 @@ def parse_hex(hexed: str) -> bytes | None:
 class PhotoState:
     """This node's photo work in progress: fetches in flight and the next sweep."""
 
+    unfetchable: RecentIds
     fetches: dict[bytes, asyncio.Future] = field(default_factory=dict)
     released: set[bytes] = field(default_factory=set)
     sweep_task: asyncio.Task | None = None
@@ -157,8 +161,11 @@ async def photo_for_view(app: web.Application, sha256: bytes, *,
             if held.viewed_at <= at - VIEW_RECORD_S:
                 await app[db_key].write(store.mark_viewed, sha256, at)
             return path
+    if sha256 in app[photos_key].unfetchable:  # asked lately, and no node served it
+        return None
     fetched = await fetch_once(app, sha256, visible)
     if fetched is None:
+        app[photos_key].unfetchable.add(sha256)
         return None
     return fetched[1] if card else fetched[0]
 
@@ -362,5 +369,7 @@ async def photos_ctx(app: web.Application):
 def setup_photos(app: web.Application, *, background_tasks: bool = True) -> None:
     """Photos' state and sweeps; without background tasks (tests driving each step), no
     hourly sweep: the change signal's sweeps only."""
-    app[photos_key] = PhotoState(periodic=background_tasks)
+    clock = app[clock_key]
+    unfetchable = RecentIds(ttl=FETCH_RETRY_S, capacity=UNFETCHABLE_CAPACITY, clock=clock)
+    app[photos_key] = PhotoState(unfetchable, periodic=background_tasks)
     app.cleanup_ctx.append(photos_ctx)

@@ -200,6 +200,14 @@ async def test_a_node_serving_other_bytes_for_the_hash_is_refused_and_nothing_ke
         assert c.app[photos.photos_key].fetched == 0
         if swap == "other-bytes":  # the length is right: the hash is what refuses it
             assert c.app[photos.photos_key].refused == 1
+        # Not asked again for a while, however many views; then asked again.
+        asked = c.app[photos.photos_key].asked
+        assert (await get(c, photos.photo_path(sha256)))[0] == 404
+        assert c.app[photos.photos_key].asked == asked
+        c.clock.advance(photos.FETCH_RETRY_S + 1)
+        photo_files.write_atomically(photo_files.file_path(a.data_dir, sha256), item.full)
+        assert (await get(c, photos.photo_path(sha256)))[0] == 200
+        assert c.app[photos.photos_key].asked == asked + 1
     finally:
         await stop(a, b, c)
 
