@@ -21,7 +21,8 @@ def named(prefix: str) -> list[str]:
 
 def test_the_document_has_the_photo_vectors():
     assert {"photo-request", "photo-answer-valid", "photo-answer-invalid-other-bytes",
-            "photo-answer-invalid-longer", "photo-answer-invalid-shorter"} <= set(VECTORS)  # fmt: skip
+            "photo-answer-invalid-longer",
+            "photo-answer-invalid-shorter"} <= set(VECTORS)  # fmt: skip
     assert len(named("photo-query-invalid-")) >= 4
 
 
