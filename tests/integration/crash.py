@@ -144,12 +144,25 @@ class Browser:
     def post(self, path: str, fields: dict[str, str]) -> Answer:
         return self._request("POST", path, urllib.parse.urlencode(fields).encode())
 
-    def _request(self, method: str, path: str, body: bytes | None) -> Answer:
+    def post_files(self, path: str, fields: dict[str, str],
+                   files: dict[str, tuple[bytes, str]]) -> Answer:  # fmt: skip
+        """A form with files, as a browser sends it: multipart, the text first."""
+        boundary = "troc-" + "".join(random.choices("0123456789abcdef", k=24))
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                 f"{value}\r\n".encode() for name, value in fields.items()]  # fmt: skip
+        parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                  f'filename="{filename}"\r\nContent-Type: image/jpeg\r\n\r\n'.encode()
+                  + data + b"\r\n" for name, (data, filename) in files.items()]  # fmt: skip
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        return self._request("POST", path, body, f"multipart/form-data; boundary={boundary}")
+
+    def _request(self, method: str, path: str, body: bytes | None,
+                 content_type: str = "application/x-www-form-urlencoded") -> Answer:  # fmt: skip
         headers = {"Accept": "text/html", "Accept-Language": "fr", "Connection": "close"}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Content-Type"] = content_type
         conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
         try:
             try:
