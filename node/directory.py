@@ -47,6 +47,7 @@ from protocol.federation import ItemRefusal, chunked
 from protocol.identity import b64url_decode, node_id_text
 from protocol.nodedoc import NodeDocument, open_node_document, sign_node_document
 from protocol.succession import (
+    BY_RECOVERY,
     SignedSuccession,
     open_succession,
     peek_old,
@@ -179,27 +180,39 @@ def _receive(conn: Connection, docs, successions, refused: list[ItemRefusal],
         onwards.append(node_record(known))
         accepted += 1
     for _index, signed in successions:
-        if _take_succession(conn, signed, at):
-            onwards.append(succession_record(held_from(signed)))
-            accepted += 1
-        else:
-            ignored += 1
+        taken = _take_succession(conn, signed, at)
+        onwards.extend(taken)
+        accepted += bool(taken)
+        ignored += not taken
     outbox_store.enqueue_records(conn, onwards, source=source, now=at)
     return wire.PushOutcome(accepted, ignored, tuple(sorted(refusals, key=lambda r: r.index)))
 
 
-def _take_succession(conn: Connection, signed: SignedSuccession, at: int) -> bool:
-    """Store and follow a succession if it now stands for its old id; whether it does."""
-    held = store.get_succession(conn, signed.succession.old)
-    if held is not None and rank(held.by, held.issued, held.record_id) <= precedence(signed):
-        return False  # the one held stands (or it is this one)
-    store.put_succession(conn, held_from(signed), now=at)
+def _take_succession(conn: Connection, signed: SignedSuccession, at: int) -> list[wire.Record]:
+    """Store and follow a succession if it now stands for its old id, or block the key of one
+    that lost to a recovery; the records to send onwards (none: nothing changed here).
+
+    A recovery that overturns a succession held here sends it onwards too: a node that
+    holds the thief's annonces without the thief's succession learns whose key that was.
+    """
     s = signed.succession
+    held = store.get_succession(conn, s.old)
+    if held is not None and rank(held.by, held.issued, held.record_id) <= precedence(signed):
+        if (held.by == BY_RECOVERY and s.by != BY_RECOVERY and s.new is not None
+                and succession_store.overturn(conn, s.new, held.new, s.issued)):  # fmt: skip
+            log.info("key succession overturned", extra={
+                "old": node_id_text(s.old), "blocked": node_id_text(s.new)})  # fmt: skip
+            return [succession_record(held_from(signed))]
+        return []  # the one held stands (or it is this one)
+    store.put_succession(conn, held_from(signed), now=at)
     succession_store.follow(conn, s.old, s.new, s.issued,
                             overturned=held.new if held is not None else None)  # fmt: skip
     log.info("key succession followed", extra={
         "old": node_id_text(s.old), "new": node_id_text(s.new) if s.new else None, "by": s.by})
-    return True
+    onwards = [succession_record(held_from(signed))]
+    if held is not None and held.by != BY_RECOVERY and s.by == BY_RECOVERY and held.new:
+        onwards.insert(0, succession_record(held))
+    return onwards
 
 
 # --- Answering peers ------------------------------------------------------------------------

@@ -173,7 +173,10 @@ def enqueue_keys(conn: Connection, destination: bytes, kind: str, keys: Sequence
 
 
 def _record_key(record) -> bytes:
-    """One item per record kind and node: a newer record replaces the one waiting."""
+    """A node's newer document replaces the one waiting; successions are each their own
+    item (one overturned by a recovery still goes, with the one that stands)."""
+    if record.kind == "succession":
+        return record.id
     return hashlib.sha256(record.kind.encode("ascii") + b"\x00" + record.node_id).digest()
 
 

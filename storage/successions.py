@@ -12,7 +12,9 @@ A succession says that node ``old`` is now node ``new`` (or revoked), from
 - conversations about the node's annonces, or with its members, follow it,
   and so do the blocks between its members and ours (storage.blocks);
 - when a recovery succession overturns another one, the losing successor
-  (a thief's key) is blocked as an origin here.
+  (a thief's key) is blocked as an origin here; so is the successor of a
+  succession by key that arrives once a recovery stands (``overturn``): its
+  annonces may have come before it.
 
 At ingest (node.annonces), ``cutoffs`` tells which revisions of old origins
 are refused, and ``drop_predecessors`` deletes the old origin's copy of an
@@ -113,12 +115,27 @@ def follow(conn: Connection, old: bytes, new: bytes | None, cutoff: int,
     touch(conn, PEERS, old)
 
 
-def _block(conn: Connection, origin: bytes, at: int) -> None:
+def overturn(conn: Connection, loser: bytes, winner: bytes | None, at: int) -> bool:
+    """A succession by key that lost to a recovery arrived after it: its successor (a thief's
+    key, whose annonces may have come here without it) is blocked as an origin, and what
+    was its goes to ``winner``. Whether it was not blocked here yet."""
+    if loser == winner:
+        return False
+    newly = _block(conn, loser, at)
+    _rename_node(conn, loser, winner)
+    touch(conn, ANNONCES)
+    touch(conn, PEERS, loser)
+    return newly
+
+
+def _block(conn: Connection, origin: bytes, at: int) -> bool:
     held = select(blocked_origins.c.origin).where(blocked_origins.c.origin == origin)
-    if conn.execute(held).first() is None:
+    newly = conn.execute(held).first() is None
+    if newly:
         conn.execute(blocked_origins.insert().values(
             origin=origin, reason="lost to its node's recovery key", blocked_at=at))  # fmt: skip
     _delete_annonces(conn, annonces.c.origin == origin)
+    return newly
 
 
 def _rename_node(conn: Connection, old: bytes, new: bytes | None) -> None:

@@ -19,6 +19,8 @@ import sqlite3
 import threading
 import time
 from contextlib import closing
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -217,7 +219,9 @@ def test_a_thief_with_the_stolen_key_loses_to_the_recovery_key_on_every_node(clu
     usb.mkdir()
     shutil.move(victim.data_dir / "recovery.key", usb / "recovery.key")  # as the guide says
     old_id = victim.node_id
-    stolen_at = time.strftime("%Y-%m-%dT%H:%M", time.localtime(time.time() - 60))
+    # `--since` is read in Paris time, whatever the machine's zone.
+    stolen_at = (datetime.now(ZoneInfo("Europe/Paris")) - timedelta(seconds=60)).strftime(
+        "%Y-%m-%dT%H:%M")
 
     # The thief copies the node's files (its key with them) and runs them elsewhere.
     victim.stop()
@@ -251,8 +255,17 @@ def test_a_thief_with_the_stolen_key_loses_to_the_recovery_key_on_every_node(clu
                 == {uid(r) for r in refs}
                 and not [a for a in held if a["origin"] in (old_id, thief_id)])  # fmt: skip
 
-    wait_until(lambda: all(recovered(node) for node in others), SETTLE_S,
-               message="every node back with the association, the thief's annonce gone")  # fmt: skip
+    def held_by_origin() -> str:
+        names = {victim.node_id: "association", old_id: "old key", thief_id: "thief"}
+
+        def held(node: Node) -> str:
+            return ", ".join(sorted(f"{names.get(a['origin'], a['origin'][:8])}/"
+                                    f"{uid(a['ref']).hex()[:6]}" for a in node.annonces()))  # fmt: skip
+
+        listing = "; ".join(f"{node.name}: {held(node)}" for node in others)
+        return f"every node back with the association, the thief's annonce gone; held: {listing}"
+
+    wait_until(lambda: all(recovered(node) for node in others), SETTLE_S, message=held_by_origin)
     for node in others:
         listed = {e["node_id"]: e["replaced_by"] for e in node.cli_json("nodes", "list", "--json")}
         assert listed[old_id] == victim.node_id, node.name

@@ -178,6 +178,53 @@ async def test_a_thief_succession_loses_to_the_recovery_key_on_every_node(guarde
     assert not await a.holds(again.id)
 
 
+async def test_a_node_holding_the_thiefs_annonce_without_its_succession_learns_whose_key_it_was(
+        guarded):  # fmt: skip
+    """The thief's annonce reached A, its succession only C (the recovery came before C sent
+    it on). C, overturning it, sends it on with the recovery: A blocks the thief's key."""
+    a, b, c = guarded
+    posted = [await b.post(f"Annonce {i}") for i in range(2)]
+    for receiver in (a, c):
+        await deliver_round(b.app, receiver.node_id)
+    old_id, stolen, theft = b.node_id, b.key, int(b.clock())
+    b.clock.advance(60)
+    at = int(b.clock())
+    grab = sign_succession(stolen, Succession(old_id, THIEF.node_id, at, BY_KEY))
+    assert wire.decode_nodes_outcome((await push_succession(stolen, c, grab, at)).body).accepted
+    scam = make_signed(THIEF, title="Gagnez 500 euros", now=at)
+    pushed = await signed_call(stolen, a, messages.PUSH_PATH,  # A still knows the stolen key
+                               messages.encode_push([scam.envelope]), created=at)  # fmt: skip
+    assert messages.decode_push_outcome(pushed.body).accepted == 1
+    await peer(a, c)  # so that C has a peer to send the records on to
+    await b.stop()
+    new_key = NodeKey.from_seed(b"\x9b" * 32)
+    recovered = sign_succession(RECOVERY, Succession(old_id, new_key.node_id, theft, BY_RECOVERY))
+    await b.db.write(succession.take_new_key, recovered, new_key, at)
+    b.key = new_key
+    await b.start(background_tasks=False)
+    for _ in range(2):
+        await deliver_round(b.app, a.node_id)
+    assert await a.holds(scam.id)  # A had never heard of the thief's key: it cannot know yet
+    for _ in range(2):
+        await deliver_round(b.app, c.node_id)
+    sent = await deliver_round(c.app, a.node_id)  # the overturned succession, then the recovery
+    assert sent.error is None
+    assert not await a.holds(scam.id)
+    assert THIEF.node_id in {o.origin for o in await a.db.read(peer_store.list_blocked)}
+    assert await origins_held(a) == {new_key.node_id: {p.annonce.uid for p in posted}}
+    held = await a.db.read(directory_store.get_succession, old_id)
+    assert (held.new, held.by) == (new_key.node_id, BY_RECOVERY)
+    # The same overturned succession again changes nothing and goes no further.
+    again = await signed_call(c.key, a, wire.NODES_PATH, wire.encode_nodes(
+        [{"kind": "succession", "envelope": grab.envelope}]), created=at)  # fmt: skip
+    outcome = wire.decode_nodes_outcome(again.body)
+    assert (outcome.accepted, outcome.ignored) == (0, 1)
+    later = make_signed(THIEF, title="Gagnez 1000 euros", now=at)
+    await signed_call(new_key, a, messages.PUSH_PATH, messages.encode_push([later.envelope]),
+                      created=at)  # fmt: skip
+    assert not await a.holds(later.id)
+
+
 async def test_a_succession_signed_by_another_key_is_refused_and_changes_nothing(guarded):
     a, b, _ = guarded
     await deliver_round(b.app, a.node_id)
