@@ -42,6 +42,7 @@ from node.clock import now
 from node.errors import NotTheAuthor, Suspended
 from node.gossip import queue_revisions
 from node.keys import db_key, node_key_key, stored_hook_key
+from node.metrics import note_received
 from protocol import limits
 from protocol.annonce import (
     Annonce,
@@ -126,9 +127,7 @@ class Visible:
 
 def lifetime(days: int) -> int:
     if not 1 <= days <= limits.MAX_LIFETIME_S // 86400:
-        raise ValidationError(
-            f"must be 1 to {limits.MAX_LIFETIME_S // 86400} days", field="days"
-        )
+        raise ValidationError(f"must be 1 to {limits.MAX_LIFETIME_S // 86400} days", field="days")
     return days * 86400
 
 
@@ -388,9 +387,10 @@ async def receive(
     valid = [item for item in checked if isinstance(item, SignedAnnonce)]
     refused = [item for item in checked if isinstance(item, Refusal)]
     result = await app[db_key].write(_receive, valid, source, at, app.get(stored_hook_key))
-    return ReceiveReport(
-        result.accepted, refused, result.duplicates, result.superseded, result.blocked
-    )
+    report = ReceiveReport(result.accepted, refused, result.duplicates, result.superseded,
+                           result.blocked)  # fmt: skip
+    note_received(app, report)
+    return report
 
 
 def _receive(conn: Connection, valid: list[SignedAnnonce], source: bytes | None, at: int,

@@ -33,6 +33,7 @@ from node.keys import (
 )
 from node.mailing import setup_mailing
 from node.meeting_places import setup_meeting_places
+from node.metrics import metrics_middleware, setup_metrics
 from node.peer_client import PeerTimeouts
 from node.photos import setup_photos
 from node.problems import problems_middleware
@@ -54,7 +55,8 @@ def create_app(
     password_hasher: PasswordHasher | None = None,
     recovery: str | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[problems_middleware])
+    app = web.Application(middlewares=[metrics_middleware, problems_middleware])
+    setup_metrics(app)
     app[settings_key] = settings
     app[node_key_key] = CurrentKey(key)
     app[db_key] = db

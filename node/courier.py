@@ -53,6 +53,7 @@ from aiohttp import web
 from node.clock import now, now_precise
 from node.errors import PeerError, PeerRefused, PeerUnreachable
 from node.federation_state import CourierState
+from node.metrics import note_delivery_failure
 from node.keys import (
     courier_key,
     db_key,
@@ -186,6 +187,7 @@ async def deliver_round(app: web.Application, node_id: bytes) -> Round:
                        retry_delay(destination.failures + 1), slowed)  # fmt: skip
         if outcome.error is not None and not slowed:
             _log_failure(destination, outcome.error)
+            note_delivery_failure(app)
             return Round(node_id, outcomes, outcome.error.detail)
         if slowed:  # that kind waits; the others still go (annonces behind messages, say)
             held_back = outcome.error

@@ -64,6 +64,8 @@ mail_secret_key = web.AppKey("mail_secret_key", bytes)
 # What tells members of the annonces stored (node/alerts.py AlertState): the
 # unit of work that stores annonces calls its ``queue(conn, stored, at)``.
 stored_hook_key = web.AppKey("stored_hook_key", object)
+# The node's Prometheus registry and counters (node/metrics.py Metrics).
+metrics_key = web.AppKey("metrics_key", object)
 # The courier of everything this node sends other nodes (node/courier.py).
 courier_key = web.AppKey("courier_key", CourierState)
 

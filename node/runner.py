@@ -3,7 +3,8 @@
 Two sites serve one node: the public TCP site (the web view, discovery, the
 federation API) and the admin API on a Unix socket in the data directory,
 readable by the node's owner only (``node.admin``). The admin application
-holds the public one, so both share the same database, key and tasks.
+holds the public one, so both share the same database, key and tasks. With
+``metrics_listen``, a third site serves Prometheus metrics (node.metrics).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from node.clock import machine_now
 from node.errors import StartupError
 from node.keyfile import check_data_dir, load_admin_token, load_recovery_id
 from node.logs import Summarised, socket_error_handler
+from node.metrics import create_metrics_app
 from node.serving import (
     ConnectionGuard,
     ConnectionLimits,
@@ -79,6 +81,8 @@ async def serve(settings: Settings, key: NodeKey) -> None:
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=STOP_GRACE_S)
     admin_runner = web.AppRunner(create_admin_app(app, token=token), handle_signals=False,
                                  shutdown_timeout=STOP_GRACE_S)  # fmt: skip
+    metrics_runner = web.AppRunner(create_metrics_app(app), handle_signals=False,
+                                   shutdown_timeout=STOP_GRACE_S)  # fmt: skip
     sites: list[web.BaseSite] = []
     try:
         await runner.setup()
@@ -86,6 +90,9 @@ async def serve(settings: Settings, key: NodeKey) -> None:
         await admin_runner.setup()
         sites.append(await _start_admin_site(admin_runner, settings.admin_socket_path,
                                              admin_guard))  # fmt: skip
+        if settings.metrics_address is not None:
+            await metrics_runner.setup()
+            sites.append(await _start_metrics_site(metrics_runner, *settings.metrics_address))
         log.info(
             "node started",
             extra={"node": key.node_id_text, "listen": settings.listen, "url": settings.public_url},
@@ -96,6 +103,8 @@ async def serve(settings: Settings, key: NodeKey) -> None:
         for site in sites:
             await site.stop()
         await asyncio.gather(guard.drain(STOP_GRACE_S), admin_guard.drain(STOP_GRACE_S))
+        if settings.metrics_address is not None:
+            await metrics_runner.cleanup()
         await admin_runner.cleanup()
         await runner.cleanup()
         await db.close()
@@ -148,6 +157,15 @@ async def _start_site(
         if exc.errno == errno.EADDRINUSE:
             raise StartupError(f"port {settings.port} on {settings.host} is already in use") from exc
         raise StartupError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
+    return site
+
+
+async def _start_metrics_site(runner: web.AppRunner, host: str, port: int) -> web.BaseSite:
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        raise StartupError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from exc
     return site
 
 

@@ -170,6 +170,10 @@ class Settings:
     photo_cache_days: int = _setting(
         30, "days another node's photo is kept here after it was last viewed"
     )
+    metrics_listen: str = _setting(
+        "", "HOST:PORT serving Prometheus metrics at /metrics (no login: bind it to loopback or "
+        "a private network); empty: metrics only on the admin socket"
+    )
 
     @property
     def smtp_secret(self) -> Secret:
@@ -199,6 +203,10 @@ class Settings:
     @property
     def port(self) -> int:
         return _split_listen(self.listen)[1]
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        return _split_listen(self.metrics_listen) if self.metrics_listen else None
 
     @property
     def effective_database_url(self) -> str:
@@ -309,6 +317,14 @@ def check_settings(s: Settings) -> None:
         if choices and getattr(s, f.name) not in choices:
             raise ConfigError(f"{f.name} must be one of {', '.join(choices)}")
     _split_listen(s.listen)
+    if s.metrics_listen:
+        try:
+            _split_listen(s.metrics_listen)
+        except ConfigError:
+            raise ConfigError(f"metrics_listen must be HOST:PORT or empty, "
+                              f"not {s.metrics_listen[:40]!r}") from None  # fmt: skip
+        if _split_listen(s.metrics_listen) == _split_listen(s.listen):
+            raise ConfigError("metrics_listen must differ from listen")
     if not s.public_url.startswith(("http://", "https://")):
         raise ConfigError("public_url must start with http:// or https://")
     if not s.name.strip() or len(s.name) > limits.MAX_NODE_NAME_CHARS:

@@ -45,6 +45,7 @@ from node.courier import record_failure, record_success
 from node.errors import PeerBadAnswer, PeerError
 from node.federation_state import FROM_THE_FUTURE, envelope_id, not_worth_asking_again
 from node.gossip import push_bodies
+from node.metrics import note_sync
 from node.keys import (
     db_key,
     directory_synced_key,
@@ -104,8 +105,10 @@ async def reconcile_with_peer(app: web.Application, peer: Peer) -> SyncReport:
         sent = await push_bodies(app, peer.url, peer.node_id, have)
     except PeerError as error:
         await record_failure(app, peer.node_id, error)
+        note_sync(app, ok=False)
         return SyncReport(peer.node_id, error=error.detail)
     await record_success(app, peer.node_id)
+    note_sync(app, ok=True, received=received, sent=sent)
     await compare_directories(app, peer)  # part of the pass: done before it is recorded
     await app[db_key].write(peer_store.record_sync, peer.node_id, now(app))
     log.info(

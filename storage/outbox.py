@@ -294,6 +294,12 @@ def pending_counts(conn: Connection, kind: str | None = ANNONCE) -> dict[bytes, 
     return {node_id: count for node_id, count in conn.execute(query)}
 
 
+def counts_by_kind(conn: Connection) -> dict[str, int]:
+    """How many items of each kind wait, for every destination together."""
+    query = select(outbox_items.c.kind, func.count()).group_by(outbox_items.c.kind)
+    return {kind: count for kind, count in conn.execute(query)}
+
+
 def pending_count(conn: Connection, kind: str) -> int:
     query = select(func.count()).select_from(outbox_items).where(outbox_items.c.kind == kind)
     return conn.execute(query).scalar_one()

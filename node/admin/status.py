@@ -5,6 +5,7 @@ glance: who the node is and since when it runs, its members by state, the
 annonces it holds by origin, each peer with its last sync and outbox, the
 private messages still to deliver, the federation traffic since start, and
 the photos held (own and cached, files and bytes) and fetched since start.
+``GET /v1/metrics`` gives the same node's figures for Prometheus (node.metrics).
 Times are Unix seconds by the node's clock; ``lag_s`` is how long ago the
 last anti-entropy pass with a peer succeeded (null: never).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node import peering, photos
+from node.metrics import metrics_response
 from node.clock import now
 from node.keys import (
     db_key,
@@ -91,3 +93,9 @@ def _annonce_counts(app: web.Application, counts: dict, hidden: int,
         "hidden": hidden,
         "by_origin": by_origin,
     }
+
+
+@routes.get("/v1/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """The Prometheus text exposition (node.metrics), for a scraper that reads the socket."""
+    return await metrics_response(request.app[main_app_key])

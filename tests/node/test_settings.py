@@ -113,3 +113,19 @@ def test_the_association_lines_are_read_from_one_setting(tmp_path):
     assert association_lines(settings.association_address) == [
         "Centre social", "2 rue Lamartine", "47000 Agen"]  # fmt: skip
     assert association_lines(load_settings(tmp_path, {}).association_hours) == []
+
+
+@pytest.mark.parametrize("value, message", [
+    ("9464", "metrics_listen must be HOST:PORT or empty"),
+    ("127.0.0.1:0", "metrics_listen must be HOST:PORT or empty"),
+    ("127.0.0.1:8080", "metrics_listen must differ from listen"),
+])  # fmt: skip
+def test_a_bad_metrics_address_is_refused_clearly(tmp_path, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path, {"TROC_METRICS_LISTEN": value})
+
+
+def test_metrics_are_off_the_network_unless_an_address_is_given(tmp_path):
+    assert load_settings(tmp_path, {}).metrics_address is None
+    given = load_settings(tmp_path, {"TROC_METRICS_LISTEN": "127.0.0.1:9464"})
+    assert given.metrics_address == ("127.0.0.1", 9464)
