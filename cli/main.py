@@ -171,8 +171,9 @@ async def _init_database(settings: Settings, key) -> None:
 
 @cli.command()
 @click.option("--listen", default=None, help="HOST:PORT, overriding the configuration.")
+@click.option("--worker", type=int, default=None, hidden=True)  # started by the supervisor
 @click.pass_context
-def run(ctx, listen) -> None:
+def run(ctx, listen, worker) -> None:
     """Serve the node until interrupted (Ctrl-C or SIGTERM)."""
     settings = _settings(ctx)
     if listen:
@@ -181,7 +182,12 @@ def run(ctx, listen) -> None:
     key = load_node_key(settings.key_path)
     from node.runner import serve  # the whole node: loaded only when needed
 
-    asyncio.run(serve(settings, key))
+    if settings.workers > 1 and worker is None:
+        from node.workers import supervise
+
+        asyncio.run(_init_database(settings, key))  # migrated once, before the workers
+        raise SystemExit(supervise(settings.data_dir, settings.workers, listen))
+    asyncio.run(serve(settings, key, worker))
 
 
 @cli.group(invoke_without_command=True)

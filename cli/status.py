@@ -38,6 +38,12 @@ def _identity(node: dict) -> None:
     click.echo(f"  id:          {plain(node['node_id'])}")
     click.echo(f"  fingerprint: {plain(node['fingerprint'])}")
     click.echo(f"  up for:      {duration(node['uptime_s'])} (since {when(node['started_at'])})")
+    workers = node.get("workers") or []
+    if workers:
+        leader = [w["worker"] for w in workers if w["leader"]]
+        click.echo(f"  workers:     {len(workers)} running (pids "
+                   f"{', '.join(str(w['pid']) for w in workers)}); background tasks in "
+                   + (f"worker {leader[0]}" if leader else "none yet: a leader is being chosen"))
 
 
 def _members(counts: dict) -> None:

@@ -22,6 +22,7 @@ from node.erasure import setup_erasure
 from node.federation import setup_federation
 from node.keys import (
     CurrentKey,
+    background_key,
     clock_key,
     db_key,
     login_slowdowns_key,
@@ -40,6 +41,7 @@ from node.problems import problems_middleware
 from node.settings import Settings
 from node.sheet import setup_sheet
 from node.web import setup_web
+from node.workers import background_ctx
 from protocol.identity import NodeKey
 from storage.db import Database
 
@@ -65,6 +67,7 @@ def create_app(
     app[password_hasher_key] = password_hasher or PasswordHasher()
     app[login_slowdowns_key] = Counter()
     app[node_document_key] = wellknown.build_node_document(app)
+    app[background_key] = []
     app.add_routes(wellknown.routes)
     setup_courier(app, background_tasks=background_tasks)
     setup_federation(app, peer_timeouts=peer_timeouts, background_tasks=background_tasks)
@@ -76,4 +79,6 @@ def create_app(
     setup_erasure(app)
     setup_meeting_places(app)
     setup_photos(app, background_tasks=background_tasks)
+    if background_tasks:  # the last context: the tasks start once everything else is ready
+        app.cleanup_ctx.append(background_ctx)
     return app

@@ -54,6 +54,7 @@ from node.clock import now, now_precise
 from node.errors import PeerError, PeerRefused, PeerUnreachable
 from node.federation_state import CourierState
 from node.metrics import note_delivery_failure
+from node.workers import add_background
 from node.keys import (
     courier_key,
     db_key,
@@ -386,7 +387,7 @@ def setup_courier(app: web.Application, *, background_tasks: bool = True) -> Non
     app[courier_key] = CourierState()
     app.cleanup_ctx.append(courier_signal_ctx)
     if background_tasks:
-        app.cleanup_ctx.append(courier_ctx)
+        add_background(app, courier_ctx)
 
 
 async def courier_signal_ctx(app: web.Application):

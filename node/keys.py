@@ -66,6 +66,10 @@ mail_secret_key = web.AppKey("mail_secret_key", bytes)
 stored_hook_key = web.AppKey("stored_hook_key", object)
 # The node's Prometheus registry and counters (node/metrics.py Metrics).
 metrics_key = web.AppKey("metrics_key", object)
+# The leader's cleanup contexts (node/workers.py add_background), and this
+# worker's claim on the leader lock when several workers serve the node.
+background_key = web.AppKey("background_key", list)
+leadership_key = web.AppKey("leadership_key", object)
 # The courier of everything this node sends other nodes (node/courier.py).
 courier_key = web.AppKey("courier_key", CourierState)
 

@@ -34,6 +34,7 @@ from aiohttp import web
 from node import mail
 from node.clock import now
 from node.courier import register_kinds
+from node.workers import add_background
 from node.i18n import Msg, Translator
 from node.keys import (
     communes_key,
@@ -416,7 +417,7 @@ def setup_mailing(app: web.Application, *, background_tasks: bool = True) -> Non
     register_kinds(app, MailKind())
     app.cleanup_ctx.append(mail_secret_ctx)
     if background_tasks:
-        app.cleanup_ctx.append(mailing_ctx)
+        add_background(app, mailing_ctx)
 
 
 async def mail_secret_ctx(app: web.Application):

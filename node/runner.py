@@ -26,6 +26,7 @@ from node.clock import machine_now
 from node.errors import StartupError
 from node.keyfile import check_data_dir, load_admin_token, load_recovery_id
 from node.logs import Summarised, socket_error_handler
+from node.keys import leadership_key
 from node.metrics import create_metrics_app
 from node.serving import (
     ConnectionGuard,
@@ -38,15 +39,18 @@ from node.settings import Settings
 from protocol.identity import NodeKey, node_id_text
 from storage.db import Database, migrate, open_database
 from storage.nodes import claim_database
+from storage.workers import Leadership, dsn_of
 
 log = logging.getLogger("troc.node")
 
 
-async def prepare_database(settings: Settings, key: NodeKey) -> Database:
-    """Open and migrate the database and check that it is this node's."""
+async def prepare_database(settings: Settings, key: NodeKey, *, migrations: bool = True) -> Database:
+    """Open and migrate the database and check that it is this node's (a worker of several:
+    the supervisor migrated it before starting them)."""
     db = open_database(settings.effective_database_url)
     try:
-        await migrate(db)
+        if migrations:
+            await migrate(db)
         await db.write(claim_database, key.node_id, settings.name, machine_now())
     except BaseException:
         await db.close()
@@ -62,10 +66,13 @@ STOP_GRACE_S = 1.5
 ADMIN_MAX_CONNECTIONS = 64  # the operator's commands, on the admin socket
 
 
-async def serve(settings: Settings, key: NodeKey) -> None:
-    """Serve the node until SIGINT or SIGTERM."""
+async def serve(settings: Settings, key: NodeKey, worker: int | None = None) -> None:
+    """Serve the node until SIGINT or SIGTERM; ``worker``: its index, when it is one of
+    several (node/workers.py), sharing the port; worker 0 serves the admin socket."""
     token = load_admin_token(settings.admin_token_path)
-    check_admin_socket(settings.admin_socket_path)
+    admin = worker is None or worker == 0
+    if admin:
+        check_admin_socket(settings.admin_socket_path)
     for warning in check_data_dir(settings.data_dir):
         log.warning(warning)
     warn_about_public_url(settings)
@@ -74,10 +81,13 @@ async def serve(settings: Settings, key: NodeKey) -> None:
         settings, max_connections=ADMIN_MAX_CONNECTIONS))  # fmt: skip
     socket_errors = Summarised(log, "socket errors", level=logging.WARNING)
     asyncio.get_running_loop().set_exception_handler(socket_error_handler(socket_errors))
-    db = await prepare_database(settings, key)
+    db = await prepare_database(settings, key, migrations=worker is None)
     recovery = load_recovery_id(settings.recovery_public_path)
     app = create_app(settings, key=key, db=db,
                      recovery=node_id_text(recovery) if recovery else None)  # fmt: skip
+    if worker is not None:
+        await db.share_changes(settings.effective_database_url)
+        app[leadership_key] = Leadership(dsn_of(settings.effective_database_url), worker)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=STOP_GRACE_S)
     admin_runner = web.AppRunner(create_admin_app(app, token=token), handle_signals=False,
                                  shutdown_timeout=STOP_GRACE_S)  # fmt: skip
@@ -86,29 +96,30 @@ async def serve(settings: Settings, key: NodeKey) -> None:
     sites: list[web.BaseSite] = []
     try:
         await runner.setup()
-        sites.append(await _start_site(runner, settings, guard))
-        await admin_runner.setup()
-        sites.append(await _start_admin_site(admin_runner, settings.admin_socket_path,
-                                             admin_guard))  # fmt: skip
-        if settings.metrics_address is not None:
+        sites.append(await _start_site(runner, settings, guard, reuse_port=worker is not None))
+        if admin:
+            await admin_runner.setup()
+            sites.append(await _start_admin_site(admin_runner, settings.admin_socket_path,
+                                                 admin_guard))  # fmt: skip
+        if settings.metrics_address is not None and admin:
             await metrics_runner.setup()
             sites.append(await _start_metrics_site(metrics_runner, *settings.metrics_address))
-        log.info(
-            "node started",
-            extra={"node": key.node_id_text, "listen": settings.listen, "url": settings.public_url},
-        )
+        started = {"node": key.node_id_text, "listen": settings.listen, "url": settings.public_url}
+        log.info("node started", extra=started if worker is None else {**started, "worker": worker})
         await _until_signalled()
         log.info("node stopping")
     finally:
         for site in sites:
             await site.stop()
         await asyncio.gather(guard.drain(STOP_GRACE_S), admin_guard.drain(STOP_GRACE_S))
-        if settings.metrics_address is not None:
+        if settings.metrics_address is not None and admin:
             await metrics_runner.cleanup()
-        await admin_runner.cleanup()
+        if admin:
+            await admin_runner.cleanup()
         await runner.cleanup()
         await db.close()
-        settings.admin_socket_path.unlink(missing_ok=True)
+        if admin:
+            settings.admin_socket_path.unlink(missing_ok=True)
         for summary in (guard, admin_guard, socket_errors):
             summary.flush()
     log.info("node stopped")
@@ -148,9 +159,9 @@ def warn_about_public_url(settings: Settings) -> None:
 
 
 async def _start_site(
-    runner: web.AppRunner, settings: Settings, guard: ConnectionGuard
+    runner: web.AppRunner, settings: Settings, guard: ConnectionGuard, *, reuse_port: bool = False
 ) -> web.BaseSite:
-    site = GuardedTCPSite(runner, settings.host, settings.port, guard)
+    site = GuardedTCPSite(runner, settings.host, settings.port, guard, reuse_port=reuse_port)
     try:
         await site.start()
     except OSError as exc:

@@ -242,9 +242,10 @@ class GuardedTCPSite(web.BaseSite):
     """A TCP site whose connections a ConnectionGuard makes."""
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int,
-                 guard: ConnectionGuard) -> None:  # fmt: skip
+                 guard: ConnectionGuard, *, reuse_port: bool = False) -> None:  # fmt: skip
         super().__init__(runner, backlog=LISTEN_BACKLOG)
         self._host, self._port, self._guard = host, port, guard
+        self._reuse_port = reuse_port  # several workers on one port (node/workers.py)
 
     @property
     def name(self) -> str:
@@ -254,7 +255,7 @@ class GuardedTCPSite(web.BaseSite):
         await super().start()
         self._server = await asyncio.get_running_loop().create_server(
             self._guard.protocol_factory(self._runner.server), self._host, self._port,
-            backlog=self._backlog, reuse_address=True,
+            backlog=self._backlog, reuse_address=True, reuse_port=self._reuse_port or None,
         )  # fmt: skip
 
 

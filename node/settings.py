@@ -40,6 +40,7 @@ MAX_ASSOCIATION_CHARS = 300  # each of the association_* settings, publication_d
 MAX_NEW_MEMBER_DAYS = 365  # new_member_days
 MAX_NEW_MEMBER_PER_DAY = 1000  # new_member_annonces_per_day, new_member_answers_per_day
 MAX_PHOTO_CACHE_MB = 1_000_000  # photo_cache_mb: a terabyte
+MAX_WORKERS = 64  # workers: processes on one machine
 MAX_PHOTO_CACHE_DAYS = 3650  # photo_cache_days
 PHONE = re.compile(r"\+?[0-9][0-9 .()-]{3,23}")
 EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,200}\.[^@\s<>\".]{2,63}")
@@ -169,6 +170,9 @@ class Settings:
     )
     photo_cache_days: int = _setting(
         30, "days another node's photo is kept here after it was last viewed"
+    )
+    workers: int = _setting(
+        1, "web processes serving the node on its one port; more than 1 only with PostgreSQL"
     )
     metrics_listen: str = _setting(
         "", "HOST:PORT serving Prometheus metrics at /metrics (no login: bind it to loopback or "
@@ -317,6 +321,11 @@ def check_settings(s: Settings) -> None:
         if choices and getattr(s, f.name) not in choices:
             raise ConfigError(f"{f.name} must be one of {', '.join(choices)}")
     _split_listen(s.listen)
+    if not 1 <= s.workers <= MAX_WORKERS:
+        raise ConfigError(f"workers must be 1 to {MAX_WORKERS}")
+    if s.workers > 1 and not s.database_url.startswith("postgresql"):
+        raise ConfigError("workers above 1 need PostgreSQL (database_url): SQLite is served "
+                          "by one process")  # fmt: skip
     if s.metrics_listen:
         try:
             _split_listen(s.metrics_listen)

@@ -114,6 +114,9 @@ def swap_key_files(key_path: Path, at: int) -> Path | None:
 async def rotate(app: web.Application) -> KeyChange:
     """A planned key change on the running node (``troc key rotate``)."""
     settings, old_key, at = app[settings_key], app[node_key_key].key, now(app)
+    if settings.workers > 1:
+        raise KeyChangeError("the key lives in each of the node's workers: stop the node, set "
+                             "workers = 1, rotate, and set it back")  # fmt: skip
     new_key = write_pending_key(settings.key_path)
     if new_key.node_id == old_key.node_id:
         raise KeyChangeError("the new key is the old one: remove the pending key file and retry")

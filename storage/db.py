@@ -31,6 +31,10 @@ unit, on the event loop, even if the caller was cancelled meanwhile (the
 write itself is shielded from cancellation). That one signal is how caches
 are refreshed and couriers woken: nothing invalidates a cache by hand.
 
+Several processes on one PostgreSQL database (``share_changes``,
+storage.workers): each unit's changes are also published in its
+transaction, and the listeners of every other process hear them too.
+
 Engines never put SQL parameters in their errors or logs
 (``hide_parameters``): an annonce's text or a message must not end up in an
 operator's log.
@@ -61,6 +65,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage import workers
 from storage.errors import DatabaseBusy, DatabaseUnavailable
 
 log = logging.getLogger("troc.storage")
@@ -122,6 +127,9 @@ class Database:
             if writer is not None else None
         )  # fmt: skip
         self._listeners: list[ChangeListener] = []
+        self._origin: bytes | None = None  # set when changes are shared with other processes
+        self._channel = None
+        self._topics_seen: set[str] = set()
 
     @property
     def dialect(self) -> str:
@@ -187,9 +195,12 @@ class Database:
         def unit(conn: Connection):
             conn.info[_CHANGES] = changes
             try:
-                return fn(conn, *args, **kwargs)
+                result = fn(conn, *args, **kwargs)
             finally:
                 conn.info.pop(_CHANGES, None)
+            if changes and self._origin is not None:
+                workers.publish_changes(conn, workers.encode_changes(self._origin, changes.topics))
+            return result
 
         try:
             async with self.engine.begin() as conn:
@@ -210,7 +221,22 @@ class Database:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
+    async def share_changes(self, url: str) -> None:
+        """PostgreSQL: publish this process's changes, and hear the other processes'."""
+        self._origin = workers.instance_id()
+        self._channel = workers.ChangeChannel(workers.dsn_of(url), self._origin, self._heard)
+        await self._channel.start()
+
+    def _heard(self, topics: dict) -> None:
+        """Another process's changes (no topics: any of those seen may have changed)."""
+        changes = Changes()
+        for topic in topics or self._topics_seen:
+            changes.add(topic, (topics or {}).get(topic) or ())
+        if changes:
+            self._notify(changes)
+
     def _notify(self, changes: Changes) -> None:
+        self._topics_seen.update(changes.topics)
         for listener in list(self._listeners):
             try:
                 listener(changes)
@@ -218,6 +244,8 @@ class Database:
                 log.exception("a change listener failed")
 
     async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
         if self._write_thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._write_thread.shutdown)
         for engine in (self._reader, self._writer):

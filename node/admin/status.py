@@ -16,6 +16,7 @@ from aiohttp import web
 
 from node import peering, photos
 from node.metrics import metrics_response
+from node.workers import worker_figures
 from node.clock import now
 from node.keys import (
     db_key,
@@ -66,6 +67,7 @@ async def status(request: web.Request) -> web.Response:
         "messages": {"pending_deliveries": messages},
         "traffic": app[traffic_key].as_dict(),
         "photos": photos.status_figures(app, held_photos),
+        "workers": await worker_figures(app),
     })  # fmt: skip
 
 

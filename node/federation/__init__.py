@@ -23,6 +23,7 @@ from aiohttp import web
 
 from node.conversations import MessageKind
 from node.courier import register_kinds
+from node.workers import add_background
 from node.directory import DirectoryKind, SuccessionKind, check_url, publish_own
 from node.federation.api import routes
 from node.federation.auth import (
@@ -133,7 +134,7 @@ def setup_federation(
     app.add_subapp(PATH_PREFIX, create_federation_app(app))
     app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx, directory_ctx])
     if background_tasks:
-        app.cleanup_ctx.append(sync_ctx)
+        add_background(app, sync_ctx)
 
 
 async def federation_signal_ctx(app: web.Application):

@@ -272,3 +272,16 @@ async def test_a_stranger_key_cannot_introduce_itself_without_a_succession(guard
     unrelated = sign_succession(other, Succession(other.node_id, THIEF.node_id, at, BY_KEY))
     assert_problem(await push_succession(THIEF, a, unrelated, at), 403, "unknown-key")
     assert await a.db.read(directory_store.get_succession, other.node_id) is None
+
+
+async def test_a_rotation_is_refused_while_several_workers_hold_the_key(db, spare_db, tmp_path):
+    (a,) = await make_nodes(db, spare_db, tmp_path, ["A"], Clock())
+    a.options["workers"] = 2
+    await a.start(background_tasks=False)
+    try:
+        with pytest.raises(succession.KeyChangeError, match="set workers = 1, rotate"):
+            await succession.rotate(a.app)
+        assert (await origins_held(a)) == {}  # nothing signed anew
+        assert not (a.data_dir / "node.key.new").exists()
+    finally:
+        await a.stop()

@@ -129,3 +129,20 @@ def test_metrics_are_off_the_network_unless_an_address_is_given(tmp_path):
     assert load_settings(tmp_path, {}).metrics_address is None
     given = load_settings(tmp_path, {"TROC_METRICS_LISTEN": "127.0.0.1:9464"})
     assert given.metrics_address == ("127.0.0.1", 9464)
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"TROC_WORKERS": "0"}, "workers must be 1 to 64"),
+    ({"TROC_WORKERS": "65"}, "workers must be 1 to 64"),
+    ({"TROC_WORKERS": "2"}, "workers above 1 need PostgreSQL"),
+    ({"TROC_WORKERS": "deux"}, "TROC_WORKERS must be a whole number"),
+])  # fmt: skip
+def test_workers_are_bounded_and_several_need_postgresql(tmp_path, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path, environ)
+
+
+def test_several_workers_on_postgresql_are_accepted(tmp_path):
+    settings = load_settings(tmp_path, {
+        "TROC_WORKERS": "4", "TROC_DATABASE_URL": "postgresql+asyncpg://troc@127.0.0.1/troc"})
+    assert settings.workers == 4
