@@ -11,7 +11,9 @@ How an item travels from here::
     courier: deliver_round again and again until that destination's queue is
       empty or a delivery fails, waiting ``settings.gossip_delay_ms`` between
       two rounds (every request carries some 600 bytes of signature headers:
-      the wait trades latency for bandwidth)
+      the wait trades latency for bandwidth), or ``stream_delay_ms`` when
+      annonces go to that destination on a stream (node.streams: a frame
+      costs a few bytes)
     deliver_round(app, node_id): each kind in turn (messages, reports,
       annonces, then directory records) sends what waits for the destination, through the one client
       that signs and sends (node.peer_client); then one unit of work removes
@@ -120,6 +122,7 @@ class Round:
     destination: bytes
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     error: str | None = None
+    url: str | None = None  # where it went
 
     def of(self, kind: str) -> Outcome | None:
         return self.outcomes.get(kind)
@@ -189,7 +192,7 @@ async def deliver_round(app: web.Application, node_id: bytes) -> Round:
         if outcome.error is not None and not slowed:
             _log_failure(destination, outcome.error)
             note_delivery_failure(app)
-            return Round(node_id, outcomes, outcome.error.detail)
+            return Round(node_id, outcomes, outcome.error.detail, destination.url)
         if slowed:  # that kind waits; the others still go (annonces behind messages, say)
             held_back = outcome.error
         if destination.state == UNAVAILABLE:
@@ -200,8 +203,8 @@ async def deliver_round(app: web.Application, node_id: bytes) -> Round:
                  extra={"peer": node_id_text(node_id), "error": held_back.detail})  # fmt: skip
         await db.write(outbox_store.hold_back, node_id, reason=held_back.detail,
                        next_try=now(app) + retry_delay(1), now=now(app))  # fmt: skip
-        return Round(node_id, outcomes, held_back.detail)
-    return Round(node_id, outcomes)
+        return Round(node_id, outcomes, held_back.detail, destination.url)
+    return Round(node_id, outcomes, url=destination.url)
 
 
 def _slow_down(error: PeerError | None) -> bool:
@@ -290,18 +293,33 @@ def heard_from(app: web.Application, node_id: bytes) -> None:
 # --- Running -----------------------------------------------------------------------
 
 
-def _gossip_delay(app: web.Application) -> float:
-    return app[settings_key].gossip_delay_ms / 1000
+def _wake_delay(app: web.Application) -> float:
+    """How long the dispatcher gathers after a wake-up: the shorter delay of the two."""
+    settings = app[settings_key]
+    if settings.streams == "on":
+        return min(settings.gossip_delay_ms, settings.stream_delay_ms) / 1000
+    return settings.gossip_delay_ms / 1000
+
+
+def _delay(app: web.Application, url: str | None) -> float:
+    """How long the courier gathers before a round to this destination."""
+    settings, client = app[settings_key], app.get(peer_client_key)
+    if url is not None and client is not None and client.streaming(url):
+        return settings.stream_delay_ms / 1000
+    return settings.gossip_delay_ms / 1000
 
 
 async def _courier(app: web.Application, node_id: bytes) -> None:
     try:
+        url = (await app[db_key].read(outbox_store.get_destination, node_id)).url
+        if (longer := _delay(app, url) - _wake_delay(app)) > 0:  # no stream: a batch's wait
+            await asyncio.sleep(longer)
         while True:
             async with app[courier_key].lock(node_id):
                 done = await deliver_round(app, node_id)
             if done.error or not done.outcomes:
                 return
-            await asyncio.sleep(_gossip_delay(app))
+            await asyncio.sleep(_delay(app, done.url))
     except Exception:  # noqa: BLE001 - a courier's fault must not stop the others
         log.exception("courier failed", extra={"peer": node_id_text(node_id)})
 
@@ -355,7 +373,7 @@ async def dispatcher(app: web.Application) -> None:
             with suppress(TimeoutError):
                 await asyncio.wait_for(courier.wakeup.wait(), timeout)
             courier.wakeup.clear()
-            await asyncio.sleep(_gossip_delay(app))
+            await asyncio.sleep(_wake_delay(app))
             try:
                 await _record_heard(app)
                 if probing is None or probing.done():  # never waits for a slow probe

@@ -265,7 +265,12 @@ class Traffic:
         return asdict(self)
 
 
-_ENDPOINTS = frozenset({"announce", "push", "fetch", "reconcile", "node", "photo"})
+_ENDPOINTS = frozenset({"announce", "push", "fetch", "reconcile", "node", "photo", "stream"})
+
+
+# A WebSocket frame's own bytes (RFC 6455 section 5.2): 2 to 14; 6 for a masked frame
+# under 126 bytes, what a client sends most.
+WS_FRAME_OVERHEAD_BYTES = 6
 
 
 def header_bytes(headers) -> int:

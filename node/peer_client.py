@@ -10,7 +10,8 @@ separate steps, so that no function both signs and sends:
 
 Everything a node sends another goes through one of its methods: the gossip
 calls (announce, push, fetch, reconcile), the point-to-point ones (a private
-message, a forwarded report), discovery.
+message, a forwarded report), discovery. Announce and push go on the peer's
+stream when it has one (node.streams), as requests otherwise.
 
 Timeouts are named constants (tests pass shorter ones through
 ``PeerTimeouts``). Failures become errors of ours: ``PeerUnreachable``
@@ -32,6 +33,7 @@ from yarl import URL
 
 from node.errors import PeerBadAnswer, PeerRefused, PeerUnreachable
 from node.federation_state import Traffic, header_bytes
+from node.streams import PeerStreams, StreamReply
 from node.version import SOFTWARE
 from protocol import directory, limits
 from protocol import federation as messages
@@ -41,6 +43,7 @@ from protocol.httpsig import sign_request
 from protocol.identity import NodeKey
 from protocol.nodedoc import NodeDocument, open_node_document
 from protocol.reports import REPORT_PATH, decode_report_answer
+from protocol.stream import STREAM_PATH
 
 PEER_CONNECT_TIMEOUT_S = 5.0
 PEER_TOTAL_TIMEOUT_S = 30.0
@@ -85,7 +88,9 @@ class PeerClient:
         clock: Callable[[], float],
         traffic: Traffic,
         timeouts: PeerTimeouts,
+        streams: PeerStreams | None = None,
     ) -> None:
+        self.streams = streams
         self._session = session
         self._key = key
         self._clock = clock
@@ -191,16 +196,35 @@ class PeerClient:
 
     async def announce(self, peer_url: str, ids: list[bytes]) -> list[bytes]:
         """Offer ids; the ones the peer wants, among those offered."""
-        body = messages.encode_announce(ids)
-        request = self.prepare("POST", peer_url, messages.ANNOUNCE_PATH, body)
-        want = _decoded(messages.decode_want, await self.send(request), peer_url)
+        answer = await self._gossip(peer_url, messages.ANNOUNCE_PATH, messages.encode_announce(ids))
+        want = _decoded(messages.decode_want, answer, peer_url)
         offered = set(ids)
         return [annonce_id for annonce_id in want if annonce_id in offered]
 
     async def push(self, peer_url: str, envelopes: list[bytes]) -> messages.PushOutcome:
-        body = messages.encode_push(envelopes)
-        request = self.prepare("POST", peer_url, messages.PUSH_PATH, body)
-        return _decoded(messages.decode_push_outcome, await self.send(request), peer_url)
+        answer = await self._gossip(peer_url, messages.PUSH_PATH, messages.encode_push(envelopes))
+        return _decoded(messages.decode_push_outcome, answer, peer_url)
+
+    def streaming(self, peer_url: str) -> bool:
+        """Whether announce and push to this peer go on a stream (node.streams)."""
+        return self.streams is not None and self.streams.streaming(peer_base_url(peer_url))
+
+    async def _gossip(self, peer_url: str, path: str, body: bytes) -> bytes:
+        """Announce and push: on the peer's stream when there is one, else as a request."""
+        if self.streams is not None and self.streams.carries(path):
+            base = peer_base_url(peer_url)
+
+            def opening() -> tuple[str, dict[str, str]]:
+                request = self.prepare("GET", base, STREAM_PATH)
+                return request.url, request.headers
+
+            reply = await self.streams.call(base, path, body, open_stream=opening,
+                                            signer=self._key.node_id,
+                                            timeout=self._timeouts.total,
+                                            traffic=self._traffic)  # fmt: skip
+            if reply is not None:
+                return _checked_reply(base + path, reply)
+        return await self.send(self.prepare("POST", peer_url, path, body))
 
     async def fetch(self, peer_url: str, ids: list[bytes]) -> list[bytes]:
         request = self.prepare("POST", peer_url, messages.FETCH_PATH, messages.encode_fetch(ids))
@@ -259,11 +283,21 @@ async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> byt
     return b"".join(chunks)
 
 
+def _checked_reply(url: str, reply: StreamReply) -> bytes:
+    """An answer that came on a stream: its body on 2xx, else what the request's would raise."""
+    if reply.status >= 400:
+        raise _refusal(url, reply.status, PROBLEM_JSON, "error", reply.body)
+    if not 200 <= reply.status < 300:
+        raise PeerBadAnswer(f"{url} answered HTTP {reply.status}")
+    return reply.body
+
+
 def _checked_answer(
     request: PreparedRequest, response: aiohttp.ClientResponse, body: bytes
 ) -> bytes:
     if response.status >= 400:
-        raise _refusal(request.url, response, body)
+        raise _refusal(request.url, response.status, response.content_type,
+                       response.reason or "error", body)  # fmt: skip
     if not 200 <= response.status < 300:
         raise PeerBadAnswer(f"{request.url} answered HTTP {response.status}")
     if response.content_type != request.expects:
@@ -276,10 +310,10 @@ def _checked_answer(
     return body
 
 
-def _refusal(url: str, response: aiohttp.ClientResponse, body: bytes) -> PeerRefused:
+def _refusal(url: str, status: int, content_type: str, reason: str, body: bytes) -> PeerRefused:
     """The peer's problem document as a PeerRefused; its text is kept short and plain."""
-    code, detail = "http-error", response.reason or "error"
-    if response.content_type == PROBLEM_JSON and len(body) <= PROBLEM_MAX_BYTES:
+    code, detail = "http-error", reason
+    if content_type == PROBLEM_JSON and len(body) <= PROBLEM_MAX_BYTES:
         try:
             problem = json.loads(body)
         except (ValueError, RecursionError):
@@ -288,8 +322,8 @@ def _refusal(url: str, response: aiohttp.ClientResponse, body: bytes) -> PeerRef
             code = _plain(problem.get("code"), 64) or code
             detail = _plain(problem.get("detail"), 200) or detail
     return PeerRefused(
-        f"{url} refused the request: HTTP {response.status} {code}: {detail}",
-        status=response.status,
+        f"{url} refused the request: HTTP {status} {code}: {detail}",
+        status=status,
         peer_code=code,
     )
 

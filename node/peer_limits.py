@@ -4,7 +4,10 @@ Every signed request of the federation API passes ``peer_limits_middleware``
 once authenticated: a node may have at most PEER_MAX_CONCURRENT_REQUESTS
 requests in flight here, and each kind of request is paced by a token bucket
 per node (gossip, messages, reports: the rates and bursts of
-protocol/limits.py, docs/protocol-federation.md section 10). Beyond a bound
+protocol/limits.py, docs/protocol-federation.md section 10). A stream
+(node.federation.stream) is opened by one gossip request and then counts
+apart: at most STREAM_MAX_PER_NODE open per node, and each request it
+carries takes a token of its own bucket (STREAM_FRAMES). Beyond a bound
 the answer is 429 with Retry-After, which the sender treats as a reason to
 back off, not as a refusal; nothing is stored.
 
@@ -41,6 +44,9 @@ class Rate:
 
 
 GOSSIP = Rate(limits.PEER_GOSSIP_RATE_PER_S, limits.PEER_GOSSIP_BURST)
+# A request on a stream costs no signature check and no replay record: its own, larger bucket.
+STREAM_FRAMES = Rate(limits.STREAM_FRAME_RATE_PER_S, limits.STREAM_FRAME_BURST)
+STREAM_ENDPOINT = "stream"
 MESSAGES = Rate(limits.PEER_MESSAGE_RATE_PER_MIN / 60, limits.PEER_MESSAGE_BURST)
 REPORTS = Rate(limits.PEER_REPORT_RATE_PER_H / 3600, limits.PEER_REPORT_BURST)
 # Thanks (docs/protocol-thanks.md) are point to point like messages, at the same rate.
@@ -62,6 +68,7 @@ class PeerLimits:
         self.in_flight: dict[bytes, int] = {}
         self._reconcile: dict[bytes, asyncio.Semaphore] = {}
         self._cpu = asyncio.Semaphore(1)
+        self.streams: dict[bytes, int] = {}
 
     def take(self, node_id: bytes, kind: str, rate: Rate) -> None:
         """Spend one token of the node's bucket for ``kind``, or TooManyRequests."""
@@ -91,6 +98,20 @@ class PeerLimits:
                 del self.in_flight[node_id]
 
     @asynccontextmanager
+    async def stream(self, node_id: bytes):
+        """One stream of the node open, within STREAM_MAX_PER_NODE (it is not a request in
+        flight: the requests it carries each take a token of STREAM_FRAMES)."""
+        if self.streams.get(node_id, 0) >= limits.STREAM_MAX_PER_NODE:
+            raise TooManyRequests("too many streams from this node at once", retry_after=60)
+        self.streams[node_id] = self.streams.get(node_id, 0) + 1
+        try:
+            yield
+        finally:
+            self.streams[node_id] -= 1
+            if not self.streams[node_id]:
+                del self.streams[node_id]
+
+    @asynccontextmanager
     async def reconcile_slot(self, node_id: bytes):
         """The right to spend CPU on one of the node's reconciliation rounds."""
         mine = self._reconcile.setdefault(
@@ -112,6 +133,9 @@ def peer_limits_middleware(limits_of: Callable[[web.Request], PeerLimits],
         bounds, node_id = limits_of(request), node_of(request)
         kind, rate = rate_for(request.path)
         bounds.take(node_id, kind, rate)
+        if kind == "gossip" and request.path.endswith("/" + STREAM_ENDPOINT):
+            async with bounds.stream(node_id):
+                return await handler(request)
         async with bounds.request(node_id):
             return await handler(request)
 

@@ -138,12 +138,16 @@ _HTTP_CODES = {
 }
 
 
+# The errors a handler may raise that are answered with their own problem document.
+HANDLED_ERRORS = (ProtocolError, NotFound, Conflict, PeerError, NotAllowed, DatabaseUnavailable,
+                  TooManyRequests)  # fmt: skip
+
+
 @web.middleware
 async def problems_middleware(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (ProtocolError, NotFound, Conflict, PeerError, NotAllowed, DatabaseUnavailable,
-            TooManyRequests) as error:  # fmt: skip
+    except HANDLED_ERRORS as error:
         return error_response(error)
     except web.HTTPException as http_error:
         if http_error.status < 400:

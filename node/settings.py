@@ -105,6 +105,15 @@ class Settings:
         "milliseconds a node gathers new annonces before forwarding them to a peer: "
         "longer saves bandwidth, shorter saves time",
     )
+    streams: str = _setting(
+        "on",
+        "whether annonces travel to and from peers over one long-lived connection each",
+        choices=("on", "off"),
+    )
+    stream_delay_ms: int = _setting(
+        20,
+        "milliseconds a node gathers new annonces before forwarding them over a stream",
+    )
     trusted_proxies: str = _setting(
         "",
         "addresses of the reverse proxies in front of the node, comma-separated: "
@@ -345,6 +354,8 @@ def check_settings(s: Settings) -> None:
     _proxy_addresses(s.trusted_proxies)
     if not 0 <= s.gossip_delay_ms <= MAX_GOSSIP_DELAY_MS:
         raise ConfigError(f"gossip_delay_ms must be 0 to {MAX_GOSSIP_DELAY_MS}")
+    if not 0 <= s.stream_delay_ms <= MAX_GOSSIP_DELAY_MS:
+        raise ConfigError(f"stream_delay_ms must be 0 to {MAX_GOSSIP_DELAY_MS}")
     _check_mail(s)
     _check_association(s)
     _check_new_members(s)

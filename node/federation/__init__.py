@@ -9,7 +9,9 @@
   node.conversations, node.reports);
 - the in-memory federation state, refreshed by the database's change signal
   (``federation_signal_ctx``);
-- the peer client, opened in ``peer_client_ctx``;
+- the peer client, opened in ``peer_client_ctx``, with this node's streams to
+  its peers (node.streams); and the receiving end of peers' streams
+  (node.federation.stream);
 - unless ``background_tasks`` is False (tests that drive each step by hand),
   anti-entropy and the purge (node.sync).
 
@@ -37,6 +39,8 @@ from node.federation.departures import routes as departure_routes
 from node.federation.directory import routes as directory_routes
 from node.federation.photos import routes as photo_routes
 from node.federation.reports import routes as report_routes
+from node.federation.stream import routes as stream_routes
+from node.federation.stream import setup_streams
 from node.federation.thanks import routes as thanks_routes
 from node.federation_state import (
     BROKEN_PROMISE_TTL_S,
@@ -69,6 +73,7 @@ from node.keys import (
     promised_ids_key,
     reconcile_set_key,
     replay_guard_key,
+    settings_key,
     sync_trigger_key,
     traffic_key,
     unserved_ids_key,
@@ -80,6 +85,7 @@ from node.peer_client import (
     open_peer_session,
 )
 from node.peer_limits import PeerLimits, peer_limits_middleware
+from node.streams import PeerStreams
 from node.reports import ReportKind
 from node.sync import sync_ctx
 from node.thanks import ExchangeKind, MerciKind
@@ -105,6 +111,7 @@ def create_federation_app(main_app: web.Application) -> web.Application:
     federation.add_routes(block_routes)
     federation.add_routes(departure_routes)
     federation.add_routes(photo_routes)
+    federation.add_routes(stream_routes)
     return federation
 
 
@@ -131,6 +138,7 @@ def setup_federation(
     register_kinds(app, SuccessionKind(), MessageKind(), ReportKind(), ExchangeKind(),
                    MerciKind(), AnnonceKind(), DirectoryKind())  # fmt: skip
     app[courier_key].resolve = check_url
+    setup_streams(app)
     app.add_subapp(PATH_PREFIX, create_federation_app(app))
     app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx, directory_ctx])
     if background_tasks:
@@ -161,8 +169,10 @@ async def peer_client_ctx(app: web.Application):
     """Cleanup context: the node's one client session to its peers."""
     timeouts = app[peer_timeouts_key]
     session = await open_peer_session(timeouts)
+    streams = PeerStreams(session, enabled=app[settings_key].streams == "on")
     app[peer_client_key] = PeerClient(
-        session, app[node_key_key], app[clock_key], app[traffic_key], timeouts
+        session, app[node_key_key], app[clock_key], app[traffic_key], timeouts, streams
     )
     yield
+    await streams.close()
     await close_peer_session(session)

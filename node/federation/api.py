@@ -44,12 +44,19 @@ def _main(request: web.Request) -> web.Application:
 
 @routes.post("/announce")
 async def announce(request: web.Request) -> web.Response:
+    return await answer_announce(_main(request), request[peer_id_key], request[body_key])
+
+
+@routes.post("/push")
+async def push(request: web.Request) -> web.Response:
+    return await answer_push(_main(request), request[peer_id_key], request[body_key])
+
+
+async def answer_announce(app: web.Application, peer_id: bytes, body: bytes) -> web.Response:
     """The peer offers ids; we answer the ones we want pushed."""
-    app = _main(request)
-    ids = messages.decode_announce(request[body_key])
+    ids = messages.decode_announce(body)
     held = await app[db_key].read(annonce_store.known_ids, ids)
     ignored, promised = app[ignored_ids_key], app[promised_ids_key]
-    peer_id = request[peer_id_key]
     peer_holds = app[peer_holds_key]
     for annonce_id in ids:  # the peer holds them: we need not offer them back
         peer_holds.add(peer_id + annonce_id)
@@ -62,12 +69,10 @@ async def announce(request: web.Request) -> web.Response:
     return msgpack_response(messages.encode_want(want))
 
 
-@routes.post("/push")
-async def push(request: web.Request) -> web.Response:
+async def answer_push(app: web.Application, peer_id: bytes, body: bytes) -> web.Response:
     """The peer sends envelopes; each is verified, stored if new, and forwarded."""
-    app = _main(request)
-    envelopes = messages.decode_push(request[body_key])
-    report = await annonces.receive(app, envelopes, source=request[peer_id_key])
+    envelopes = messages.decode_push(body)
+    report = await annonces.receive(app, envelopes, source=peer_id)
     not_worth_asking_again(
         app[ignored_ids_key], envelopes,
         kept={signed.id for signed in report.accepted},
@@ -82,6 +87,10 @@ async def push(request: web.Request) -> web.Response:
         len(report.accepted), report.duplicates, report.superseded, report.blocked, refused
     )
     return msgpack_response(messages.encode_push_outcome(outcome))
+
+
+# What a stream carries (node.federation.stream), answered as the requests are.
+STREAMED = {"announce": answer_announce, "push": answer_push}
 
 
 def _all_refused(refused: tuple[messages.ItemRefusal, ...]) -> web.Response:

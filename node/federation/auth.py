@@ -153,6 +153,14 @@ async def _signer(app: web.Application, request: web.Request,
     return peer, known
 
 
+async def still_accepted(app: web.Application, node_id: bytes) -> bool:
+    """Whether ``node_id`` may still call the gossip endpoints (step 3′ again, for the
+    requests of a stream opened earlier: a peer removed since is no longer answered)."""
+    if app[settings_key].federation == "open":
+        return True
+    return await app[db_key].read(peer_store.get_peer, node_id) is not None
+
+
 def _signer_here(conn, node_id: bytes, point_to_point: bool) -> tuple[Peer | None, bool]:
     peer = peer_store.get_peer(conn, node_id)
     if peer is not None or not point_to_point:
