@@ -36,7 +36,7 @@ from protocol.limits import STREAM_HEARTBEAT_S, STREAM_MAX_FRAME_BYTES
 log = logging.getLogger("troc.stream")
 
 STREAM_RETRY_S = 600.0  # a peer without streams is asked again after this long
-STREAM_REOPEN_S = 30.0  # after a refused opening or a broken stream, requests for this long
+STREAM_REOPEN_S = 10.0  # after a refused opening or a broken stream, requests this long
 STREAM_CLOSE_TIMEOUT_S = 5.0  # waiting for the peer's close frame, at most
 NOT_OFFERED = frozenset({404, 405})  # how a node without streams answers the opening
 
