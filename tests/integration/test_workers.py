@@ -17,7 +17,7 @@ import pytest
 
 from node.web.page_cache import PAGE_CACHE_TTL_S
 from tests.cli.nodeproc import ThrowAwayDatabases
-from tests.conftest import REQUIRE_POSTGRES
+from tests.conftest import REQUIRE_POSTGRES, _admin_execute, run_in_own_loop
 from tests.integration.harness import Cluster, Node, http_get, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -102,3 +102,28 @@ def test_several_workers_on_sqlite_are_refused_with_the_reason(cluster: Cluster)
     outcome = a.cli("run", check=False, timeout=30)
     assert outcome.returncode != 0
     assert "workers above 1 need PostgreSQL" in outcome.stdout + outcome.stderr
+
+
+def test_the_database_dropping_every_connection_is_outlived_by_the_workers(cluster: Cluster,
+                                                                          database_url):  # fmt: skip
+    """What a database restart looks like to the node: every session ends at once, the
+    leader's lock and the change channel with them. The workers connect again, one leads,
+    and what is posted afterwards still travels, a worker's cache still refreshed."""
+    quiet = {"TROC_SYNC_INTERVAL_S": "3600"}
+    (a,) = cluster.add_nodes(1, env={**quiet, "TROC_DATABASE_URL": database_url,
+                                     "TROC_WORKERS": "2"})  # fmt: skip
+    (b,) = cluster.add_nodes(1, env=quiet)
+    cluster.connect([(a, b)], via_admin=True)
+    wait_until(lambda: led_by_one_of_two(a), 30, message="two workers, one leader")
+    name = database_url.rsplit("/", 1)[1]
+    run_in_own_loop(_admin_execute, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")  # fmt: skip
+    wait_until(lambda: led_by_one_of_two(a), 30, message="one leader again")
+    wait_until(lambda: http_get(a.direct_url + "/")[0] == 200, 15, message="pages served again")
+    for _ in range(8):
+        assert "Brouette à prêter" not in front_page(a)
+    ref = a.post_admin("Brouette à prêter")["ref"]
+    wait_until(lambda: any(x["ref"] == ref for x in b.annonces()), 20, message="the annonce on b")
+    wait_until(lambda: all("Brouette à prêter" in front_page(a) for _ in range(8)), 1.0,
+               message="every worker's page with the new annonce")  # fmt: skip
+    assert "lost the change channel; opening it again" in a.log_text()
