@@ -175,13 +175,15 @@ async def send_each(
 async def deliver_round(app: web.Application, node_id: bytes) -> Round:
     """Send the destination what waits for it, kind by kind, and settle what went."""
     db = app[db_key]
-    destination = await db.read(outbox_store.get_destination, node_id)
+    destination, waiting = await db.read(_round_start, node_id)
     resolve = app[courier_key].resolve
     if destination.url is None and resolve is not None:
         destination = await resolve(app, destination)
     outcomes: dict[str, Outcome] = {}
     held_back: PeerError | None = None  # a kind the destination asked us to slow down for
     for kind in app[courier_key].kinds:
+        if kind.name not in waiting:  # one query for all, not one per kind
+            continue
         outcome = await kind.deliver(app, destination)
         if outcome is None:
             continue
@@ -205,6 +207,10 @@ async def deliver_round(app: web.Application, node_id: bytes) -> Round:
                        next_try=now(app) + retry_delay(1), now=now(app))  # fmt: skip
         return Round(node_id, outcomes, held_back.detail, destination.url)
     return Round(node_id, outcomes, url=destination.url)
+
+
+def _round_start(conn: Connection, node_id: bytes) -> tuple[Destination, frozenset[str]]:
+    return outbox_store.get_destination(conn, node_id), outbox_store.waiting_kinds(conn, node_id)
 
 
 def _slow_down(error: PeerError | None) -> bool:

@@ -66,13 +66,14 @@ class AnnonceKind:
 
     async def deliver(self, app: web.Application, destination: Destination) -> Outcome | None:
         peer_id = destination.node_id
-        ids = await app[db_key].write(outbox_store.take_annonces, peer_id, OUTBOX_BATCH_IDS)
-        if not ids:
+        # A read: the dead items (no longer current here) go with the round's settling.
+        ids, dead = await app[db_key].read(outbox_store.peek_annonces, peer_id, OUTBOX_BATCH_IDS)
+        if not ids and not dead:
             return None
         held_there = app[peer_holds_key]
         offer = [annonce_id for annonce_id in ids if peer_id + annonce_id not in held_there]
-        if not offer:  # it announced every one of them to us meanwhile
-            return Outcome(delivered=tuple(ids), detail=Delivery(taken=len(ids)))
+        if not offer:  # it announced every one of them to us meanwhile (or all were dead)
+            return Outcome(delivered=(*ids, *dead), detail=Delivery(taken=len(ids)))
         try:
             if destination.url is None:
                 raise PeerUnreachable(f"{node_id_text(peer_id)} is no longer a peer")
@@ -80,22 +81,22 @@ class AnnonceKind:
             pushed = await push_bodies(app, destination.url, peer_id, wanted)
         except PeerRefused as refused:
             if refused.is_transient:
-                return _failed(ids, offer, refused)
+                return _failed(ids, dead, offer, refused)
             # It is up but says no for good: the same batch would fare no better.
             log.warning("peer refused an announce", extra={"peer": node_id_text(peer_id),
                                                            "error": refused.detail})  # fmt: skip
-            return Outcome(refused=tuple(ids),
+            return Outcome(delivered=tuple(dead), refused=tuple(ids),
                            detail=Delivery(len(ids), len(offer), error=refused.detail))  # fmt: skip
         except PeerError as error:
-            return _failed(ids, offer, error)
-        return Outcome(delivered=tuple(ids), detail=Delivery(len(ids), len(offer), pushed))
+            return _failed(ids, dead, offer, error)
+        return Outcome(delivered=(*ids, *dead), detail=Delivery(len(ids), len(offer), pushed))
 
     def settle(self, conn: Connection, outcome: Outcome, now: int) -> None:
         """Nothing here changes when a peer has been offered an annonce."""
 
 
-def _failed(ids: list[bytes], offer: list[bytes], error: PeerError) -> Outcome:
-    return Outcome(failed=tuple(ids), error=error,
+def _failed(ids: list[bytes], dead: list[bytes], offer: list[bytes], error: PeerError) -> Outcome:
+    return Outcome(delivered=tuple(dead), failed=tuple(ids), error=error,
                    detail=Delivery(len(ids), len(offer), error=error.detail))  # fmt: skip
 
 

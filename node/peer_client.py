@@ -43,6 +43,7 @@ from protocol.httpsig import sign_request
 from protocol.identity import NodeKey
 from protocol.nodedoc import NodeDocument, open_node_document
 from protocol.reports import REPORT_PATH, decode_report_answer
+from protocol import stream as frames
 from protocol.stream import STREAM_PATH
 
 PEER_CONNECT_TIMEOUT_S = 5.0
@@ -196,35 +197,45 @@ class PeerClient:
 
     async def announce(self, peer_url: str, ids: list[bytes]) -> list[bytes]:
         """Offer ids; the ones the peer wants, among those offered."""
-        answer = await self._gossip(peer_url, messages.ANNOUNCE_PATH, messages.encode_announce(ids))
+        ids = list(dict.fromkeys(ids))
+        answer = await self._on_stream(peer_url, "offer", frames.encode_offer(ids))
+        if answer is not None:
+            wanted = _decoded(lambda body: frames.decode_offer_answer(body, len(ids)), answer,
+                              peer_url)  # fmt: skip
+            return [ids[index] for index in wanted]
+        body = messages.encode_announce(ids)
+        answer = await self.send(self.prepare("POST", peer_url, messages.ANNOUNCE_PATH, body))
         want = _decoded(messages.decode_want, answer, peer_url)
         offered = set(ids)
         return [annonce_id for annonce_id in want if annonce_id in offered]
 
     async def push(self, peer_url: str, envelopes: list[bytes]) -> messages.PushOutcome:
-        answer = await self._gossip(peer_url, messages.PUSH_PATH, messages.encode_push(envelopes))
+        body = messages.encode_push(envelopes)
+        answer = await self._on_stream(peer_url, "push", body)
+        if answer is None:
+            answer = await self.send(self.prepare("POST", peer_url, messages.PUSH_PATH, body))
         return _decoded(messages.decode_push_outcome, answer, peer_url)
 
     def streaming(self, peer_url: str) -> bool:
         """Whether announce and push to this peer go on a stream (node.streams)."""
         return self.streams is not None and self.streams.streaming(peer_base_url(peer_url))
 
-    async def _gossip(self, peer_url: str, path: str, body: bytes) -> bytes:
-        """Announce and push: on the peer's stream when there is one, else as a request."""
-        if self.streams is not None and self.streams.carries(path):
-            base = peer_base_url(peer_url)
+    async def _on_stream(self, peer_url: str, op: str, body: bytes) -> bytes | None:
+        """The answer to ``op`` on the peer's stream; None when there is no stream to use
+        (the caller sends the request instead). A refusal raises as a request's would."""
+        if self.streams is None or not self.streams.enabled:
+            return None
+        base = peer_base_url(peer_url)
 
-            def opening() -> tuple[str, dict[str, str]]:
-                request = self.prepare("GET", base, STREAM_PATH)
-                return request.url, request.headers
+        def opening() -> tuple[str, dict[str, str]]:
+            request = self.prepare("GET", base, STREAM_PATH)
+            return request.url, request.headers
 
-            reply = await self.streams.call(base, path, body, open_stream=opening,
-                                            signer=self._key.node_id,
-                                            timeout=self._timeouts.total,
-                                            traffic=self._traffic)  # fmt: skip
-            if reply is not None:
-                return _checked_reply(base + path, reply)
-        return await self.send(self.prepare("POST", peer_url, path, body))
+        reply = await self.streams.call(base, op, body, open_stream=opening,
+                                        signer=self._key.node_id,
+                                        timeout=self._timeouts.total,
+                                        traffic=self._traffic)  # fmt: skip
+        return None if reply is None else _checked_reply(f"{base}{STREAM_PATH} ({op})", reply)
 
     async def fetch(self, peer_url: str, ids: list[bytes]) -> list[bytes]:
         request = self.prepare("POST", peer_url, messages.FETCH_PATH, messages.encode_fetch(ids))

@@ -1,4 +1,4 @@
-"""The sending end of streams: one WebSocket per peer, for announce and push.
+"""The sending end of streams: one WebSocket per peer, for announce (as offers) and push.
 
 A request signed as any other (``GET /federation/v1/stream``, node.peer_client
 ``prepare``) opens the stream; every announce and push the courier sends
@@ -107,9 +107,6 @@ class PeerStreams:
         self._not_before: dict[str, float] = {}
         self._opening: dict[str, asyncio.Lock] = {}
 
-    def carries(self, path: str) -> bool:
-        return self.enabled and path in frames.OP_BY_PATH
-
     def streaming(self, base_url: str) -> bool:
         """Whether requests to this peer go on a stream now (an open one, or one to open)."""
         if not self.enabled:
@@ -122,7 +119,7 @@ class PeerStreams:
     def open_count(self) -> int:
         return sum(stream.usable for stream in self._open.values())
 
-    async def call(self, base_url: str, path: str, body: bytes, *, open_stream,
+    async def call(self, base_url: str, op: str, body: bytes, *, open_stream,
                    signer: bytes, timeout: float, traffic: Traffic) -> StreamReply | None:  # fmt: skip
         """The peer's answer over its stream, or None: send the request instead.
 
@@ -132,7 +129,7 @@ class PeerStreams:
         if stream is None:
             return None
         try:
-            return await stream.call(frames.OP_BY_PATH[path], body, timeout, traffic)
+            return await stream.call(op, body, timeout, traffic)
         except StreamBroken as broken:
             log.info("stream to a peer broke; requests meanwhile",
                      extra={"peer_url": base_url, "error": str(broken)})  # fmt: skip

@@ -90,8 +90,8 @@ PEER_RECONCILE_CONCURRENCY = 1        # reconciliation rounds of one node answer
 # --- Streams: announce and push over one long-lived connection per peer ---------
 STREAM_MAX_FRAME_BYTES = FEDERATION_MAX_BODY_BYTES + 64  # one frame: a body and its few bytes of framing
 STREAM_MAX_PER_NODE = 2               # streams one node may hold open here at once; more: 429
-STREAM_FRAME_RATE_PER_S = 50          # requests on the streams of one node: sustained...
-STREAM_FRAME_BURST = 200              # ...and at once
+STREAM_FRAME_RATE_PER_S = 100         # requests on the streams of one node: sustained...
+STREAM_FRAME_BURST = 500              # ...and at once
 STREAM_HEARTBEAT_S = 30               # a ping this often; a stream without its pong is closed
 
 # --- The directory of nodes and key successions --------------------------------

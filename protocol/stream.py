@@ -4,14 +4,17 @@ A stream (docs/protocol-federation.md section 13) is a WebSocket opened by a
 signed ``GET /federation/v1/stream``. Each binary message on it is one
 frame, a msgpack array of three values::
 
-    request  [seq, op, body]       seq: int, op: "announce" | "push", body: bin
+    request  [seq, op, body]       seq: int, op: "offer" | "push", body: bin
     answer   [seq, status, body]   status: the HTTP status the request API would answer,
-                                   body: its answer body (msgpack on 200, the problem
+                                   body: the answer (msgpack on 200, the problem
                                    document's JSON otherwise)
 
-``body`` is exactly the body of the request API (protocol.federation), so the
-same readers check it. The receiver answers requests in the order it read
-them; ``seq`` lets the sender match each answer to its request.
+A push's bodies are exactly those of the request API (protocol.federation),
+read by the same readers. An offer is an announce made compact: its body is
+a msgpack array of distinct ids, and its answer the array of the positions
+(in the offer) of the ids wanted, not the ids again. The receiver answers
+requests in the order it read them; ``seq`` lets the sender match each
+answer to its request.
 
 Readers refuse anything else with ``DecodeError``, or ``TooLargeError`` past
 STREAM_MAX_FRAME_BYTES. Pure: no I/O, no clock.
@@ -19,18 +22,18 @@ STREAM_MAX_FRAME_BYTES. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgpack
 
 from protocol import limits
 from protocol.errors import DecodeError, TooLargeError
-from protocol.federation import ANNOUNCE_PATH, PATH_PREFIX, PUSH_PATH
+from protocol.federation import ANNOUNCE_PATH, ID_BYTES, PATH_PREFIX, PUSH_PATH
 
 STREAM_PATH = PATH_PREFIX + "/stream"
 # What a stream carries: the op of a frame, and the endpoint of the request API it stands for.
-STREAM_OPS = {"announce": ANNOUNCE_PATH, "push": PUSH_PATH}
-OP_BY_PATH = {path: op for op, path in STREAM_OPS.items()}
+STREAM_OPS = {"offer": ANNOUNCE_PATH, "push": PUSH_PATH}
 MAX_SEQ = 2**32 - 1  # a sender counts from 0 and wraps around past this
 MIN_STATUS, MAX_STATUS = 100, 599
 
@@ -55,6 +58,49 @@ class StreamAnswer:
     seq: int
     status: int
     body: bytes
+
+
+def encode_offer(ids: Sequence[bytes]) -> bytes:
+    return msgpack.packb(list(ids), use_bin_type=True)
+
+
+def encode_offer_answer(wanted: Sequence[int]) -> bytes:
+    return msgpack.packb(list(wanted), use_bin_type=True)
+
+
+def _unpack_array(body: bytes, field: str, limit: int) -> list:
+    try:
+        value = msgpack.unpackb(bytes(body), raw=False, use_list=True, strict_map_key=True,
+                                max_ext_len=0)  # fmt: skip
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DecodeError("not a well-formed msgpack value", field=field) from exc
+    if not isinstance(value, list):
+        raise DecodeError("must be an array", field=field)
+    if len(value) > limit:
+        raise TooLargeError(f"at most {limit} in one offer", field=field)
+    return value
+
+
+def decode_offer(body: bytes) -> list[bytes]:
+    """The ids of an offer: distinct 32-byte bin values, at most FEDERATION_MAX_IDS."""
+    ids = _unpack_array(body, "ids", limits.FEDERATION_MAX_IDS)
+    for item in ids:
+        if not isinstance(item, bytes) or len(item) != ID_BYTES:
+            raise DecodeError(f"an id is {ID_BYTES} bytes", field="ids")
+    if len(set(ids)) != len(ids):
+        raise DecodeError("an offer names each id once", field="ids")
+    return ids
+
+
+def decode_offer_answer(body: bytes, offered: int) -> list[int]:
+    """The positions wanted, among ``offered`` ids: increasing, each once, each below it."""
+    wanted = _unpack_array(body, "want", limits.FEDERATION_MAX_IDS)
+    previous = -1
+    for index in wanted:
+        if type(index) is not int or not previous < index < offered:
+            raise DecodeError("positions in the offer, increasing", field="want")
+        previous = index
+    return wanted
 
 
 def encode_request(seq: int, op: str, body: bytes) -> bytes:

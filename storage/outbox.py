@@ -224,11 +224,10 @@ def next_items(conn: Connection, destination: bytes, kind: str, limit: int) -> l
     ]
 
 
-def take_annonces(conn: Connection, destination: bytes, limit: int) -> list[bytes]:
-    """The ids of the destination's oldest live annonce items; dead ones are dropped.
-
-    A write: run it with ``Database.write``.
-    """
+def peek_annonces(conn: Connection, destination: bytes,
+                  limit: int) -> tuple[list[bytes], list[bytes]]:  # fmt: skip
+    """The destination's oldest annonce items, at most ``limit``: the live ids, and the dead
+    ones (no longer a current revision here), for the caller to drop. A read."""
     query = (
         select(outbox_items.c.item_key, annonces.c.id)
         .select_from(outbox_items.outerjoin(
@@ -237,14 +236,22 @@ def take_annonces(conn: Connection, destination: bytes, limit: int) -> list[byte
         .order_by(outbox_items.c.id)
         .limit(limit)
     )  # fmt: skip
+    rows = conn.execute(query).all()
+    return ([queued for queued, held in rows if held is not None],
+            [queued for queued, held in rows if held is None])  # fmt: skip
+
+
+def take_annonces(conn: Connection, destination: bytes, limit: int) -> list[bytes]:
+    """The ids of the destination's oldest live annonce items; dead ones are dropped.
+
+    A write: run it with ``Database.write``.
+    """
     while True:
-        rows = conn.execute(query).all()
-        live = [queued for queued, held in rows if held is not None]
-        dead = [queued for queued, held in rows if held is None]
+        live, dead = peek_annonces(conn, destination, limit)
         if dead:
             remove(conn, destination, ANNONCE, dead)
         # A batch made only of dead rows hides live ones behind it: read on.
-        if live or not dead or len(rows) < limit:
+        if live or not dead or len(live) + len(dead) < limit:
             return live
 
 
@@ -342,6 +349,12 @@ def in_backoff(conn: Connection, now: int) -> list[Destination]:
     )
     return [Destination(row.node_id, row.url, row.state, row.failures, row.next_try,
                         row.last_error, row.last_contact) for row in conn.execute(query)]  # fmt: skip
+
+
+def waiting_kinds(conn: Connection, node_id: bytes) -> frozenset[str]:
+    """The kinds of which items wait for ``node_id``."""
+    query = select(outbox_items.c.kind).where(outbox_items.c.destination == node_id).distinct()
+    return frozenset(conn.execute(query).scalars())
 
 
 def get_destination(conn: Connection, node_id: bytes) -> Destination:

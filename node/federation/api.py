@@ -28,6 +28,7 @@ from node.keys import (
 )
 from node.problems import problem_response, status_for_code
 from protocol import federation as messages
+from protocol import stream as frames
 from protocol.reconcile import respond
 from storage import annonces as annonce_store
 
@@ -54,19 +55,31 @@ async def push(request: web.Request) -> web.Response:
 
 async def answer_announce(app: web.Application, peer_id: bytes, body: bytes) -> web.Response:
     """The peer offers ids; we answer the ones we want pushed."""
-    ids = messages.decode_announce(body)
+    want = await wanted(app, peer_id, messages.decode_announce(body))
+    return msgpack_response(messages.encode_want(want))
+
+
+async def answer_offer(app: web.Application, peer_id: bytes, body: bytes) -> web.Response:
+    """An announce on a stream: the same rule, the answer by positions in the offer."""
+    ids = frames.decode_offer(body)
+    want = set(await wanted(app, peer_id, ids))
+    return msgpack_response(frames.encode_offer_answer(
+        [index for index, annonce_id in enumerate(ids) if annonce_id in want]))
+
+
+async def wanted(app: web.Application, peer_id: bytes, ids: list[bytes]) -> list[bytes]:
+    """Of the ids a peer announces, those we want it to push."""
     held = await app[db_key].read(annonce_store.known_ids, ids)
     ignored, promised = app[ignored_ids_key], app[promised_ids_key]
     peer_holds = app[peer_holds_key]
     for annonce_id in ids:  # the peer holds them: we need not offer them back
         peer_holds.add(peer_id + annonce_id)
     # An id already asked of another peer is not asked again: its push is on the way.
-    want = [
+    return [
         annonce_id for annonce_id in ids
         if annonce_id not in held and annonce_id not in ignored
         and promised.claim(annonce_id, peer_id)
     ]  # fmt: skip
-    return msgpack_response(messages.encode_want(want))
 
 
 async def answer_push(app: web.Application, peer_id: bytes, body: bytes) -> web.Response:
@@ -90,7 +103,7 @@ async def answer_push(app: web.Application, peer_id: bytes, body: bytes) -> web.
 
 
 # What a stream carries (node.federation.stream), answered as the requests are.
-STREAMED = {"announce": answer_announce, "push": answer_push}
+STREAMED = {"offer": answer_offer, "push": answer_push}
 
 
 def _all_refused(refused: tuple[messages.ItemRefusal, ...]) -> web.Response:

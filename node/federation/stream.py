@@ -1,4 +1,4 @@
-"""The receiving end of a stream: announce and push over one WebSocket per peer.
+"""The receiving end of a stream: offers (announces) and pushes over one WebSocket per peer.
 
 ``GET /federation/v1/stream`` is a federation request like any other: the
 auth middleware verifies its signature and the limits middleware holds it to
@@ -29,18 +29,22 @@ from node.courier import heard_from
 from node.federation.api import STREAMED
 from node.federation.auth import peer_id_key, still_accepted
 from node.federation_state import WS_FRAME_OVERHEAD_BYTES
-from node.keys import main_app_key, peer_limits_key, settings_key, traffic_key
+from node.keys import db_key, main_app_key, peer_limits_key, settings_key, traffic_key
 from node.peer_limits import STREAM_ENDPOINT, STREAM_FRAMES
 from node.problems import HANDLED_ERRORS, error_response, problem_response
 from protocol import stream as frames
 from protocol.errors import ProtocolError
 from protocol.identity import node_id_text
 from protocol.limits import STREAM_HEARTBEAT_S, STREAM_MAX_FRAME_BYTES
+from storage.db import Changes
+from storage.peers import PEERS
 
 log = logging.getLogger("troc.stream")
 
 routes = web.RouteTableDef()
 open_streams_key = web.AppKey("open_streams_key", weakref.WeakSet)
+accepted_key = web.AppKey("accepted_key", dict)  # node id -> still accepted, until peers change
+ACCEPTED_CACHE_SIZE = 10_000
 
 
 @routes.get("/" + STREAM_ENDPOINT)
@@ -80,10 +84,10 @@ async def _serve(app: web.Application, ws: web.WebSocketResponse, peer_id: bytes
         except ProtocolError as error:
             await ws.close(code=frames.CLOSE_MALFORMED, message=error.detail.encode()[:120])
             return
-        if not await still_accepted(app, peer_id):
+        if not await _accepted(app, peer_id):
             await ws.close(code=frames.CLOSE_POLICY, message=b"no longer an accepted peer")
             return
-        traffic.note_request(frame.op)
+        traffic.note_request(frames.STREAM_OPS.get(frame.op, "other"))
         status, body = await answer(app, peer_id, frame)
         answer_frame = frames.encode_answer(frame.seq, status, body)
         traffic.bytes_sent += len(answer_frame) + WS_FRAME_OVERHEAD_BYTES
@@ -97,7 +101,7 @@ async def answer(app: web.Application, peer_id: bytes,
     """The status and body the request API answers to this request's body."""
     handler = STREAMED.get(frame.op)
     if handler is None:
-        response = problem_response(404, "not-found", "a stream carries announce and push")
+        response = problem_response(404, "not-found", "a stream carries offer and push")
     else:
         try:
             app[peer_limits_key].take(peer_id, STREAM_ENDPOINT, STREAM_FRAMES)
@@ -111,9 +115,33 @@ async def answer(app: web.Application, peer_id: bytes,
     return response.status, response.body
 
 
+async def _accepted(app: web.Application, peer_id: bytes) -> bool:
+    """``still_accepted``, remembered until the peers change (one read per peer, not per request)."""
+    known = app[accepted_key]
+    if peer_id not in known:
+        if len(known) >= ACCEPTED_CACHE_SIZE:
+            known.clear()
+        known[peer_id] = await still_accepted(app, peer_id)
+    return known[peer_id]
+
+
 def setup_streams(app: web.Application) -> None:
     app[open_streams_key] = weakref.WeakSet()
+    app[accepted_key] = {}
     app.on_shutdown.append(close_streams)
+    app.cleanup_ctx.append(_peers_changed_ctx)
+
+
+async def _peers_changed_ctx(app: web.Application):
+    """Cleanup context: a change of the peers (in any worker) forgets who was accepted."""
+
+    def changed(changes: Changes) -> None:
+        if PEERS in changes:
+            app[accepted_key].clear()
+
+    app[db_key].on_change(changed)
+    yield
+    app[db_key].remove_listener(changed)
 
 
 async def close_streams(app: web.Application) -> None:

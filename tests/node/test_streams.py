@@ -127,16 +127,22 @@ async def test_a_request_on_a_stream_is_answered_as_the_api_answers_it(pair):
     async with aiohttp.ClientSession() as session:
         ws = await _open(session, a.key, b)
         unknown = b"\x07" * 32
-        answer = await _ask(ws, 5, "announce", messages.encode_announce([signed.id, unknown]))
+        answer = await _ask(ws, 5, "offer", frames.encode_offer([signed.id, unknown]))
         assert (answer.seq, answer.status) == (5, 200)
-        assert messages.decode_want(answer.body) == [unknown]
+        assert frames.decode_offer_answer(answer.body, 2) == [1]  # by position: the unknown one
         # A malformed body: the API's 400, and the stream goes on.
-        answer = await _ask(ws, 6, "announce", msgpack.packb({"ids": "x"}))
+        answer = await _ask(ws, 6, "offer", msgpack.packb({"ids": "x"}))
         assert answer.status == 400 and json.loads(answer.body)["code"] == "malformed"
-        # An op a stream does not carry: 404, and the stream goes on.
-        answer = await _ask(ws, 7, "reconcile", b"")
-        assert answer.status == 404
-        answer = await _ask(ws, 8, "push", messages.encode_push([b"not an envelope"]))
+        answer = await _ask(ws, 7, "offer", msgpack.packb([unknown[:31]], use_bin_type=True))
+        assert answer.status == 400
+        repeated = msgpack.packb([unknown, unknown], use_bin_type=True)
+        answer = await _ask(ws, 8, "offer", repeated)
+        assert answer.status == 400 and json.loads(answer.body)["field"] == "ids"
+        # An op a stream does not carry (the request API's announce included): 404, and it goes on.
+        for op in ("reconcile", "announce"):
+            answer = await _ask(ws, 9, op, messages.encode_announce([]))
+            assert answer.status == 404
+        answer = await _ask(ws, 10, "push", messages.encode_push([b"not an envelope"]))
         assert answer.status == 400
         assert json.loads(answer.body)["refused"][0]["index"] == 0
         await ws.close()
@@ -146,8 +152,8 @@ async def test_a_request_on_a_stream_is_answered_as_the_api_answers_it(pair):
     (lambda ws: ws.send_str("bonjour"), frames.CLOSE_UNSUPPORTED),
     (lambda ws: ws.send_bytes(b"\xc1 not msgpack"), frames.CLOSE_MALFORMED),
     (lambda ws: ws.send_bytes(msgpack.packb({"seq": 1})), frames.CLOSE_MALFORMED),
-    (lambda ws: ws.send_bytes(msgpack.packb([-1, "announce", b""])), frames.CLOSE_MALFORMED),
-    (lambda ws: ws.send_bytes(msgpack.packb([1, "announce", "text"])), frames.CLOSE_MALFORMED),
+    (lambda ws: ws.send_bytes(msgpack.packb([-1, "offer", b""])), frames.CLOSE_MALFORMED),
+    (lambda ws: ws.send_bytes(msgpack.packb([1, "offer", "text"])), frames.CLOSE_MALFORMED),
     (lambda ws: ws.send_bytes(b"\x00" * (STREAM_MAX_FRAME_BYTES + 1)), frames.CLOSE_TOO_LARGE),
 ])  # fmt: skip
 async def test_a_message_that_is_not_a_frame_ends_the_stream(pair, send, code):
@@ -158,7 +164,7 @@ async def test_a_message_that_is_not_a_frame_ends_the_stream(pair, send, code):
         assert await _closed_with(ws) == code
         # Nothing was acted on, and the node still answers on a new stream.
         ws = await _open(session, a.key, b)
-        answer = await _ask(ws, 0, "announce", messages.encode_announce([]))
+        answer = await _ask(ws, 0, "offer", frames.encode_offer([]))
         assert answer.status == 200
         await ws.close()
 
@@ -205,9 +211,9 @@ async def test_a_peer_removed_while_streaming_is_disconnected(pair):
     a, b = pair
     async with aiohttp.ClientSession() as session:
         ws = await _open(session, a.key, b)
-        assert (await _ask(ws, 0, "announce", messages.encode_announce([]))).status == 200
+        assert (await _ask(ws, 0, "offer", frames.encode_offer([]))).status == 200
         await b.db.write(peer_store.remove_peer, a.node_id)
-        await ws.send_bytes(frames.encode_request(1, "announce", messages.encode_announce([])))
+        await ws.send_bytes(frames.encode_request(1, "offer", frames.encode_offer([])))
         assert await _closed_with(ws) == frames.CLOSE_POLICY
 
 
@@ -216,7 +222,7 @@ async def test_a_sender_faster_than_the_receiver_is_answered_in_order_within_its
     the burst of its bucket the answer is 429 (nothing of those is acted on)."""
     a, b = pair
     count = STREAM_FRAME_BURST + 50
-    body = messages.encode_announce([bytes([n % 256]) * 32 for n in range(64)])
+    body = frames.encode_offer([bytes([n]) * 32 for n in range(64)])
     async with aiohttp.ClientSession() as session:
         ws = await _open(session, a.key, b)
         sending = asyncio.create_task(_send_all(ws, count, body))
@@ -234,4 +240,4 @@ async def test_a_sender_faster_than_the_receiver_is_answered_in_order_within_its
 
 async def _send_all(ws, count: int, body: bytes) -> None:
     for seq in range(count):
-        await ws.send_bytes(frames.encode_request(seq, "announce", body))
+        await ws.send_bytes(frames.encode_request(seq, "offer", body))
