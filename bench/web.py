@@ -21,6 +21,11 @@ prints p50/p99 latency and requests per second:
     distance, near  GET /?autour=47001&rayon=10&tri=proche
     annonce page    GET /annonces/<ref>         random annonces
 
+``--workers 2`` runs the node instead as ``troc run`` on PostgreSQL (a
+database made for the run and dropped after), with 1 worker then 2, and
+compares their uncached throughput (annonce pages, and searches made
+unique by a parameter no page reads). Target: 2 workers >= 1.7x one.
+
 Targets (issue 4): every search p99 < 50 ms; list and distance throughput at
 least 0.2 of the trivial handler's. Search pages for visitors who are not
 logged in are cached for 2 s (node/web/page_cache.py); ``--no-cache`` measures
@@ -61,6 +66,7 @@ from storage.words import STOP_WORDS, fold  # noqa: E402
 
 SEARCH_P99_MS = 50
 THROUGHPUT_RATIO = 0.2
+WORKERS_RATIO = 1.7  # uncached throughput of 2 workers against 1, on PostgreSQL
 NODE_KEY = NodeKey.from_seed(b"bench-web-node-key-seed-32-bytes")
 BATCH = 500
 
@@ -68,19 +74,25 @@ BATCH = 500
 # --- The data set ------------------------------------------------------------
 
 
-async def fill(path: Path, count: int, now: int) -> tuple[list[str], collections.Counter]:
-    """Store ``count`` annonces; return some refs and how many annonces hold each word."""
+async def fill(path: Path | str, count: int, now: int) -> tuple[list[str], collections.Counter]:
+    """Store ``count`` annonces; return some refs and how many annonces hold each word.
+
+    ``path``: a SQLite file, made and claimed here; or the URL of a database a node
+    made already (``troc init --db``).
+    """
     from ingest import (
         generate,  # bench/ingest.py: the same annonces as the ingest benchmark
     )
 
     envelopes, _stats = generate(count, now)
-    db = open_database(sqlite_url(path))
+    made_here = isinstance(path, Path)
+    db = open_database(sqlite_url(path) if made_here else path)
     words: collections.Counter = collections.Counter()
     refs: list[str] = []
     try:
-        await migrate(db)
-        await db.write(claim_database, NODE_KEY.node_id, "Banc d'essai", now)
+        if made_here:
+            await migrate(db)
+            await db.write(claim_database, NODE_KEY.node_id, "Banc d'essai", now)
         for start in range(0, len(envelopes), BATCH):
             batch = [accept_envelope(e, now) for e in envelopes[start : start + BATCH]]
             await db.write(store_revisions, batch, now=now)
@@ -163,6 +175,95 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# --- Several workers, on PostgreSQL -------------------------------------------------
+
+
+def compare_workers(args) -> int:
+    """The node as `troc run` on PostgreSQL, with 1 worker then ``args.workers``: uncached
+    throughput of the annonce pages and of searches, in the same run."""
+    admin = args.postgres.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"troc_bench_web_{os.getpid()}"
+    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
+    url = args.postgres.rsplit("/", 1)[0] + "/" + name
+    troc = [str(Path(sys.executable).parent / "troc")]  # the venv's command
+    results: dict[int, dict[str, tuple[float, float, float]]] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="troc-bench-workers-") as tmp:
+            data, port = Path(tmp) / "node", free_port()
+            subprocess.run([*troc, "--data", str(data), "init", "--name", "Banc d'essai",
+                            "--url", f"http://127.0.0.1:{port}", "--listen",
+                            f"127.0.0.1:{port}", "--db", url],
+                           check=True, cwd=ROOT, stdout=subprocess.DEVNULL)  # fmt: skip
+            started = time.perf_counter()
+            refs, words = asyncio.run(fill(url, args.count, int(time.time())))
+            print(f"Troc web benchmark, workers on PostgreSQL: {args.count:,} annonces stored in "
+                  f"{time.perf_counter() - started:.0f} s (not timed); concurrency "
+                  f"{args.concurrency}, {args.seconds:.0f} s per page, {os.cpu_count()} CPUs "
+                  f"shared by the node and this client")  # fmt: skip
+            common = next(w for w, _ in words.most_common() if w not in STOP_WORDS and len(w) > 2)
+            rng = random.Random(7)
+            # A parameter no page reads makes every URL new: none is served from the cache.
+            unique = lambda path: [f"{path}&n={rng.randrange(10**9)}" for _ in range(20_000)]  # noqa: E731
+            pages = {
+                "annonce page": [f"/annonces/{ref}" for ref in refs],
+                "words": unique(f"/?q={common}"),
+                "distance": unique("/?autour=47001&rayon=10"),
+            }
+            for count in (1, args.workers):
+                env = {**os.environ, "TROC_WORKERS": str(count), "TROC_LOG_LEVEL": "WARNING"}
+                node = subprocess.Popen([*troc, "--data", str(data), "run"], cwd=ROOT, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                try:
+                    base = f"http://127.0.0.1:{port}"
+                    _wait_up(base)
+                    asyncio.run(load(base, ["/"], 2.0, args.concurrency))  # warm up every worker
+                    results[count] = {page: asyncio.run(load(base, paths, args.seconds,
+                                                             args.concurrency))[:3]
+                                      for page, paths in pages.items()}  # fmt: skip
+                finally:
+                    node.terminate()
+                    node.wait(30)
+    finally:
+        asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    print(f"\n{'page':<14} {'1 worker req/s':>15} {'p99 ms':>7} "
+          f"{f'{args.workers} workers req/s':>16} {'p99 ms':>7}  ratio")
+    worst = float("inf")
+    for page in pages:
+        one, more = results[1][page], results[args.workers][page]
+        ratio = more[0] / one[0]
+        worst = min(worst, ratio)
+        print(f"{page:<14} {one[0]:>15,.0f} {one[2]:>7.1f} {more[0]:>16,.0f} {more[2]:>7.1f}  {ratio:.2f}")
+    print(f"\nthroughput with {args.workers} workers >= {WORKERS_RATIO}x one worker: "
+          f"{'reached' if worst >= WORKERS_RATIO else 'NOT reached'} (worst {worst:.2f}x)")
+    return 0
+
+
+async def _admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _wait_up(base: str, timeout: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the node did not start")
+        time.sleep(0.3)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
@@ -170,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--no-cache", action="store_true",
                         help="turn off the page cache of visitors' search pages: every request renders")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="compare the node on PostgreSQL with 1 worker and with this many")
+    parser.add_argument("--postgres", default=os.environ.get(
+        "TROC_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server's URL, for --workers (a database is made and dropped)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
@@ -177,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.serve, args.port, args.cpu, cache=not args.no_cache)
         return 0
+    if args.workers:
+        return compare_workers(args)
 
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu = cpus[-1] if len(cpus) > 1 else None
