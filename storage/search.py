@@ -27,8 +27,8 @@ inline on the event loop (storage/db.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
@@ -260,21 +260,26 @@ _KINDS = {kind.value: kind for kind in Kind}  # a dict lookup: Enum(value) is sl
 _CATEGORIES = {category.value: category for category in Category}
 
 
-def _row_hit(row) -> Hit:
+Measure = Callable[[str | None, int | None, int | None], float | None]
+
+
+def _row_hit(row, measure: Measure) -> Hit:
     return Hit(
         origin=bytes(row[0]), uid=bytes(row[1]), kind=_KINDS[row[2]], category=_CATEGORIES[row[3]],
         title=row[4], excerpt=row[5], commune=row[6], lat=row[7], lon=row[8],
         author_name=row[9], created=row[10], updated=row[11], expires=row[12],
-        sortie_at=row[13], lang=row[14], photo=next(iter(unpack_photos(row[15])), None),
+        sortie_at=row[13], lang=row[14], distance_km=measure(row[6], row[7], row[8]),
+        photo=next(iter(unpack_photos(row[15])), None),
     )  # fmt: skip
 
 
-def _newest(conn: Connection, query: Query, words: list[str], geo: Geo | None, now: int):
+def _newest(conn: Connection, query: Query, words: list[str], geo: Geo | None, now: int,
+            measure: Measure):  # fmt: skip
     sql = _base_filters(query, conn.dialect.name, now)
     limit, offset = query.per_page + 1, query.offset
     if geo is None:
         statement, params = _by_index(sql, words, limit, offset)
-        return [_row_hit(r) for r in _render(conn, statement, params)]
+        return [_row_hit(r, measure) for r in _render(conn, statement, params)]
     few_words = bool(words) and _word_matches(conn, sql.sqlite, words) < CANDIDATE_CAP
     few_places = not few_words and geo.share() < SMALL_SHARE
     clause, params = _geo_clause(geo, sql.sqlite, indexed=few_places)
@@ -284,12 +289,13 @@ def _newest(conn: Connection, query: Query, words: list[str], geo: Geo | None, n
         order = "a.created DESC, a.rowid DESC" if sql.sqlite else "a.created DESC, a.id DESC"
         statement = (f"SELECT {_COLUMNS} FROM annonces a WHERE {sql.clause()}"
                      f" ORDER BY {order} LIMIT ? OFFSET ?")  # fmt: skip
-        return [_row_hit(r) for r in _render(conn, statement, [*sql.params, limit, offset])]
+        return [_row_hit(r, measure) for r in _render(conn, statement, [*sql.params, limit, offset])]
     statement, all_params = _by_index(sql, words, limit, offset)
-    return [_row_hit(r) for r in _render(conn, statement, all_params)]
+    return [_row_hit(r, measure) for r in _render(conn, statement, all_params)]
 
 
-def _nearest(conn: Connection, query: Query, words: list[str], geo: Geo, now: int):
+def _nearest(conn: Connection, query: Query, words: list[str], geo: Geo, now: int,
+             measure: Measure):  # fmt: skip
     """Nearest first: rings of points widened until full, communes in order of distance."""
     wanted = query.offset + query.per_page + 1
     base = _base_filters(query, conn.dialect.name, now)
@@ -311,14 +317,14 @@ def _nearest(conn: Connection, query: Query, words: list[str], geo: Geo, now: in
         if len(rows) >= wanted or km >= geo.radius_km:
             break
         km = min(km * 2, geo.radius_km)
-    ranked += [(row[-1], -row[10], _row_hit(row)) for row in rows]
+    ranked += [(row[-1], -row[10], _row_hit(row, measure)) for row in rows]
     # Communes without a point: all at their centre's distance, newest first.
     from_communes = 0
     for d, code in geo.near_communes():
         sql = base.copy().add("a.lat IS NULL AND a.commune = ?", code)
         statement = f"SELECT {_COLUMNS} FROM annonces a WHERE {sql.clause()} ORDER BY {order} LIMIT ?"
         rows = list(_render(conn, statement, [*sql.params, wanted - from_communes]))
-        ranked += [(d, -row[10], _row_hit(row)) for row in rows]
+        ranked += [(d, -row[10], _row_hit(row, measure)) for row in rows]
         from_communes += len(rows)
         if from_communes >= wanted:
             break
@@ -326,16 +332,19 @@ def _nearest(conn: Connection, query: Query, words: list[str], geo: Geo, now: in
     return [hit for _, _, hit in ranked[query.offset : query.offset + query.per_page + 1]]
 
 
-def _with_distance(hit: Hit, geo: Geo | None, origin: Origin | None, communes) -> Hit:
+def _measure_from(origin: Origin | None, communes: Mapping[str, tuple[float, float]]) -> Measure:
+    """How far an annonce is from ``origin``: its point, else its commune's centre (or None)."""
     if origin is None:
-        return hit
-    if hit.lat is not None:
-        lat, lon = hit.lat, hit.lon
-    elif hit.commune in communes:
-        lat, lon = communes[hit.commune]
-    else:
-        return hit
-    return replace(hit, distance_km=haversine_km(origin.lat, origin.lon, lat, lon))
+        return lambda _commune, _lat, _lon: None
+
+    def measure(commune: str | None, lat: int | None, lon: int | None) -> float | None:
+        if lat is None:
+            if commune not in communes:
+                return None
+            lat, lon = communes[commune]
+        return haversine_km(origin.lat, origin.lon, lat, lon)
+
+    return measure
 
 
 def run_search(
@@ -358,11 +367,9 @@ def run_search(
     geo = None
     if query.origin is not None and query.radius_km:
         geo = Geo(query.origin, query.radius_km, communes, weights)
+    measure = _measure_from(distance_from or query.origin, communes)
     if geo is not None and query.nearest:
-        hits = _nearest(conn, query, words, geo, now)
+        hits = _nearest(conn, query, words, geo, now, measure)
     else:
-        hits = _newest(conn, query, words, geo, now)
-    has_next = len(hits) > query.per_page
-    origin = distance_from or query.origin
-    hits = [_with_distance(h, geo, origin, communes) for h in hits[: query.per_page]]
-    return ResultPage(hits, has_next, words)
+        hits = _newest(conn, query, words, geo, now, measure)
+    return ResultPage(hits[: query.per_page], len(hits) > query.per_page, words)

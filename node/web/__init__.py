@@ -49,6 +49,7 @@ from node.web.keys import (
 )
 from node.web.middleware import web_middleware
 from node.web.page_cache import PageCache, PeerNames
+from node.web.cards import share_cards
 from node.web.render import setup_templates
 from node.web.session import csrf_secret
 from node.web.transport import static_versions
@@ -63,6 +64,7 @@ AREAS = (search, posting, annonces, accounts, profile, conversations, reports, a
 def setup_web(app: web.Application) -> None:
     setup_templates(app)
     share_contact(app)
+    share_cards(app)
     feeds.setup_feeds(app)
     app[csrf_secret_key] = csrf_secret(app[node_key_key])
     app[page_cache_key] = PageCache()

@@ -8,12 +8,24 @@ substitutes ready texts (it still escapes every one of them).
 
 The associations' names come from ``PeerNames`` (node/web/page_cache.py), not
 from a query per page.
+
+A card holds every text its HTML shows, so two equal cards render alike:
+``RenderedCards`` keeps the HTML of the cards rendered lately
+(node/templates/_card.html) and renders a card only the first time it is
+seen. An annonce edited, a day older or shown in another language makes
+another card, rendered anew; the page around the cards is always rendered.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from markupsafe import Markup
 
 from node.i18n import Translator
 from node.photos import photo_path
@@ -25,6 +37,8 @@ from protocol.annonce import Photo, annonce_ref
 from storage.search import Hit
 
 EXCERPT_CHARS = 200
+RENDERED_CARDS = 4096  # cards whose HTML is kept, about a kilobyte each
+CARD_TEMPLATE = "_card.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +119,32 @@ def cards_for(
             photo=card_photo(hit.photo),
         ))  # fmt: skip
     return cards
+
+
+class RenderedCards:
+    """The HTML of the cards rendered lately, by card (the least recently shown go first)."""
+
+    def __init__(self, size: int = RENDERED_CARDS) -> None:
+        self._size = size
+        self._html: OrderedDict[Card, Markup] = OrderedDict()
+
+    def html(self, env: jinja2.Environment, card: Card) -> Markup:
+        found = self._html.get(card)
+        if found is not None:
+            self._html.move_to_end(card)
+            return found
+        rendered = self._html[card] = Markup(env.get_template(CARD_TEMPLATE).render(card=card))
+        if len(self._html) > self._size:
+            self._html.popitem(last=False)
+        return rendered
+
+
+def share_cards(app: web.Application) -> None:
+    """Templates show a card with ``card_html(card)``; every language's shares one cache."""
+    rendered = RenderedCards()
+
+    @jinja2.pass_environment
+    def card_html(env: jinja2.Environment, card: Card) -> Markup:
+        return rendered.html(env, card)
+
+    aiohttp_jinja2.get_env(app).globals["card_html"] = card_html
