@@ -301,7 +301,7 @@ def _nearest(conn: Connection, query: Query, words: list[str], geo: Geo, now: in
     base = _base_filters(query, conn.dialect.name, now)
     _words_clause(base, words)
     order = "a.created DESC, a.rowid DESC" if base.sqlite else "a.created DESC, a.id DESC"
-    ranked: list[tuple[float, int, Hit]] = []
+    ranked: list[tuple[float, int, tuple]] = []
     # Points, in widening rings.
     km = min(FIRST_RING_KM, geo.radius_km)
     while True:
@@ -317,19 +317,21 @@ def _nearest(conn: Connection, query: Query, words: list[str], geo: Geo, now: in
         if len(rows) >= wanted or km >= geo.radius_km:
             break
         km = min(km * 2, geo.radius_km)
-    ranked += [(row[-1], -row[10], _row_hit(row, measure)) for row in rows]
+    ranked += [(row[-1], -row[10], row) for row in rows]
     # Communes without a point: all at their centre's distance, newest first.
     from_communes = 0
     for d, code in geo.near_communes():
         sql = base.copy().add("a.lat IS NULL AND a.commune = ?", code)
         statement = f"SELECT {_COLUMNS} FROM annonces a WHERE {sql.clause()} ORDER BY {order} LIMIT ?"
         rows = list(_render(conn, statement, [*sql.params, wanted - from_communes]))
-        ranked += [(d, -row[10], _row_hit(row, measure)) for row in rows]
+        ranked += [(d, -row[10], row) for row in rows]
         from_communes += len(rows)
         if from_communes >= wanted:
             break
     ranked.sort(key=lambda item: (item[0], item[1]))
-    return [hit for _, _, hit in ranked[query.offset : query.offset + query.per_page + 1]]
+    # Hits only for the rows shown: the rings and the communes read more than a page.
+    shown = ranked[query.offset : query.offset + query.per_page + 1]
+    return [_row_hit(row, measure) for _, _, row in shown]
 
 
 def _measure_from(origin: Origin | None, communes: Mapping[str, tuple[float, float]]) -> Measure:
