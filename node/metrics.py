@@ -85,6 +85,7 @@ class Metrics:
             registry=self.registry)  # fmt: skip
         self.scraped: Scraped | None = None
         self.traffic = None
+        self.streams = None  # () -> {"in": n, "out": n}: the streams open now (node.federation)
         self.registry.register(_ScrapedCollector(self))
 
 
@@ -110,6 +111,9 @@ class _ScrapedCollector:
             calls.add_metric(["received"], traffic.requests_received)
             calls.add_metric(["sent"], traffic.requests_sent)
             yield calls
+        if self.metrics.streams is not None:
+            yield _gauge("troc_streams", "Streams open with peers: theirs here (in), ours there "
+                         "(out)", "direction", self.metrics.streams())  # fmt: skip
         if scraped is None:
             return
         yield _gauge("troc_outbox_items", "Items waiting in the outbox, by kind", "kind",

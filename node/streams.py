@@ -13,7 +13,8 @@ One request at a time goes on a stream, and the next waits for its answer
 Whenever a stream cannot serve, the request goes as a request of the API
 instead, and nothing is lost: an outbox item leaves the outbox only once its
 answer came, whichever way. A peer that does not offer streams (it answers
-the opening 404, or 405) is asked again after STREAM_RETRY_S; one that
+the opening 404 or 405, or 400 behind a proxy that does not pass the
+upgrade on) is asked again after STREAM_RETRY_S; one that
 refused (429: it holds enough of ours) or whose stream broke, after
 STREAM_REOPEN_S.
 """
@@ -38,7 +39,9 @@ log = logging.getLogger("troc.stream")
 STREAM_RETRY_S = 600.0  # a peer without streams is asked again after this long
 STREAM_REOPEN_S = 10.0  # after a refused opening or a broken stream, requests this long
 STREAM_CLOSE_TIMEOUT_S = 5.0  # waiting for the peer's close frame, at most
-NOT_OFFERED = frozenset({404, 405})  # how a node without streams answers the opening
+# How a node without streams answers the opening (400: a proxy in front that does not
+# pass the upgrade on, so the node sees a plain request).
+NOT_OFFERED = frozenset({400, 404, 405})
 
 
 class StreamBroken(Exception):

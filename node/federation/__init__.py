@@ -40,7 +40,8 @@ from node.federation.directory import routes as directory_routes
 from node.federation.photos import routes as photo_routes
 from node.federation.reports import routes as report_routes
 from node.federation.stream import routes as stream_routes
-from node.federation.stream import setup_streams
+from node.federation.stream import open_streams_key, setup_streams
+from node.metrics import metrics_of
 from node.federation.thanks import routes as thanks_routes
 from node.federation_state import (
     BROKEN_PROMISE_TTL_S,
@@ -170,6 +171,8 @@ async def peer_client_ctx(app: web.Application):
     timeouts = app[peer_timeouts_key]
     session = await open_peer_session(timeouts)
     streams = PeerStreams(session, enabled=app[settings_key].streams == "on")
+    open_here = app[open_streams_key]
+    metrics_of(app).streams = lambda: {"in": len(open_here), "out": streams.open_count()}
     app[peer_client_key] = PeerClient(
         session, app[node_key_key], app[clock_key], app[traffic_key], timeouts, streams
     )

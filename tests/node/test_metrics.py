@@ -11,7 +11,15 @@ from node import sync
 from protocol import federation as messages
 from storage import peers as peer_store
 from tests.factories import make_signed
-from tests.node.harness import ADMIN_TOKEN, Clock, make_nodes, peer, served_admin, signed_call
+from tests.node.harness import (
+    ADMIN_TOKEN,
+    Clock,
+    deliver_outbox_batch,
+    make_nodes,
+    peer,
+    served_admin,
+    signed_call,
+)
 
 
 @pytest.fixture
@@ -125,3 +133,15 @@ async def test_nodeinfo_links_to_its_document_and_counts_without_naming(pair):
     assert info["usage"]["users"] == {"total": 0}
     assert info["metadata"]["nodeName"] == "Maison A"
     assert isinstance(info["openRegistrations"], bool)
+
+
+async def test_streams_open_with_peers_are_counted_each_way(pair):
+    a, b, admin = pair
+    got = samples((await scrape(admin))[2])
+    assert got[("troc_streams", (("direction", "out"),))] == 0
+    signed = await a.post("Prêt d'un escabeau")
+    assert (await deliver_outbox_batch(a.app, b.node_id)).pushed == 1  # on a stream, opened now
+    assert await b.holds(signed.id)
+    got = samples((await scrape(admin))[2])
+    assert got[("troc_streams", (("direction", "out"),))] == 1
+    assert got[("troc_streams", (("direction", "in"),))] == 0  # b has sent a nothing
