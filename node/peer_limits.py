@@ -84,32 +84,16 @@ class PeerLimits:
         while len(self._buckets) > MAX_TRACKED_NODES:
             self._buckets.popitem(last=False)
 
-    @asynccontextmanager
-    async def request(self, node_id: bytes):
+    def request(self, node_id: bytes):
         """One request of the node in flight, within PEER_MAX_CONCURRENT_REQUESTS."""
-        if self.in_flight.get(node_id, 0) >= limits.PEER_MAX_CONCURRENT_REQUESTS:
-            raise TooManyRequests("too many requests from this node at once", retry_after=1)
-        self.in_flight[node_id] = self.in_flight.get(node_id, 0) + 1
-        try:
-            yield
-        finally:
-            self.in_flight[node_id] -= 1
-            if not self.in_flight[node_id]:
-                del self.in_flight[node_id]
+        return _held(self.in_flight, node_id, limits.PEER_MAX_CONCURRENT_REQUESTS,
+                     TooManyRequests("too many requests from this node at once", retry_after=1))
 
-    @asynccontextmanager
-    async def stream(self, node_id: bytes):
+    def stream(self, node_id: bytes):
         """One stream of the node open, within STREAM_MAX_PER_NODE (it is not a request in
         flight: the requests it carries each take a token of STREAM_FRAMES)."""
-        if self.streams.get(node_id, 0) >= limits.STREAM_MAX_PER_NODE:
-            raise TooManyRequests("too many streams from this node at once", retry_after=60)
-        self.streams[node_id] = self.streams.get(node_id, 0) + 1
-        try:
-            yield
-        finally:
-            self.streams[node_id] -= 1
-            if not self.streams[node_id]:
-                del self.streams[node_id]
+        return _held(self.streams, node_id, limits.STREAM_MAX_PER_NODE,
+                     TooManyRequests("too many streams from this node at once", retry_after=60))
 
     @asynccontextmanager
     async def reconcile_slot(self, node_id: bytes):
@@ -122,6 +106,20 @@ class PeerLimits:
         if not mine.locked() and len(self._reconcile) > MAX_TRACKED_NODES:
             self._reconcile.pop(node_id, None)
 
+
+
+@asynccontextmanager
+async def _held(counts: dict[bytes, int], node_id: bytes, limit: int, refusal: Exception):
+    """One more of the node's, while it runs; ``refusal`` raised past ``limit``."""
+    if counts.get(node_id, 0) >= limit:
+        raise refusal
+    counts[node_id] = counts.get(node_id, 0) + 1
+    try:
+        yield
+    finally:
+        counts[node_id] -= 1
+        if not counts[node_id]:
+            del counts[node_id]
 
 
 def peer_limits_middleware(limits_of: Callable[[web.Request], PeerLimits],

@@ -29,7 +29,7 @@ import msgpack
 
 from protocol import limits
 from protocol.errors import DecodeError, TooLargeError
-from protocol.federation import ANNOUNCE_PATH, ID_BYTES, PATH_PREFIX, PUSH_PATH
+from protocol.federation import ANNOUNCE_PATH, PATH_PREFIX, PUSH_PATH, _array, _ids
 
 STREAM_PATH = PATH_PREFIX + "/stream"
 # What a stream carries: the op of a frame, and the endpoint of the request API it stands for.
@@ -68,33 +68,27 @@ def encode_offer_answer(wanted: Sequence[int]) -> bytes:
     return msgpack.packb(list(wanted), use_bin_type=True)
 
 
-def _unpack_array(body: bytes, field: str, limit: int) -> list:
+def _unpack_array(body: bytes, field: str) -> list:
     try:
         value = msgpack.unpackb(bytes(body), raw=False, use_list=True, strict_map_key=True,
                                 max_ext_len=0)  # fmt: skip
     except (ValueError, TypeError, OverflowError) as exc:
         raise DecodeError("not a well-formed msgpack value", field=field) from exc
-    if not isinstance(value, list):
-        raise DecodeError("must be an array", field=field)
-    if len(value) > limit:
-        raise TooLargeError(f"at most {limit} in one offer", field=field)
-    return value
+    return _array(value, field, limits.FEDERATION_MAX_IDS, "ids")
 
 
 def decode_offer(body: bytes) -> list[bytes]:
     """The ids of an offer: distinct 32-byte bin values, at most FEDERATION_MAX_IDS."""
-    ids = _unpack_array(body, "ids", limits.FEDERATION_MAX_IDS)
-    for item in ids:
-        if not isinstance(item, bytes) or len(item) != ID_BYTES:
-            raise DecodeError(f"an id is {ID_BYTES} bytes", field="ids")
-    if len(set(ids)) != len(ids):
+    offered = _unpack_array(body, "ids")
+    ids = _ids(offered, "ids", limits.FEDERATION_MAX_IDS)  # the announce's checks
+    if len(ids) != len(offered):
         raise DecodeError("an offer names each id once", field="ids")
     return ids
 
 
 def decode_offer_answer(body: bytes, offered: int) -> list[int]:
     """The positions wanted, among ``offered`` ids: increasing, each once, each below it."""
-    wanted = _unpack_array(body, "want", limits.FEDERATION_MAX_IDS)
+    wanted = _unpack_array(body, "want")
     previous = -1
     for index in wanted:
         if type(index) is not int or not previous < index < offered:
