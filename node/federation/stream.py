@@ -20,6 +20,7 @@ section 13 is the normative text.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 
@@ -45,6 +46,8 @@ routes = web.RouteTableDef()
 open_streams_key = web.AppKey("open_streams_key", weakref.WeakSet)
 accepted_key = web.AppKey("accepted_key", dict)  # node id -> still accepted, until peers change
 ACCEPTED_CACHE_SIZE = 10_000
+# A peer answered on its stream is told to the courier (its back-off ends) at most this often.
+HEARD_EVERY_S = 10.0
 
 
 @routes.get("/" + STREAM_ENDPOINT)
@@ -72,6 +75,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 async def _serve(app: web.Application, ws: web.WebSocketResponse, peer_id: bytes) -> None:
     traffic = app[traffic_key]
+    clock = asyncio.get_running_loop().time
+    told = clock()  # the courier heard of the peer when the stream opened
     async for message in ws:
         if message.type == WSMsgType.TEXT:
             await ws.close(code=frames.CLOSE_UNSUPPORTED, message=b"frames are binary")
@@ -92,7 +97,8 @@ async def _serve(app: web.Application, ws: web.WebSocketResponse, peer_id: bytes
         answer_frame = frames.encode_answer(frame.seq, status, body)
         traffic.bytes_sent += len(answer_frame) + WS_FRAME_OVERHEAD_BYTES
         await ws.send_bytes(answer_frame)
-        if status < 400:
+        if status < 400 and clock() - told >= HEARD_EVERY_S:  # not a wake-up per request
+            told = clock()
             heard_from(app, peer_id)
 
 
