@@ -6,14 +6,15 @@ knobs). Nothing is started and nothing sleeps: an event queue (heapq) of
 timestamped calls is the clock.
 
 The network. 1,000 nodes at random points of a France-sized rectangle
-(1,000 x 950 km), each peered with its 3 nearest nodes (so 3 to 7 peers),
-and 5% of them also with one node picked at random anywhere (long links);
+(1,000 x 950 km), each peered with its 3 nearest nodes (so 3 to 8 peers,
+4 for most), and 5% of them also with one node picked at random anywhere;
 fixed seed, the graph checked connected (components, if any, are joined by
 their closest pair). A link's one-way latency grows with its length from 5
 to 40 ms, its throughput is 10 Mbit/s; 1% of messages (a request or an
 answer) are lost, and the sender then gives up after the node's request
 timeout (node.peer_client, 30 s) and backs off (node.courier.retry_delay);
-1% of nodes are down for 1 to 3 hours while annonces are posted.
+1% of nodes are down for 1 to 3 hours while annonces are posted (never
+one whose loss would split the network: the others would wait for it).
 
 The data. Every node holds the same start set of 1,000,000 live annonces:
 it is held once, shared, as one protocol.reconcile.SortedItems of
@@ -61,8 +62,8 @@ ms) and a stream (announce and push as frames of one connection per peer,
 20 bytes of framing each way, batching delay 20 ms; fetch and reconcile
 stay requests):
 
-1. propagation: for ``--new`` annonces posted at random nodes at the
-   network's rate, the time from posting to each other node holding it,
+1. propagation: for ``--new`` annonces (1,000) posted at random nodes at
+   the network's rate, the time from posting to each other node holding it,
    p50 and p99 (a node down meanwhile is counted apart), and to every node;
 2. bytes per node per day: every byte on the wire (bodies, headers or
    frames) while annonces are posted, per node, scaled to a day; the rate is
@@ -137,7 +138,7 @@ from protocol.nodedoc import NodeDocument, sign_node_document
 from protocol.reconcile import Reconciler, SortedItems, respond
 
 SEED = 47
-NODES, ANNONCES, NEW = 1000, 1_000_000, 2000
+NODES, ANNONCES, NEW = 1000, 1_000_000, 1000  # 1,000 x 999 propagation samples a mode
 QUICK_NODES, QUICK_ANNONCES, QUICK_NEW = 100, 50_000, 200
 LIFETIME_DAYS = 30  # a live annonce's life: the start set is renewed in that time
 NEAREST = 3  # each node peers with its nearest few...
