@@ -6,7 +6,8 @@ the database. These are signals and caches that make the durable parts cheap:
 - ``SyncTrigger``: requests for an anti-entropy pass, with one peer or all;
 - ``RecentIds``: a bounded set of ids that expire (ids not worth fetching
   again, ids a peer holds);
-- ``Promises``: ids a peer promised to push, asked of it once, never renewed;
+- ``Promises``: ids a peer promised to push (asked of it once, never renewed)
+  or that we are fetching, and the peers standing by if a promise lapses;
 - ``ReconcileSet``: the reconciled set as ``SortedItems``, rebuilt only after
   it changed, so a reconciliation round does not re-read the whole table;
 - ``Traffic``: bytes and requests in and out over the federation API;
@@ -37,6 +38,9 @@ PROMISED_IDS_TTL_S = 10.0
 # A peer that did not push an id it was asked for is not asked for it again
 # for this long (another peer may be; anti-entropy fetches it meanwhile).
 BROKEN_PROMISE_TTL_S = 600.0
+# Peers that offered an id while another's promise of it ran, remembered to
+# fetch it from if that promise lapses.
+PROMISE_STANDBYS = 2
 # An id offered to us and refused (blocked origin, invalid, superseded) is not
 # fetched again for this long.
 IGNORED_IDS_TTL_S = 3600.0
@@ -160,6 +164,13 @@ class RecentIds:
             del self._held[oldest]
 
 
+@dataclass(slots=True)
+class _Promise:
+    deadline: float
+    holder: bytes
+    standbys: list[bytes]
+
+
 class Promises:
     """Ids a peer promised to push: each asked of one peer at a time, and never renewed by it.
 
@@ -168,34 +179,104 @@ class Promises:
     (a peer retrying a push that failed) — without renewing it; no if another
     peer promised it (its push is on the way), or if ``holder`` promised it
     before and let the promise lapse. A peer that re-announces an id without
-    pushing it thus cannot hold it back longer than one promise: then the id
-    is asked of the next peer that offers it, and anti-entropy fetches it
-    meanwhile. ``kept`` forgets the promise of an id that has been stored.
+    pushing it thus cannot hold it back longer than one promise. ``kept``
+    forgets the promise of an id that has been stored.
+
+    A peer refused because another's promise runs is remembered as a standby
+    (at most ``PROMISE_STANDBYS`` per id): ``lapsed`` hands each promise that
+    ran out unkept to its first standby, which is then fetched from (a pull,
+    answered at once), so a push lost on the way costs one promise, not a
+    wait for anti-entropy. ``fetching`` holds an id while a fetch of it runs,
+    so two passes or a pass and a push do not bring the same revision twice.
+    Promises are kept in the order they were made, which is their deadlines'.
     """
 
     def __init__(self, *, ttl: float, broken_ttl: float, capacity: int,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self._promised = RecentIds(ttl=ttl, capacity=capacity, clock=clock)
+        self._ttl = ttl
+        self._capacity = capacity
+        self._clock = clock
+        self._open: OrderedDict[bytes, _Promise] = OrderedDict()
         self._asked = RecentIds(ttl=broken_ttl, capacity=capacity, clock=clock)
 
     def __contains__(self, item: object) -> bool:
-        return item in self._promised
+        return self._running(item) is not None
+
+    def __len__(self) -> int:
+        return len(self._open)
 
     def claim(self, item: bytes, holder: bytes) -> bool:
-        promised_by = self._promised.holder(item)
-        if promised_by is not None:
-            return promised_by == holder
+        running = self._running(item)
+        if running is not None:
+            if running.holder == holder:
+                return True
+            _stand_by(running, holder)
+            return False
         if holder + item in self._asked:
             return False
-        self._promised.add(item, holder)
+        self._promise(item, holder)
         self._asked.add(holder + item)
         return True
 
+    def fetching(self, item: bytes, holder: bytes) -> bool:
+        """Hold ``item`` while we fetch it from ``holder``; False if another's push or fetch runs."""
+        running = self._running(item)
+        if running is not None and running.holder != holder:
+            _stand_by(running, holder)
+            return False
+        self._promise(item, holder)
+        return True
+
     def kept(self, item: bytes) -> None:
-        holder = self._promised.holder(item)
-        self._promised.discard(item)
-        if holder is not None:
-            self._asked.discard(holder + item)
+        promise = self._open.pop(item, None)
+        if promise is not None:
+            self._asked.discard(promise.holder + item)
+
+    def lapsed(self) -> dict[bytes, list[bytes]]:
+        """The ids whose promise ran out unkept, by the standby now asked for each.
+
+        Each is promised anew by that standby (its fetch is on the way), the
+        others standing by still; an id nobody else offered is forgotten.
+        """
+        now = self._clock()
+        handed: dict[bytes, list[bytes]] = {}
+        due: list[tuple[bytes, _Promise]] = []
+        while self._open:
+            item, promise = next(iter(self._open.items()))
+            if promise.deadline > now:
+                break
+            del self._open[item]
+            due.append((item, promise))
+        for item, promise in due:
+            if promise.standbys:
+                standby, *others = promise.standbys
+                self._promise(item, standby, others)
+                handed.setdefault(standby, []).append(item)
+        return handed
+
+    def _running(self, item: object) -> _Promise | None:
+        promise = self._open.get(item)  # type: ignore[arg-type]
+        if promise is None or promise.deadline <= self._clock():
+            return None
+        return promise
+
+    def _promise(self, item: bytes, holder: bytes, standbys: list[bytes] | None = None) -> None:
+        """``holder`` promises ``item`` from now; those standing by for it still do."""
+        old = self._open.pop(item, None)
+        if standbys is None:
+            standbys = [peer for peer in old.standbys if peer != holder] if old else []
+        now = self._clock()
+        self._open[item] = _Promise(now + self._ttl, holder, standbys)
+        while self._open:  # past capacity, or ran out with nobody standing by: forgotten
+            oldest, promise = next(iter(self._open.items()))
+            if len(self._open) <= self._capacity and (promise.deadline > now or promise.standbys):
+                return
+            del self._open[oldest]
+
+
+def _stand_by(promise: _Promise, peer: bytes) -> None:
+    if peer not in promise.standbys and len(promise.standbys) < PROMISE_STANDBYS:
+        promise.standbys.append(peer)
 
 
 class ReconcileSet:

@@ -24,7 +24,9 @@ When: ``sync_loop`` runs a pass with every peer on start, whatever their
 back-off (a node coming back catches up at once); then every
 ``settings.sync_interval_s`` (with jitter) with the peers whose back-off has
 run out; and at once with a peer that comes back or is added
-(``SyncTrigger``). ``purge_loop``, a task of its own, deletes expired
+(``SyncTrigger``). ``standby_loop``, in every worker, fetches each
+announced id whose promised push did not come from a peer that offered it
+too (``node.federation_state.Promises``). ``purge_loop``, a task of its own, deletes expired
 revisions every ``settings.purge_interval_s`` (nothing else deletes them:
 the reconciled set leaves them out until then).
 """
@@ -52,6 +54,7 @@ from node.keys import (
     ignored_ids_key,
     node_key_key,
     peer_client_key,
+    promised_ids_key,
     reconcile_set_key,
     settings_key,
     sync_trigger_key,
@@ -75,6 +78,8 @@ SYNC_JITTER = 0.1  # each interval is drawn within this fraction of the setting
 # The first pass waits this long after start-up: our own site is listening by
 # then, for the peers that call back at once.
 SYNC_START_DELAY_S = 0.5
+# How often promises that ran out unkept are looked for (``fetch_lapsed``).
+STANDBY_CHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -162,15 +167,29 @@ async def _compare_sets(
 
 
 async def fetch_missing(app: web.Application, peer: Peer, ids: list[bytes]) -> int:
-    """Fetch the revisions ``ids`` from the peer and receive them; how many were new."""
+    """Fetch the revisions ``ids`` from the peer and receive them; how many were new.
+
+    Each batch takes only ids no other peer is pushing or being fetched from
+    (``Promises.fetching``, claimed just before the batch goes): passes with
+    several peers at once share the work instead of each bringing it all,
+    and an id left to another is fetched from this peer if that one fails.
+    """
     ignored, unserved = app[ignored_ids_key], app[unserved_ids_key]
-    wanted_ids = [
+    db, promised = app[db_key], app[promised_ids_key]
+    pending = [
         annonce_id for annonce_id in ids
         if annonce_id not in ignored and peer.node_id + annonce_id not in unserved
     ]  # fmt: skip
     accepted = 0
-    for chunk in chunked(wanted_ids, FEDERATION_MAX_ENVELOPES):
-        fetched = _only_asked(await app[peer_client_key].fetch(peer.url, list(chunk)), chunk)
+    for window in chunked(pending, FEDERATION_MAX_ENVELOPES):
+        held = await db.read(annonce_store.known_ids, window)  # brought meanwhile by another
+        for annonce_id in held:
+            promised.kept(annonce_id)
+        chunk = [key for key in window
+                 if key not in held and promised.fetching(key, peer.node_id)]  # fmt: skip
+        if not chunk:
+            continue
+        fetched = _only_asked(await app[peer_client_key].fetch(peer.url, chunk), chunk)
         _note_unserved(unserved, peer.node_id, chunk, fetched)
         report = await annonces.receive(app, fetched, source=peer.node_id)
         accepted += len(report.accepted)
@@ -180,6 +199,44 @@ async def fetch_missing(app: web.Application, peer: Peer, ids: list[bytes]) -> i
             future={r.index for r in report.refused if r.code == FROM_THE_FUTURE},
         )  # fmt: skip
     return accepted
+
+
+async def fetch_lapsed(app: web.Application) -> int:
+    """Fetch each id whose promised push did not come, from the peer standing by for it."""
+    handed = app[promised_ids_key].lapsed()
+    counts = await asyncio.gather(
+        *(_fetch_standing_by(app, peer_id, ids) for peer_id, ids in handed.items()))
+    return sum(counts)
+
+
+async def _fetch_standing_by(app: web.Application, peer_id: bytes, ids: list[bytes]) -> int:
+    peer = await app[db_key].read(peer_store.get_peer, peer_id)
+    if peer is None:  # removed meanwhile
+        return 0
+    try:
+        return await fetch_missing(app, peer, ids)
+    except PeerError as error:  # the next standby, or anti-entropy, brings them
+        log.info("fetch of lapsed promises failed",
+                 extra={"peer": node_id_text(peer_id), "error": error.detail})  # fmt: skip
+        return 0
+
+
+async def standby_loop(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(STANDBY_CHECK_S)
+        try:
+            await fetch_lapsed(app)
+        except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
+            log.exception("fetch of lapsed promises failed")
+
+
+async def standby_ctx(app: web.Application):
+    """Cleanup context: in every worker (each answers announces), lapsed promises are fetched."""
+    task = asyncio.create_task(standby_loop(app))
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 def _note_unserved(unserved, peer_id: bytes, asked, fetched: list[bytes]) -> None:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from node import annonces
 from node.courier import UNAVAILABLE_AFTER_FAILURES
-from node.keys import ignored_ids_key
-from node.sync import purge_once, reconcile_with_peer
+from node.federation_state import PROMISED_IDS_TTL_S
+from node.keys import ignored_ids_key, traffic_key
+from node.sync import purge_once, reconcile_with_peer, sync_with_peers
+from protocol import federation as messages
+from protocol.limits import FEDERATION_MAX_ENVELOPES
 from protocol.identity import NodeKey
 from storage import annonces as annonce_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from tests.factories import NOW, make_signed, next_revision
-from tests.node.harness import Clock, deliver_outbox_batch, eventually, make_nodes, peer
+from tests.node.harness import (
+    Clock,
+    deliver_outbox_batch,
+    eventually,
+    make_nodes,
+    peer,
+    signed_call,
+)
 
 ELSEWHERE = NodeKey.from_seed(b"\x5e" * 32)  # an origin that is no peer of anyone here
 
@@ -192,3 +202,55 @@ async def test_an_edit_published_while_apart_wins_on_both_sides(db, spare_db, tm
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_passes_with_two_peers_at_once_share_the_fetching(db, spare_db, tmp_path):
+    """A node coming back passes with every peer at once: each revision is fetched once."""
+    b, a, c = await make_nodes(db, spare_db, tmp_path, ["B", "A", "C"], Clock())
+    await peer(b, a)
+    await peer(b, c)
+    for node in (a, b, c):
+        await node.start(background_tasks=False)
+    try:
+        count = FEDERATION_MAX_ENVELOPES + 50
+        revisions = [make_signed(ELSEWHERE, now=NOW) for _ in range(count)]
+        for holder in (a, c):
+            await holder.db.write(annonce_store.store_revisions, revisions, now=NOW)
+        reports = await sync_with_peers(b.app, [await stored_peer(b, a), await stored_peer(b, c)])
+        assert [report.error for report in reports] == [None, None]
+        assert sum(report.received for report in reports) == count
+        assert {r.id for r in revisions} <= await b.current_ids()
+        fetches = sum(node.app[traffic_key].received_by_endpoint.get("fetch", 0)
+                      for node in (a, c))  # fmt: skip
+        assert fetches == 2  # two batches in all, where each pass alone would ask for two
+    finally:
+        for node in (a, b, c):
+            await node.stop()
+
+
+async def test_a_push_promised_and_not_made_is_fetched_from_a_peer_that_offered_it(
+    db, spare_db, tmp_path
+):
+    """The first peer to announce is asked to push; it never does. Another peer offered the
+    same id meanwhile and was told no: once the promise lapses, the id is fetched from it."""
+    b, c = await make_nodes(db, spare_db, tmp_path, ["B", "C"], Clock())
+    await peer(b, c)
+    silent = NodeKey.from_seed(b"\x5f" * 32)
+    await b.db.write(peer_store.add_peer, silent.node_id, "http://127.0.0.1:9", "Muet", NOW)
+    for node in (b, c):
+        await node.start(background_tasks=False)
+    try:
+        signed = make_signed(ELSEWHERE, now=NOW)
+        await c.db.write(annonce_store.store_revisions, [signed], now=NOW)
+        body = messages.encode_announce([signed.id])
+        first = await signed_call(silent, b, messages.ANNOUNCE_PATH, body)
+        second = await signed_call(c.key, b, messages.ANNOUNCE_PATH, body)
+        assert messages.decode_want(first.body) == [signed.id]
+        assert messages.decode_want(second.body) == []  # the silent peer's push is awaited
+        assert not await b.holds(signed.id)
+        b.clock.advance(PROMISED_IDS_TTL_S + 1)
+        await eventually(lambda: b.holds(signed.id))
+        assert c.app[traffic_key].received_by_endpoint.get("fetch", 0) == 1
+    finally:
+        for node in (b, c):
+            await node.stop()
