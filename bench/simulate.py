@@ -42,7 +42,9 @@ API handlers and anti-entropy need a database and aiohttp, so their rules
 are followed here step by step: the dispatcher that waits the batching
 delay after a wake-up, one courier per peer that announces up to 1,000 ids,
 pushes only the wanted bodies and waits the delay between two rounds; the
-announce answer (not held, not ignored, not promised by another peer); a
+announce answer (not held, not ignored, not promised by another peer), a
+lapsed promise fetched from a peer standing by, fetches that take only ids
+nothing else brings; a
 revision accepted is queued for every peer but its source and origin;
 probes of peers in back-off every 30 s; anti-entropy every 300 s (10%
 jitter) with every peer out of back-off, at once with a peer that comes
@@ -115,7 +117,6 @@ from node.courier import (
     retry_delay,
 )
 from node.federation_state import (
-    BROKEN_PROMISE_TTL_S,
     IGNORED_IDS_TTL_S,
     PEER_HOLDS_TTL_S,
     PROMISED_IDS_TTL_S,
@@ -127,7 +128,7 @@ from node.federation_state import (
 from node.gossip import OUTBOX_BATCH_IDS
 from node.peer_client import PEER_CONNECT_TIMEOUT_S, PEER_TOTAL_TIMEOUT_S
 from node.settings import setting_fields
-from node.sync import SYNC_JITTER, SYNC_START_DELAY_S
+from node.sync import STANDBY_CHECK_S, SYNC_JITTER, SYNC_START_DELAY_S
 from protocol import federation as wire
 from protocol import limits
 from protocol.annonce import Annonce, Category, Kind, State
@@ -464,7 +465,7 @@ class SimNode:
         "index", "node_id", "peers", "up", "generation", "held", "shared", "outbox",
         "failures", "next_try", "unavailable", "couriers", "again", "dispatching", "woken",
         "timer", "probed", "heard", "passes", "promises", "peer_holds", "ignored",
-        "sync_with", "items", "items_size",
+        "sync_with", "items", "items_size", "standby_check",
     )  # fmt: skip
 
     def __init__(self, index: int, node_id: bytes, peers: list[int]) -> None:
@@ -490,6 +491,7 @@ class SimNode:
         self.sync_with: list[int] | None = None  # None: every peer
         self.items: SortedItems | None = None  # the reconciled set, when one is built
         self.items_size = -1
+        self.standby_check = False  # a look at lapsed promises is due (node.sync.standby_loop)
 
     def holds(self, annonce_id: bytes) -> bool:
         # New ids are never in the start set: their uids are fresh, their ids SHA-256.
@@ -498,12 +500,11 @@ class SimNode:
     def forget_memory(self, clock: Clock) -> None:
         """A (re)start: what a node keeps in memory only begins empty."""
         now = lambda: clock.now  # noqa: E731 - the virtual monotonic clock
-        self.promises = Promises(ttl=PROMISED_IDS_TTL_S, broken_ttl=BROKEN_PROMISE_TTL_S,
-                                 capacity=RECENT_IDS_CAPACITY, clock=now)  # fmt: skip
+        self.promises = Promises(ttl=PROMISED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY, clock=now)
         self.peer_holds = RecentIds(ttl=PEER_HOLDS_TTL_S, capacity=RECENT_IDS_CAPACITY, clock=now)
         self.ignored = RecentIds(ttl=IGNORED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY, clock=now)
         self.couriers, self.again, self.passes, self.heard = set(), set(), set(), set()
-        self.dispatching = self.woken = False
+        self.dispatching = self.woken = self.standby_check = False
         self.probed = {}
 
 
@@ -575,6 +576,7 @@ class Network:
         self.sync_interval_s = sync_interval_s
         self.node_answer = node_answer
         self.nodes = [SimNode(i, node_ids[i], graph.peers[i]) for i in range(len(node_ids))]
+        self.index_of = {node.node_id: node.index for node in self.nodes}
         for node in self.nodes:
             node.forget_memory(self.clock)
         self.traffic = Traffic(len(self.nodes))
@@ -654,7 +656,25 @@ class Network:
         want = [annonce_id for annonce_id in ids
                 if not dst.holds(annonce_id) and annonce_id not in dst.ignored
                 and dst.promises.claim(annonce_id, src.node_id)]  # fmt: skip
+        self._look_at_lapsed(dst)
         return wire.encode_want(want), REQUEST_SERVICE_S
+
+    def _look_at_lapsed(self, node: SimNode) -> None:
+        """node.sync.standby_loop looks every STANDBY_CHECK_S while promises are open."""
+        if not node.standby_check and len(node.promises):
+            node.standby_check = True
+            self.clock.after(STANDBY_CHECK_S, self._standby, node, node.generation)
+
+    def _standby(self, node: SimNode, gen: int) -> None:
+        """node.sync.fetch_lapsed: each lapsed promise fetched from the peer standing by."""
+        if not self._live(node, gen):
+            return
+        node.standby_check = False
+        for peer_id, ids in node.promises.lapsed().items():
+            peer = self.index_of[peer_id]
+            self._fetch_batch(node, peer, gen, [i for i in ids if i not in node.ignored], 0,
+                              None)  # fmt: skip
+        self._look_at_lapsed(node)
 
     def serve_push(self, dst: SimNode, src: SimNode, body: bytes) -> tuple[bytes, float]:
         envelopes = wire.decode_push(body)
@@ -806,6 +826,27 @@ class Network:
             node.again.discard(peer)
             self.wake(node)
 
+    def offer(self, node: SimNode, there: SimNode, ids: list[bytes], done, failed) -> None:
+        """node.gossip.offer_bodies: each batch of ids still held offered, the wanted pushed."""
+        held = [i for i in ids if node.holds(i)]
+        self._offer_batch(node, node.generation, there, wire.chunked(held, OUTBOX_BATCH_IDS), 0,
+                          done, failed)  # fmt: skip
+
+    def _offer_batch(self, node, gen, there, batches, index, done, failed) -> None:
+        if not self._live(node, gen):
+            return
+        if index == len(batches):
+            done()
+            return
+
+        def announced(answer: bytes) -> None:
+            self.push(node, there, wire.decode_want(answer),
+                      lambda: self._offer_batch(node, gen, there, batches, index + 1, done,
+                                                failed), failed)  # fmt: skip
+
+        self.request(node, there, wire.ANNOUNCE_PATH, wire.encode_announce(list(batches[index])),
+                     self.serve_announce, announced, failed)  # fmt: skip
+
     def push(self, node: SimNode, there: SimNode, ids: list[bytes], done, failed) -> None:
         """node.gossip.push_bodies: the envelopes still held, in batches, one after another."""
         held = [self.pool.envelopes[i] for i in ids if node.holds(i)]
@@ -947,21 +988,35 @@ class Network:
         if not self._live(node, gen):
             return
         there = self.nodes[peer]
-        if start >= len(wanted):
-            self.push(node, there, have, lambda: self._pass_done(node, peer),
-                      lambda: self._pass_failed(node, peer))  # fmt: skip
+        batch: list[bytes] = []
+        while not batch and start < len(wanted):  # node.sync.fetch_missing: what nothing else brings
+            window = wanted[start : start + limits.FEDERATION_MAX_ENVELOPES]
+            start += len(window)
+            for annonce_id in window:
+                if node.holds(annonce_id):
+                    node.promises.kept(annonce_id)
+                elif node.promises.fetching(annonce_id, there.node_id):
+                    batch.append(annonce_id)
+        if not batch:
+            if have is not None:  # a pass: then offer what the peer lacks
+                self.offer(node, there, have, lambda: self._pass_done(node, peer),
+                          lambda: self._pass_failed(node, peer))  # fmt: skip
             return
-        batch = wanted[start : start + limits.FEDERATION_MAX_ENVELOPES]
+        self._look_at_lapsed(node)
 
         def fetched(answer: bytes) -> None:
             envelopes = wire.decode_envelopes(answer)
             accepted, _ = self.receive(node, envelopes, peer)
             not_worth_asking_again(node.ignored, envelopes, kept=set(accepted), future=set())
             self.clock.after(_work_s(len(envelopes)), self._fetch_batch, node, peer, gen,
-                             wanted, start + len(batch), have)  # fmt: skip
+                             wanted, start, have)  # fmt: skip
+
+        def failed() -> None:
+            if have is not None:
+                self._pass_failed(node, peer)
 
         self.request(node, there, wire.FETCH_PATH, wire.encode_fetch(batch), self.serve_fetch,
-                     fetched, lambda: self._pass_failed(node, peer))  # fmt: skip
+                     fetched, failed)
 
     def _pass_done(self, node: SimNode, peer: int) -> None:
         node.passes.discard(peer)

@@ -6,7 +6,7 @@ the database. These are signals and caches that make the durable parts cheap:
 - ``SyncTrigger``: requests for an anti-entropy pass, with one peer or all;
 - ``RecentIds``: a bounded set of ids that expire (ids not worth fetching
   again, ids a peer holds);
-- ``Promises``: ids a peer promised to push (asked of it once, never renewed)
+- ``Promises``: ids a peer promised to push (asked of one at a time, never renewed)
   or that we are fetching, and the peers standing by if a promise lapses;
 - ``ReconcileSet``: the reconciled set as ``SortedItems``, rebuilt only after
   it changed, so a reconciliation round does not re-read the whole table;
@@ -35,9 +35,6 @@ RECONCILE_SET_MAX_AGE_S = 30.0
 # An id we asked one peer for is not asked of another for this long: its push
 # is on the way. If it never comes, anti-entropy fetches it later.
 PROMISED_IDS_TTL_S = 10.0
-# A peer that did not push an id it was asked for is not asked for it again
-# for this long (another peer may be; anti-entropy fetches it meanwhile).
-BROKEN_PROMISE_TTL_S = 600.0
 # Peers that offered an id while another's promise of it ran, remembered to
 # fetch it from if that promise lapses.
 PROMISE_STANDBYS = 2
@@ -177,27 +174,27 @@ class Promises:
     ``claim`` says whether to ask ``holder`` for an id it announced: yes if
     nobody promised it, or if ``holder`` itself did and its promise still runs
     (a peer retrying a push that failed) — without renewing it; no if another
-    peer promised it (its push is on the way), or if ``holder`` promised it
-    before and let the promise lapse. A peer that re-announces an id without
-    pushing it thus cannot hold it back longer than one promise. ``kept``
-    forgets the promise of an id that has been stored.
+    peer promised it (its push is on the way). ``kept`` forgets the promise of
+    an id that has been stored.
 
     A peer refused because another's promise runs is remembered as a standby
     (at most ``PROMISE_STANDBYS`` per id): ``lapsed`` hands each promise that
     ran out unkept to its first standby, which is then fetched from (a pull,
     answered at once), so a push lost on the way costs one promise, not a
-    wait for anti-entropy. ``fetching`` holds an id while a fetch of it runs,
-    so two passes or a pass and a push do not bring the same revision twice.
-    Promises are kept in the order they were made, which is their deadlines'.
+    wait for anti-entropy. A peer that let its promise lapse is not asked
+    again while another stands by: re-announcing an id without pushing it
+    cannot hold it back longer than one promise. ``fetching`` holds an id
+    while a fetch of it runs, so two passes or a pass and a push do not
+    bring the same revision twice. Promises are kept in the order they were
+    made, which is their deadlines'.
     """
 
-    def __init__(self, *, ttl: float, broken_ttl: float, capacity: int,
+    def __init__(self, *, ttl: float, capacity: int,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self._ttl = ttl
         self._capacity = capacity
         self._clock = clock
         self._open: OrderedDict[bytes, _Promise] = OrderedDict()
-        self._asked = RecentIds(ttl=broken_ttl, capacity=capacity, clock=clock)
 
     def __contains__(self, item: object) -> bool:
         return self._running(item) is not None
@@ -212,10 +209,10 @@ class Promises:
                 return True
             _stand_by(running, holder)
             return False
-        if holder + item in self._asked:
-            return False
+        lapsed = self._open.get(item)
+        if lapsed is not None and lapsed.holder == holder and lapsed.standbys:
+            return False  # it let its promise lapse: those standing by go first
         self._promise(item, holder)
-        self._asked.add(holder + item)
         return True
 
     def fetching(self, item: bytes, holder: bytes) -> bool:
@@ -228,9 +225,12 @@ class Promises:
         return True
 
     def kept(self, item: bytes) -> None:
-        promise = self._open.pop(item, None)
-        if promise is not None:
-            self._asked.discard(promise.holder + item)
+        self._open.pop(item, None)
+
+    def holder(self, item: bytes) -> bytes | None:
+        """Who is bringing ``item`` now (its promise runs), if anyone."""
+        running = self._running(item)
+        return running.holder if running is not None else None
 
     def lapsed(self) -> dict[bytes, list[bytes]]:
         """The ids whose promise ran out unkept, by the standby now asked for each.

@@ -110,7 +110,31 @@ async def push_bodies(app: web.Application, url: str, peer_id: bytes, ids: list[
     if not ids:
         return 0
     held = await app[db_key].read(annonce_store.envelopes_by_id, ids)
-    envelopes = [held[annonce_id] for annonce_id in ids if annonce_id in held]
+    return await _push_envelopes(app, url, peer_id, [held[key] for key in ids if key in held])
+
+
+async def offer_bodies(app: web.Application, url: str, peer_id: bytes, ids: list[bytes]) -> int:
+    """Offer ``ids`` that are still current here and forwarded, push what the peer wants;
+    how many went.
+
+    What an anti-entropy pass found the peer lacks goes this way, not pushed
+    outright: the peer says no to what a push or fetch is already bringing
+    it (its other peers' passes, their couriers), so a node that comes back
+    receives each revision about once, not once per peer.
+    """
+    pushed = 0
+    for chunk in chunked(ids, OUTBOX_BATCH_IDS):
+        held = await app[db_key].read(annonce_store.envelopes_by_id, chunk)
+        offer = [annonce_id for annonce_id in chunk if annonce_id in held]
+        if not offer:
+            continue
+        wanted = await app[peer_client_key].announce(url, offer)
+        pushed += await _push_envelopes(app, url, peer_id, [held[key] for key in wanted])
+    return pushed
+
+
+async def _push_envelopes(app: web.Application, url: str, peer_id: bytes,
+                          envelopes: list[bytes]) -> int:  # fmt: skip
     pushed = 0
     for batch in chunked(envelopes, FEDERATION_MAX_ENVELOPES):
         try:

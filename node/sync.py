@@ -5,7 +5,8 @@ initiator's state machine (``protocol.reconcile.Reconciler``) over HTTP, one
 ``POST /federation/v1/reconcile`` per round; the peer answers each round
 statelessly. Once the sets are compared, the revisions we lack are fetched
 and go through ``node.annonces.receive`` (so they are stored, and forwarded
-to our other peers like any revision), and the ones the peer lacks are pushed.
+to our other peers like any revision), and the ones the peer lacks are
+offered and the wanted ones pushed (``node.gossip.offer_bodies``).
 
 The reconciled set is every current revision, live or tombstone, as
 ``(updated, id)`` (``storage.annonces.reconcile_items``, cached by
@@ -46,7 +47,7 @@ from node.clock import now
 from node.courier import record_failure, record_success
 from node.errors import PeerBadAnswer, PeerError
 from node.federation_state import FROM_THE_FUTURE, envelope_id, not_worth_asking_again
-from node.gossip import push_bodies
+from node.gossip import offer_bodies
 from node.metrics import note_sync
 from node.keys import (
     db_key,
@@ -107,7 +108,7 @@ async def reconcile_with_peer(app: web.Application, peer: Peer) -> SyncReport:
     try:
         rounds, have, need = await _compare_sets(app, peer)
         received = await fetch_missing(app, peer, need)
-        sent = await push_bodies(app, peer.url, peer.node_id, have)
+        sent = await offer_bodies(app, peer.url, peer.node_id, have)
     except PeerError as error:
         await record_failure(app, peer.node_id, error)
         note_sync(app, ok=False)

@@ -44,7 +44,6 @@ from node.federation.stream import open_streams_key, setup_streams
 from node.metrics import metrics_of
 from node.federation.thanks import routes as thanks_routes
 from node.federation_state import (
-    BROKEN_PROMISE_TTL_S,
     IGNORED_IDS_TTL_S,
     PEER_HOLDS_TTL_S,
     PROMISED_IDS_TTL_S,
@@ -126,8 +125,8 @@ def setup_federation(
     app[replay_guard_key] = ReplayGuard()
     app[sync_trigger_key] = SyncTrigger()
     app[reconcile_set_key] = ReconcileSet(max_age=RECONCILE_SET_MAX_AGE_S)
-    app[promised_ids_key] = Promises(ttl=PROMISED_IDS_TTL_S, broken_ttl=BROKEN_PROMISE_TTL_S,
-                                     capacity=RECENT_IDS_CAPACITY, clock=app[clock_key])  # fmt: skip
+    app[promised_ids_key] = Promises(ttl=PROMISED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY,
+                                     clock=app[clock_key])
     app[ignored_ids_key] = RecentIds(ttl=IGNORED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[peer_holds_key] = RecentIds(ttl=PEER_HOLDS_TTL_S, capacity=RECENT_IDS_CAPACITY)
     app[unserved_ids_key] = RecentIds(ttl=UNSERVED_IDS_TTL_S, capacity=RECENT_IDS_CAPACITY)

@@ -10,7 +10,7 @@ ITEM, OTHER = b"\xaa" * 32, b"\xbb" * 32
 
 
 def promises(clock: Clock, capacity: int = 100) -> Promises:
-    return Promises(ttl=10.0, broken_ttl=600.0, capacity=capacity, clock=clock)
+    return Promises(ttl=10.0, capacity=capacity, clock=clock)
 
 
 def test_a_promise_held_by_one_peer_is_not_given_to_another():
@@ -62,13 +62,25 @@ def test_standbys_are_bounded_and_not_repeated():
     assert handed == [B, C][:PROMISE_STANDBYS]
 
 
-def test_the_peer_that_let_its_promise_lapse_is_not_asked_again():
+def test_the_peer_that_let_its_promise_lapse_waits_for_those_standing_by():
+    clock = Clock()
+    held = promises(clock)
+    held.claim(ITEM, A)
+    held.claim(ITEM, B)
+    clock.advance(11)
+    assert not held.claim(ITEM, A)  # before the standby is even fetched from
+    assert held.lapsed() == {B: [ITEM]}
+    assert not held.claim(ITEM, A)  # B's fetch runs; A stands by now
+
+
+def test_the_peer_that_let_its_promise_lapse_is_asked_again_when_alone():
     clock = Clock()
     held = promises(clock)
     held.claim(ITEM, A)
     clock.advance(11)
+    assert held.claim(ITEM, A)  # nobody else offered it: its retry is welcome
+    clock.advance(11)
     assert held.lapsed() == {}
-    assert not held.claim(ITEM, A) and held.claim(ITEM, B)
 
 
 def test_fetching_shares_ids_between_passes_and_a_failed_fetch_is_taken_over():
