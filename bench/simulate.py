@@ -827,8 +827,10 @@ class Network:
             self.wake(node)
 
     def offer(self, node: SimNode, there: SimNode, ids: list[bytes], done, failed) -> None:
-        """node.gossip.offer_bodies: each batch of ids still held offered, the wanted pushed."""
-        held = [i for i in ids if node.holds(i)]
+        """node.gossip.offer_bodies: each batch of ids still held and not left to the courier
+        offered, the wanted pushed."""
+        queued = node.outbox.get(there.index, {})
+        held = [i for i in ids if node.holds(i) and i not in queued]
         self._offer_batch(node, node.generation, there, wire.chunked(held, OUTBOX_BATCH_IDS), 0,
                           done, failed)  # fmt: skip
 

@@ -166,6 +166,7 @@ class _Promise:
     deadline: float
     holder: bytes
     standbys: list[bytes]
+    pull: bool  # a fetch of ours, not a push it promised
 
 
 class Promises:
@@ -184,8 +185,8 @@ class Promises:
     wait for anti-entropy. A peer that let its promise lapse is not asked
     again while another stands by: re-announcing an id without pushing it
     cannot hold it back longer than one promise. ``fetching`` holds an id
-    while a fetch of it runs, so two passes or a pass and a push do not
-    bring the same revision twice. Promises are kept in the order they were
+    while a fetch of it runs, so two passes, or a pass and a push (from the
+    same peer or not), do not bring the same revision twice. Promises are kept in the order they were
     made, which is their deadlines'.
     """
 
@@ -205,7 +206,7 @@ class Promises:
     def claim(self, item: bytes, holder: bytes) -> bool:
         running = self._running(item)
         if running is not None:
-            if running.holder == holder:
+            if running.holder == holder and not running.pull:
                 return True
             _stand_by(running, holder)
             return False
@@ -216,12 +217,13 @@ class Promises:
         return True
 
     def fetching(self, item: bytes, holder: bytes) -> bool:
-        """Hold ``item`` while we fetch it from ``holder``; False if another's push or fetch runs."""
+        """Hold ``item`` while we fetch it from ``holder``; False if a push (``holder``'s own
+        included) or another's fetch of it runs, ``holder`` then standing by."""
         running = self._running(item)
-        if running is not None and running.holder != holder:
+        if running is not None and (running.holder != holder or not running.pull):
             _stand_by(running, holder)
             return False
-        self._promise(item, holder)
+        self._promise(item, holder, pull=True)
         return True
 
     def kept(self, item: bytes) -> None:
@@ -250,7 +252,7 @@ class Promises:
         for item, promise in due:
             if promise.standbys:
                 standby, *others = promise.standbys
-                self._promise(item, standby, others)
+                self._promise(item, standby, others, pull=True)
                 handed.setdefault(standby, []).append(item)
         return handed
 
@@ -260,13 +262,14 @@ class Promises:
             return None
         return promise
 
-    def _promise(self, item: bytes, holder: bytes, standbys: list[bytes] | None = None) -> None:
+    def _promise(self, item: bytes, holder: bytes, standbys: list[bytes] | None = None, *,
+                 pull: bool = False) -> None:  # fmt: skip
         """``holder`` promises ``item`` from now; those standing by for it still do."""
         old = self._open.pop(item, None)
         if standbys is None:
             standbys = [peer for peer in old.standbys if peer != holder] if old else []
         now = self._clock()
-        self._open[item] = _Promise(now + self._ttl, holder, standbys)
+        self._open[item] = _Promise(now + self._ttl, holder, standbys, pull)
         while self._open:  # past capacity, or ran out with nobody standing by: forgotten
             oldest, promise = next(iter(self._open.items()))
             if len(self._open) <= self._capacity and (promise.deadline > now or promise.standbys):

@@ -120,12 +120,15 @@ async def offer_bodies(app: web.Application, url: str, peer_id: bytes, ids: list
     What an anti-entropy pass found the peer lacks goes this way, not pushed
     outright: the peer says no to what a push or fetch is already bringing
     it (its other peers' passes, their couriers), so a node that comes back
-    receives each revision about once, not once per peer.
+    receives each revision about once, not once per peer. Ids waiting in the
+    peer's outbox are left to the courier, which offers them anyway.
     """
+    db = app[db_key]
     pushed = 0
     for chunk in chunked(ids, OUTBOX_BATCH_IDS):
-        held = await app[db_key].read(annonce_store.envelopes_by_id, chunk)
-        offer = [annonce_id for annonce_id in chunk if annonce_id in held]
+        held = await db.read(annonce_store.envelopes_by_id, chunk)
+        queued = await db.read(outbox_store.queued_keys, peer_id, ANNONCE, chunk)
+        offer = [key for key in chunk if key in held and key not in queued]
         if not offer:
             continue
         wanted = await app[peer_client_key].announce(url, offer)

@@ -255,6 +255,21 @@ def take_annonces(conn: Connection, destination: bytes, limit: int) -> list[byte
             return live
 
 
+def queued_keys(conn: Connection, destination: bytes, kind: str,
+                keys: Sequence[bytes]) -> set[bytes]:  # fmt: skip
+    """Which of ``keys`` wait in the destination's outbox as items of ``kind``."""
+    queued: set[bytes] = set()
+    for chunk in _chunks(list(keys)):
+        queued.update(conn.execute(
+            select(outbox_items.c.item_key).where(
+                outbox_items.c.destination == destination,
+                outbox_items.c.kind == kind,
+                outbox_items.c.item_key.in_(chunk),
+            )
+        ).scalars())  # fmt: skip
+    return queued
+
+
 def remove(conn: Connection, destination: bytes, kind: str, keys: Sequence[bytes]) -> None:
     """Forget items that went (or will never go)."""
     for chunk in _chunks(list(keys)):

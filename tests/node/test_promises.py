@@ -95,6 +95,17 @@ def test_fetching_shares_ids_between_passes_and_a_failed_fetch_is_taken_over():
     assert held.lapsed() == {C: [ITEM]}
 
 
+def test_what_a_peer_promised_to_push_is_not_fetched_from_it_too():
+    clock = Clock()
+    held = promises(clock)
+    assert held.claim(ITEM, A)
+    assert not held.fetching(ITEM, A)  # its push is on the way
+    assert held.fetching(OTHER, A)
+    assert not held.claim(OTHER, A)  # our fetch is on the way: no push asked
+    clock.advance(11)
+    assert held.lapsed() == {A: [ITEM, OTHER]}  # neither came: fetched from it (again)
+
+
 def test_a_flood_of_promises_stays_within_capacity():
     clock = Clock()
     held = promises(clock, capacity=50)

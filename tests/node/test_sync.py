@@ -49,7 +49,10 @@ async def test_one_pass_makes_two_sets_equal_and_a_second_pass_transfers_nothing
         report = await reconcile_with_peer(a.app, await stored_peer(a, b))
         assert report.error is None
         assert report.received == len(only_b)
-        assert report.sent == len(only_a) + 1  # and the newer revision
+        assert report.sent == 1  # the newer revision; A's own wait in its outbox for B...
+        assert not {s.id for s in only_a} & await b.current_ids()
+        delivery = await deliver_outbox_batch(a.app, b.node_id)  # ...and its courier brings them
+        assert delivery.pushed == len(only_a)
         assert await a.current_ids() == await b.current_ids()
         assert newer.id in await b.current_ids() and older.id not in await b.current_ids()
 
@@ -202,6 +205,34 @@ async def test_an_edit_published_while_apart_wins_on_both_sides(db, spare_db, tm
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_pass_offers_what_the_peer_lacks_and_pushes_only_what_it_wants(
+    db, spare_db, tmp_path
+):
+    """What the pass finds B lacks is offered, not pushed outright: B says no to what another
+    of its peers is already pushing it."""
+    a, b = await make_nodes(db, spare_db, tmp_path, ["A", "B"], Clock())
+    await peer(a, b)
+    other = NodeKey.from_seed(b"\x5d" * 32)
+    await b.db.write(peer_store.add_peer, other.node_id, "http://127.0.0.1:9", "Autre", NOW)
+    for node in (a, b):
+        await node.start(background_tasks=False)
+    try:
+        coming, lacking = make_signed(ELSEWHERE, now=NOW), make_signed(ELSEWHERE, now=NOW)
+        await a.db.write(annonce_store.store_revisions, [coming, lacking], now=NOW)
+        promised = await signed_call(other, b, messages.ANNOUNCE_PATH,
+                                     messages.encode_announce([coming.id]))  # fmt: skip
+        assert messages.decode_want(promised.body) == [coming.id]
+        report = await reconcile_with_peer(b.app, await stored_peer(b, a))
+        assert report.error is None and report.received == 1  # the promised one is not fetched
+        assert await b.holds(lacking.id) and not await b.holds(coming.id)
+        report = await reconcile_with_peer(a.app, await stored_peer(a, b))
+        assert report.error is None and report.sent == 0  # nor pushed by A's own pass
+        assert b.app[traffic_key].received_by_endpoint.get("push", 0) == 0
+    finally:
+        for node in (a, b):
+            await node.stop()
 
 
 async def test_passes_with_two_peers_at_once_share_the_fetching(db, spare_db, tmp_path):
