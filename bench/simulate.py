@@ -1009,11 +1009,13 @@ class Network:
         def fetched(answer: bytes) -> None:
             envelopes = wire.decode_envelopes(answer)
             accepted, _ = self.receive(node, envelopes, peer)
+            node.promises.fetched(batch, there.node_id)
             not_worth_asking_again(node.ignored, envelopes, kept=set(accepted), future=set())
             self.clock.after(_work_s(len(envelopes)), self._fetch_batch, node, peer, gen,
                              wanted, start, have)  # fmt: skip
 
         def failed() -> None:
+            node.promises.fetched(batch, there.node_id)
             if have is not None:
                 self._pass_failed(node, peer)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from protocol.envelope import annonce_id, split_envelope
@@ -228,6 +228,20 @@ class Promises:
 
     def kept(self, item: bytes) -> None:
         self._open.pop(item, None)
+
+    def fetched(self, items: Iterable[bytes], holder: bytes) -> None:
+        """Our fetch of ``items`` from ``holder`` ended: what it did not bring is
+        nobody's to bring now; each goes to its standby at the next ``lapsed``."""
+        now = self._clock()
+        for item in items:
+            promise = self._open.get(item)
+            if promise is None or not promise.pull or promise.holder != holder:
+                continue
+            if promise.standbys:
+                promise.deadline = now
+                self._open.move_to_end(item, last=False)  # deadlines stay in order
+            else:
+                del self._open[item]
 
     def holder(self, item: bytes) -> bytes | None:
         """Who is bringing ``item`` now (its promise runs), if anyone."""

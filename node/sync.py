@@ -190,9 +190,12 @@ async def fetch_missing(app: web.Application, peer: Peer, ids: list[bytes]) -> i
                  if key not in held and promised.fetching(key, peer.node_id)]  # fmt: skip
         if not chunk:
             continue
-        fetched = _only_asked(await app[peer_client_key].fetch(peer.url, chunk), chunk)
-        _note_unserved(unserved, peer.node_id, chunk, fetched)
-        report = await annonces.receive(app, fetched, source=peer.node_id)
+        try:
+            fetched = _only_asked(await app[peer_client_key].fetch(peer.url, chunk), chunk)
+            _note_unserved(unserved, peer.node_id, chunk, fetched)
+            report = await annonces.receive(app, fetched, source=peer.node_id)
+        finally:  # what it did not bring, a peer standing by may
+            promised.fetched(chunk, peer.node_id)
         accepted += len(report.accepted)
         not_worth_asking_again(
             ignored, fetched,

@@ -106,6 +106,19 @@ def test_what_a_peer_promised_to_push_is_not_fetched_from_it_too():
     assert held.lapsed() == {A: [ITEM, OTHER]}  # neither came: fetched from it (again)
 
 
+def test_a_fetch_that_ended_hands_what_it_did_not_bring_on_at_once():
+    clock = Clock()
+    held = promises(clock)
+    held.claim(OTHER, C)  # a later deadline, ahead in the order
+    held.fetching(ITEM, A)
+    held.fetching(ITEM, B)  # B stands by
+    held.fetching(b"\xcc" * 32, A)  # nobody stands by
+    held.fetched([ITEM, b"\xcc" * 32], A)
+    assert held.lapsed() == {B: [ITEM]}  # at once, not after the promise's time
+    assert held.claim(b"\xcc" * 32, D)  # forgotten: whoever offers it next is asked
+    assert held.holder(OTHER) == C  # other promises untouched
+
+
 def test_a_flood_of_promises_stays_within_capacity():
     clock = Clock()
     held = promises(clock, capacity=50)
