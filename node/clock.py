@@ -10,6 +10,7 @@ backup, key replacement, demo) read the machine's time through
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiohttp import web
@@ -30,3 +31,19 @@ def now_precise(app: web.Application) -> float:
 def machine_now() -> int:
     """The machine's time, in whole Unix seconds, for jobs run without a node application."""
     return int(time.time())
+
+
+async def wait_until_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` at most ``timeout`` seconds; whether it was set.
+
+    The one way the node's loops wait for a wake-up. Not ``asyncio.wait_for``:
+    on Python 3.11 it can swallow a cancellation that arrives as the event is
+    set, and the loop it belongs to then never stops (a node shutting down
+    hangs); ``asyncio.timeout`` keeps the cancellation.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -52,7 +52,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from node.clock import now, now_precise
+from node.clock import now, now_precise, wait_until_set
 from node.errors import PeerError, PeerRefused, PeerUnreachable
 from node.federation_state import CourierState
 from node.metrics import note_delivery_failure
@@ -376,8 +376,7 @@ async def dispatcher(app: web.Application) -> None:
     probing: asyncio.Task | None = None
     try:
         while True:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(courier.wakeup.wait(), timeout)
+            await wait_until_set(courier.wakeup, timeout)
             courier.wakeup.clear()
             await asyncio.sleep(_wake_delay(app))
             try:

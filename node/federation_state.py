@@ -92,10 +92,9 @@ class SyncTrigger:
 
     async def wait(self, timeout: float) -> tuple[bool, set[bytes]]:
         """Wait for requests up to ``timeout``; return (all peers?, these peers) and reset."""
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            pass
+        from node.clock import wait_until_set  # node.clock reads node.keys, which reads us
+
+        await wait_until_set(self._event, timeout)
         everyone, peers = self._all, self._peers
         self._all, self._peers = False, set()
         self._event.clear()

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node import mail
-from node.clock import now
+from node.clock import now, wait_until_set
 from node.courier import register_kinds
 from node.workers import add_background
 from node.i18n import Msg, Translator
@@ -407,8 +407,7 @@ async def mailing_loop(app: web.Application, wakeup: asyncio.Event) -> None:
             await pass_once(app)
         except Exception:
             log.exception("mailing pass failed; trying again")
-        with suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), PLAN_INTERVAL_S)
+        await wait_until_set(wakeup, PLAN_INTERVAL_S)
         wakeup.clear()
         await asyncio.sleep(1)  # gather what a burst of changes tells
 
