@@ -185,8 +185,8 @@ class Promises:
     again while another stands by: re-announcing an id without pushing it
     cannot hold it back longer than one promise. ``fetching`` holds an id
     while a fetch of it runs, so two passes, or a pass and a push (from the
-    same peer or not), do not bring the same revision twice. Promises are kept in the order they were
-    made, which is their deadlines'.
+    same peer or not), do not bring the same revision twice. Promises are
+    kept in the order of their deadlines.
     """
 
     def __init__(self, *, ttl: float, capacity: int,
