@@ -54,7 +54,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -104,6 +105,13 @@ class Changes:
 
 
 ChangeListener = Callable[[Changes], None]
+
+
+def upsert(conn: Connection, table: Table):
+    """An INSERT into ``table`` that can say what to do on a conflict (``on_conflict_do_nothing``,
+    ``on_conflict_do_update``), in the connection's dialect: two processes may insert one row
+    at once (several workers on PostgreSQL), and neither must fail for it."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def touch(conn: Connection, topic: str, *keys) -> None:

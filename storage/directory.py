@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from protocol.directory import NODE, SUCCESSION
-from storage.db import touch
+from storage.db import touch, upsert
 from storage.schema import (
     annonces,
     conversations,
@@ -62,10 +61,6 @@ class HeldSuccession:
     record_id: bytes
 
 
-def _insert(conn: Connection):
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def _known(row) -> KnownNode:
     return KnownNode(row.node_id, row.name, row.url, row.area, row.issued, row.recovery,
                      row.document, row.signature, row.record_id, row.url_checked)  # fmt: skip
@@ -97,7 +92,7 @@ def put_node(conn: Connection, known: KnownNode, *, now: int, source: bytes | No
                         .where(nodes.c.node_id == known.node_id)).first()  # fmt: skip
     recovery = held.recovery if held is not None and held.recovery else known.recovery
     checked = held.url_checked if held is not None and held.url == known.url else None
-    statement = _insert(conn)(nodes).values(node_id=known.node_id, recovery=recovery,
+    statement = upsert(conn, nodes).values(node_id=known.node_id, recovery=recovery,
                                             url_checked=checked, **values)  # fmt: skip
     conn.execute(statement.on_conflict_do_update(
         index_elements=["node_id"], set_={**values, "recovery": recovery, "url_checked": checked},
@@ -137,7 +132,7 @@ def get_succession(conn: Connection, old: bytes) -> HeldSuccession | None:
 def put_succession(conn: Connection, held: HeldSuccession, *, now: int) -> None:
     values = {"new": held.new, "issued": held.issued, "by": held.by, "envelope": held.envelope,
               "record_id": held.record_id, "received_at": now}  # fmt: skip
-    statement = _insert(conn)(successions).values(old=held.old, **values)
+    statement = upsert(conn, successions).values(old=held.old, **values)
     conn.execute(statement.on_conflict_do_update(index_elements=["old"], set_=values))
     touch(conn, DIRECTORY, held.old)
 
@@ -174,7 +169,7 @@ def entries(conn: Connection) -> list[tuple[str, bytes, bytes]]:
 
 
 def refuse_node(conn: Connection, node_id: bytes, reason: str, now: int) -> None:
-    statement = _insert(conn)(refused_nodes).values(node_id=node_id, reason=reason, refused_at=now)
+    statement = upsert(conn, refused_nodes).values(node_id=node_id, reason=reason, refused_at=now)
     conn.execute(statement.on_conflict_do_update(
         index_elements=["node_id"], set_={"reason": reason, "refused_at": now}))  # fmt: skip
     touch(conn, DIRECTORY, node_id)

@@ -26,9 +26,9 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from storage.db import upsert
 from storage.errors import AlreadySubmitted
 from storage.schema import form_submissions
 
@@ -56,12 +56,6 @@ def _this(key: FormKey):
                 form_submissions.c.token == key.token)  # fmt: skip
 
 
-def _insert(conn: Connection):
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-        form_submissions
-    )
-
-
 def _forget_old(conn: Connection, member_id: int, now: int) -> None:
     conn.execute(delete(form_submissions).where(
         form_submissions.c.member_id == member_id,
@@ -81,7 +75,7 @@ def claim(conn: Connection, key: FormKey | None, *, now: int) -> None:
         return
     _forget_old(conn, key.member_id, now)
     inserted = conn.execute(
-        _insert(conn).values(member_id=key.member_id, token=key.token, result=_CLAIMED,
+        upsert(conn, form_submissions).values(member_id=key.member_id, token=key.token, result=_CLAIMED,
                              created_at=now).on_conflict_do_nothing()
     ).rowcount  # fmt: skip
     if not inserted:
@@ -110,7 +104,7 @@ def save_draft(conn: Connection, key: FormKey, values: dict[str, str], *, now: i
         return
     _forget_old(conn, key.member_id, now)
     inserted = conn.execute(
-        _insert(conn).values(member_id=key.member_id, token=key.token, draft=draft,
+        upsert(conn, form_submissions).values(member_id=key.member_id, token=key.token, draft=draft,
                              created_at=now).on_conflict_do_nothing()
     ).rowcount  # fmt: skip
     if not inserted:

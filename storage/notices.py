@@ -13,11 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import touch
+from storage.db import touch, upsert
 from storage.schema import (
     mail_preferences,
     mail_tokens,
@@ -283,8 +282,7 @@ def add_notifications(conn: Connection, rows: Sequence[dict], *, now: int) -> in
         return 0
     values = [{**row, "data": json.dumps(row["data"], ensure_ascii=False), "created_at": now}
               for row in rows]  # fmt: skip
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(notifications).on_conflict_do_nothing(
+    statement = upsert(conn, notifications).on_conflict_do_nothing(
         index_elements=["member_id", "kind", "key"])  # fmt: skip
     for start in range(0, len(values), 500):
         conn.execute(statement, values[start:start + 500])
@@ -473,8 +471,10 @@ def all_watchers(conn: Connection) -> list[Watcher]:
 
 def node_secret(conn: Connection, name: str, new_value: bytes) -> bytes:
     """The node's secret ``name``, made of ``new_value`` the first time it is asked for."""
-    value = conn.execute(select(node_secrets.c.value).where(node_secrets.c.name == name)).scalar()
-    if value is None:
-        conn.execute(insert(node_secrets).values(name=name, value=new_value))
-        return new_value
+    held = select(node_secrets.c.value).where(node_secrets.c.name == name)
+    value = conn.execute(held).scalar()
+    if value is None:  # two workers starting at once may both get here: one value stays
+        conn.execute(upsert(conn, node_secrets).values(name=name, value=new_value)
+                     .on_conflict_do_nothing(index_elements=["name"]))  # fmt: skip
+        value = conn.execute(held).scalar()
     return bytes(value)

@@ -47,7 +47,7 @@ from sqlalchemy.engine import Connection
 
 from protocol.directory import pack_record
 from storage.annonces import FORWARDABLE
-from storage.db import touch
+from storage.db import touch, upsert
 from storage.peers import ACTIVE, UNAVAILABLE
 from storage.schema import annonces, destinations, outbox_items, peers
 
@@ -95,10 +95,6 @@ class Destination:
 def _chunks(items: Sequence, size: int = _CHUNK):
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _insert(conn: Connection):
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 # --- Filling the queue ------------------------------------------------------------
@@ -151,7 +147,7 @@ def enqueue(
 ) -> bool:
     """Queue one point-to-point item; False if the same item waits already."""
     result = conn.execute(
-        _insert(conn)(outbox_items)
+        upsert(conn, outbox_items)
         .values(destination=destination, kind=kind, item_key=item_key, body=body,
                 enqueued_at=now)
         .on_conflict_do_nothing()
@@ -165,7 +161,7 @@ def enqueue_keys(conn: Connection, destination: bytes, kind: str, keys: Sequence
     """Queue items that are only a key (an annonce id to compare), once each."""
     if not keys:
         return
-    statement = _insert(conn)(outbox_items).on_conflict_do_nothing()
+    statement = upsert(conn, outbox_items).on_conflict_do_nothing()
     for chunk in _chunks(list(keys)):
         conn.execute(statement, [{"destination": destination, "kind": kind, "item_key": key,
                                   "body": None, "enqueued_at": now} for key in chunk])  # fmt: skip
@@ -184,7 +180,7 @@ def enqueue_records_for(conn: Connection, destination: bytes, records: Sequence,
     """Queue directory records (protocol.directory.Record) for one peer."""
     for record in records:
         body = pack_record(record)
-        statement = _insert(conn)(outbox_items).values(
+        statement = upsert(conn, outbox_items).values(
             destination=destination, item_key=_record_key(record),
             kind=SUCCESSION_RECORD if record.kind == "succession" else DIRECTORY_RECORD,
             body=body, enqueued_at=now,
@@ -386,7 +382,7 @@ def record_contact(conn: Connection, node_id: bytes, now: int) -> None:
     """A request to or from the node succeeded: it is reachable, with no back-off."""
     values = {"last_contact": now, "last_error": None, "failures": 0, "state": ACTIVE,
               "next_try": None}  # fmt: skip
-    statement = _insert(conn)(destinations).values(node_id=node_id, **values)
+    statement = upsert(conn, destinations).values(node_id=node_id, **values)
     conn.execute(statement.on_conflict_do_update(index_elements=["node_id"], set_=values))
     touch(conn, OUTBOX, node_id)
 
@@ -396,7 +392,7 @@ def hold_back(conn: Connection, node_id: bytes, *, reason: str, next_try: int, n
     nothing more before ``next_try``."""
     values = {"last_contact": now, "last_error": f"{reason}"[:MAX_ERROR_CHARS], "failures": 0,
               "state": ACTIVE, "next_try": next_try}  # fmt: skip
-    statement = _insert(conn)(destinations).values(node_id=node_id, **values)
+    statement = upsert(conn, destinations).values(node_id=node_id, **values)
     conn.execute(statement.on_conflict_do_update(index_elements=["node_id"], set_=values))
     touch(conn, OUTBOX, node_id)
 
@@ -411,7 +407,7 @@ def record_failure(
     """
     error = f"{error}"[:MAX_ERROR_CHARS]
     first = unavailable_after <= 1
-    statement = _insert(conn)(destinations).values(
+    statement = upsert(conn, destinations).values(
         node_id=node_id, failures=1, last_error=error, next_try=next_try,
         state=UNAVAILABLE if first else ACTIVE,
     )  # fmt: skip

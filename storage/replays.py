@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from storage.db import upsert
 from storage.schema import replay_nonces
 
 
@@ -24,9 +24,8 @@ def replay_key(key_id: str, nonce: str) -> bytes:
 
 def remember(conn: Connection, key: bytes, *, expires_at: int) -> bool:
     """Remember an accepted request; False if it was remembered already (a replay)."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     result = conn.execute(
-        insert(replay_nonces).values(key=key, expires_at=expires_at).on_conflict_do_nothing()
+        upsert(conn, replay_nonces).values(key=key, expires_at=expires_at).on_conflict_do_nothing()
     )
     return bool(result.rowcount)
 

@@ -361,7 +361,18 @@ class Node:
             status, body = http_get(self.direct_url + "/healthz", timeout=1.0)
         except OSError:
             return False
-        return status == 200 and json.loads(body) == {"status": "ok"}
+        return status == 200 and json.loads(body) == {"status": "ok"} and self._admin_answers()
+
+    def _admin_answers(self) -> bool:
+        """The admin socket takes connections (with several workers, the one that serves
+        it may still be starting when another answers on the port)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect(str(self.admin_socket))
+            except OSError:
+                return False
+        return True
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout

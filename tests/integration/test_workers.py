@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
 @pytest.fixture
-def database_url():
+def database_url(cluster: Cluster):
+    """A database of its own, dropped once the cluster's nodes have stopped (not under them)."""
     databases = ThrowAwayDatabases()
     try:
         url = databases.create()
@@ -33,6 +34,8 @@ def database_url():
             pytest.fail(f"PostgreSQL is not reachable: {exc}")
         pytest.skip(f"PostgreSQL is not reachable: {exc}")
     yield url
+    for node in cluster.nodes:
+        node.stop()
     databases.drop_all()
 
 

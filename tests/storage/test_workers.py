@@ -116,3 +116,28 @@ async def test_sqlite_lists_no_workers(tmp_path):
         assert await db.read(workers.workers) == []
     finally:
         await db.close()
+
+
+async def test_two_workers_making_the_node_secret_at_once_agree_on_one(postgres_url):
+    """Both workers of a new node ask for its secret as they start: the one that inserts
+    second must take the first one's value, not fail (it did: the worker exited)."""
+    import asyncpg
+
+    from storage.notices import node_secret
+
+    first = asyncpg.connect(workers.dsn_of(postgres_url))
+    conn = await first
+    db = open_database(postgres_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("INSERT INTO node_secrets (name, value) VALUES ($1, $2)",
+                               "race_test", b"\x01" * 32)  # fmt: skip
+            # The other worker reads no row yet, and its insert waits for this one.
+            second = asyncio.create_task(db.write(node_secret, "race_test", b"\x02" * 32))
+            await asyncio.sleep(0.3)
+            assert not second.done()
+        assert await asyncio.wait_for(second, 10) == b"\x01" * 32
+        assert await db.write(node_secret, "race_test", b"\x03" * 32) == b"\x01" * 32
+    finally:
+        await conn.close()
+        await db.close()
