@@ -63,6 +63,7 @@ from protocol.envelope import (
 from protocol.errors import ProtocolError, TooLargeError, ValidationError
 from protocol.identity import SIGNATURE_BYTES, NodeKey
 from storage import annonces as annonce_store
+from storage import directory as directory_store
 from storage import forms, moderation, residents
 from storage import outbox as outbox_store
 from storage import successions as succession_store
@@ -400,6 +401,7 @@ def _receive(conn: Connection, valid: list[SignedAnnonce], source: bytes | None,
     succession_store.drop_predecessors(
         conn, [(s.annonce.origin, s.annonce.uid) for s in result.accepted])
     queue_revisions(conn, result.accepted, source, at)
+    directory_store.note_undocumented(conn, [s.annonce.origin for s in result.accepted], source)
     if hook is not None and result.accepted:
         hook.queue(conn, result.accepted, at)
     if replaced:

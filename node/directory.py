@@ -42,7 +42,7 @@ from node.keys import (
 from node.version import SOFTWARE
 from protocol import directory as wire
 from protocol import limits
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, UnknownKeyError
 from protocol.federation import ItemRefusal, chunked
 from protocol.identity import b64url_decode, node_id_text
 from protocol.nodedoc import NodeDocument, open_node_document, sign_node_document
@@ -58,7 +58,7 @@ from storage import directory as store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage import successions as succession_store
-from storage.db import Connection
+from storage.db import Connection, touch
 from storage.directory import HeldSuccession, KnownNode
 from storage.outbox import DIRECTORY_RECORD, SUCCESSION_RECORD, Destination
 
@@ -133,8 +133,9 @@ def _recoveries(conn: Connection, olds: list[bytes]) -> dict[bytes, bytes | None
 
 
 def _open(raw: list[dict], recoveries: dict, at: int):
-    """Verify every record: (documents, successions, refusals), each with its index."""
-    docs, successions, refused = [], [], []
+    """Verify every record: (documents, successions, refusals, successions to verify again
+    once the push's documents are stored), each with its index."""
+    docs, successions, refused, again = [], [], [], []
     for index, item in enumerate(raw):
         try:
             if item["kind"] == wire.NODE:
@@ -143,9 +144,34 @@ def _open(raw: list[dict], recoveries: dict, at: int):
             else:
                 signed = open_succession(item["envelope"], now=at, recovery_of=recoveries.get)
                 successions.append((index, signed))
+        except UnknownKeyError as error:
+            again.append((index, item["envelope"], error))
         except ProtocolError as error:
-            refused.append(ItemRefusal(index, error.code, error.detail, error.field))
-    return docs, successions, refused
+            refused.append(_refusal(index, error))
+    if not docs:  # no document came with them that could name the key
+        refused.extend(_refusal(index, error) for index, _, error in again)
+        again = []
+    return docs, successions, sorted(refused, key=lambda r: r.index), [
+        (index, envelope) for index, envelope, _ in again]
+
+
+def _refusal(index: int, error: ProtocolError) -> ItemRefusal:
+    return ItemRefusal(index, error.code, error.detail, error.field)
+
+
+def _verified_again(conn: Connection, again: list[tuple[int, bytes]], at: int):
+    """A succession by recovery that came with its old node's first document: checked against
+    the recovery key that document named, once stored (section 12.1 of docs/protocol.md)."""
+    olds = [old for old in (peek_old(envelope) for _, envelope in again) if old is not None]
+    recoveries = _recoveries(conn, olds)
+    verified, refused = [], []
+    for index, envelope in again:
+        try:
+            verified.append((index, open_succession(envelope, now=at,
+                                                    recovery_of=recoveries.get)))  # fmt: skip
+        except ProtocolError as error:
+            refused.append(_refusal(index, error))
+    return verified, refused
 
 
 async def receive(app: web.Application, raw: list[dict], source: bytes | None) -> wire.PushOutcome:
@@ -153,12 +179,12 @@ async def receive(app: web.Application, raw: list[dict], source: bytes | None) -
     db, at = app[db_key], now(app)
     olds = [peek_old(item["envelope"]) for item in raw if item["kind"] == wire.SUCCESSION]
     recoveries = await db.read(_recoveries, [old for old in olds if old is not None])
-    docs, successions, refused = _open(raw, recoveries, at)
-    return await db.write(_receive, docs, successions, refused, source, at)
+    docs, successions, refused, again = _open(raw, recoveries, at)
+    return await db.write(_receive, docs, successions, refused, source, at, again)
 
 
 def _receive(conn: Connection, docs, successions, refused: list[ItemRefusal],
-             source: bytes | None, at: int) -> wire.PushOutcome:  # fmt: skip
+             source: bytes | None, at: int, again=()) -> wire.PushOutcome:  # fmt: skip
     accepted = ignored = 0
     refusals = list(refused)
     onwards: list[wire.Record] = []
@@ -179,12 +205,18 @@ def _receive(conn: Connection, docs, successions, refused: list[ItemRefusal],
         store.put_node(conn, known, now=at, source=source)
         onwards.append(node_record(known))
         accepted += 1
+    if again:
+        verified, still_refused = _verified_again(conn, list(again), at)
+        successions = sorted([*successions, *verified], key=lambda pair: pair[0])
+        refusals.extend(still_refused)
     for _index, signed in successions:
         taken = _take_succession(conn, signed, at)
         onwards.extend(taken)
         accepted += bool(taken)
         ignored += not taken
     outbox_store.enqueue_records(conn, onwards, source=source, now=at)
+    if source is not None and any(r.code == UnknownKeyError.code for r in refusals):
+        touch(conn, store.UNDOCUMENTED, source)  # its directory names the key: compare soon
     return wire.PushOutcome(accepted, ignored, tuple(sorted(refusals, key=lambda r: r.index)))
 
 
@@ -339,7 +371,7 @@ class DirectoryKind:
         keys = tuple(item.item_key for item in items)
         records = [wire.unpack_record(item.body) for item in items]
         try:
-            await app[peer_client_key].nodes_push(destination.url, records)
+            outcome = await app[peer_client_key].nodes_push(destination.url, records)
         except PeerRefused as refusal:
             if refusal.is_transient:
                 return Outcome(failed=keys, error=refusal)
@@ -348,6 +380,12 @@ class DirectoryKind:
             return Outcome(refused=keys)
         except PeerError as error:
             return Outcome(failed=keys, error=error)
+        for refused in outcome.refused:  # not sent again: the peer would refuse it the same way
+            if 0 <= refused.index < len(records):
+                log.warning("peer refused a directory record", extra={
+                    "peer": node_id_text(destination.node_id),
+                    "kind": records[refused.index].kind, "error": refused.code,
+                    "field": refused.field})  # fmt: skip
         return Outcome(delivered=keys)
 
     def settle(self, conn: Connection, outcome: Outcome, now: int) -> None:

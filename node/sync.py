@@ -67,6 +67,7 @@ from protocol.identity import node_id_text
 from protocol.limits import FEDERATION_MAX_ENVELOPES
 from protocol.reconcile import Reconciler
 from storage import annonces as annonce_store
+from storage import directory as directory_store
 from storage import outbox as outbox_store
 from storage import peers as peer_store
 from storage import replays
@@ -126,7 +127,9 @@ async def reconcile_with_peer(app: web.Application, peer: Peer) -> SyncReport:
 
 
 async def compare_directories(app: web.Application, peer: Peer, *, force: bool = False) -> int:
-    """The directory's digest compared with the peer's, at most once an hour; records taken.
+    """The directory's digest compared with the peer's, at most once an hour, or at the pass
+    after the peer brought annonces of a node without a document here (``undocumented``:
+    a record pushed may have been lost, or refused for want of another); records taken.
 
     A failure is logged and left for the next pass: the annonces went already.
     """
@@ -344,6 +347,30 @@ async def purge_loop(app: web.Application) -> None:
         except Exception:  # noqa: BLE001 - try again next time
             log.exception("purge failed")
         await asyncio.sleep(app[settings_key].purge_interval_s)
+
+
+def undocumented(app: web.Application):
+    """A change listener: a peer that brought annonces of a node without a document here
+    has its directory compared at the next pass (every peer, when a notice from another
+    worker came without its keys)."""
+    synced = app[directory_synced_key]
+
+    def changed(changes) -> None:
+        if directory_store.UNDOCUMENTED not in changes:
+            return
+        peers = changes.keys(directory_store.UNDOCUMENTED)
+        for peer_id in peers if peers else list(synced):
+            synced.pop(peer_id, None)
+
+    return changed
+
+
+async def undocumented_ctx(app: web.Application):
+    """Cleanup context, in every worker (the leader's passes read what it marks)."""
+    listener = undocumented(app)
+    app[db_key].on_change(listener)
+    yield
+    app[db_key].remove_listener(listener)
 
 
 async def sync_ctx(app: web.Application):

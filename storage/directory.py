@@ -34,6 +34,9 @@ from storage.schema import (
 
 # The topic of changes to the directory (storage.db.touch); keys: node ids.
 DIRECTORY = "directory"
+# A peer brought annonces of nodes without a document here (key: that peer): its next
+# anti-entropy pass compares directories with it (node.sync ``compare_directories``).
+UNDOCUMENTED = "undocumented"
 _CHUNK = 500
 
 
@@ -72,6 +75,21 @@ def _known(row) -> KnownNode:
 def get_node(conn: Connection, node_id: bytes) -> KnownNode | None:
     row = conn.execute(select(nodes).where(nodes.c.node_id == node_id)).first()
     return _known(row) if row else None
+
+
+def note_undocumented(conn: Connection, origins: Sequence[bytes], source: bytes | None) -> bool:
+    """Whether some of ``origins`` have no document here; if so, say it of ``source``
+    (topic UNDOCUMENTED), whose directory has them, or had them, most likely."""
+    wanted = set(origins)
+    if source is None or not wanted:
+        return False
+    held = {row.node_id for start in range(0, len(wanted), _CHUNK)
+            for row in conn.execute(select(nodes.c.node_id).where(
+                nodes.c.node_id.in_(sorted(wanted)[start : start + _CHUNK])))}  # fmt: skip
+    if wanted <= held:
+        return False
+    touch(conn, UNDOCUMENTED, source)
+    return True
 
 
 def nodes_by_id(conn: Connection, node_ids: Sequence[bytes]) -> dict[bytes, KnownNode]:

@@ -87,7 +87,7 @@ from node.peer_client import (
 from node.peer_limits import PeerLimits, peer_limits_middleware
 from node.streams import PeerStreams
 from node.reports import ReportKind
-from node.sync import standby_ctx, sync_ctx
+from node.sync import standby_ctx, sync_ctx, undocumented_ctx
 from node.thanks import ExchangeKind, MerciKind
 from protocol.federation import PATH_PREFIX
 from protocol.httpsig import ReplayGuard
@@ -140,7 +140,8 @@ def setup_federation(
     app[courier_key].resolve = check_url
     setup_streams(app)
     app.add_subapp(PATH_PREFIX, create_federation_app(app))
-    app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx, directory_ctx, standby_ctx])
+    app.cleanup_ctx.extend([peer_client_ctx, federation_signal_ctx, directory_ctx, standby_ctx,
+                            undocumented_ctx])  # fmt: skip
     if background_tasks:
         add_background(app, sync_ctx)
 

@@ -262,7 +262,15 @@ def test_a_thief_with_the_stolen_key_loses_to_the_recovery_key_on_every_node(clu
             return ", ".join(sorted(f"{names.get(a['origin'], a['origin'][:8])}/"
                                     f"{uid(a['ref']).hex()[:6]}" for a in node.annonces()))  # fmt: skip
 
-        listing = "; ".join(f"{node.name}: {held(node)}" for node in others)
+        def old_replaced_by(node: Node) -> str:
+            known = {n["node_id"]: n for n in node.admin("GET", "/v1/nodes")}
+            if old_id not in known:
+                return "no document of the old key"
+            by = known[old_id]["replaced_by"]
+            return f"old key replaced by {names.get(by, str(by)[:8])}"
+
+        listing = "; ".join(f"{node.name}: {held(node)} ({old_replaced_by(node)})"
+                            for node in others)  # fmt: skip
         return f"every node back with the association, the thief's annonce gone; held: {listing}"
 
     wait_until(lambda: all(recovered(node) for node in others), SETTLE_S, message=held_by_origin)

@@ -9,18 +9,22 @@ from C reaches A. Hostile and stale documents are refused or ignored.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from node import directory
 from node.courier import deliver_round
-from node.keys import node_document_key
+from node.keys import directory_synced_key, node_document_key
 from node.sync import compare_directories
 from protocol import directory as wire
+from protocol import federation as messages
 from protocol import limits
 from protocol.conversations import MESSAGE_PATH
 from protocol.identity import NodeKey
 from protocol.nodedoc import NodeDocument, open_node_document, sign_node_document
 from protocol.reports import REPORT_PATH
+from protocol.succession import BY_RECOVERY, Succession, sign_succession
 from storage import conversations as talk_store
 from storage import directory as store
 from storage import outbox as outbox_store
@@ -248,3 +252,68 @@ async def test_a_document_that_changes_its_url_every_second_spreads_once_a_minut
     outcome = wire.decode_nodes_outcome((await push_records(a, b, [{"kind": "node", **later}])).body)
     assert outcome.accepted == 1
     assert (await b.db.read(store.get_node, STRANGER.node_id)).url == "http://127.0.0.1:9100"
+
+
+# --- A directory that fell behind is compared soon, not in an hour --------------------------
+
+
+async def _until(check, timeout: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "not in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_annonces_of_a_node_without_a_document_here_bring_the_directory_at_the_next_pass(line):
+    """B holds A's document, C does not (its push was lost, say); an annonce of A reaching C
+    through B makes C's next pass compare directories with B, though it did a minute ago."""
+    a, b, c = line
+    await spread((a, b))
+    synced = c.app[directory_synced_key]
+    synced[b.node_id] = int(c.clock())  # compared just now: the next would be in an hour
+    peer_b = await c.db.read(peer_store.get_peer, b.node_id)
+    assert await compare_directories(c.app, peer_b) == 0
+    posted = await a.post("Poules à donner")
+    answer = await signed_call(b.key, c, messages.PUSH_PATH, messages.encode_push([posted.envelope]))
+    assert messages.decode_push_outcome(answer.body).accepted == 1
+    await _until(lambda: b.node_id not in synced)
+    assert await compare_directories(c.app, peer_b) >= 1
+    assert (await c.db.read(store.get_node, a.node_id)).name == "Maison du Pin"
+    # Once documented, its annonces change nothing: the hour holds again.
+    again = await a.post("Coqs à donner")
+    await signed_call(b.key, c, messages.PUSH_PATH, messages.encode_push([again.envelope]))
+    await asyncio.sleep(0.05)
+    assert b.node_id in synced
+
+
+async def test_a_recovery_is_checked_against_the_document_that_comes_with_it(line):
+    """A recovery for a node C has no document of is refused (no key to check it with), and
+    C compares directories with the sender at its next pass; in one push with the node's
+    document, in either order, it is checked against the key that document names."""
+    _a, b, c = line
+    lost, recovery, successor = (NodeKey.from_seed(bytes([s]) * 32) for s in (0x92, 0x93, 0x94))
+    doc = served_doc(lost, recovery=recovery.node_id_text)
+    signed = sign_succession(recovery, Succession(lost.node_id, successor.node_id, NOW - 60,
+                                                  BY_RECOVERY))  # fmt: skip
+    record = {"kind": "succession", "envelope": signed.envelope}
+    synced = c.app[directory_synced_key]
+    synced[b.node_id] = int(c.clock())
+    outcome = wire.decode_nodes_outcome((await push_records(b, c, [record])).body)
+    assert [(r.code, r.field) for r in outcome.refused] == [("unknown-key", "by")]
+    await _until(lambda: b.node_id not in synced)
+    assert await c.db.read(store.get_succession, lost.node_id) is None
+    outcome = wire.decode_nodes_outcome(
+        (await push_records(b, c, [record, {"kind": "node", **doc}])).body)
+    assert (outcome.accepted, outcome.refused) == (2, ())
+    held = await c.db.read(store.get_succession, lost.node_id)
+    assert (held.new, held.by) == (successor.node_id, BY_RECOVERY)
+    # A recovery signed by another key than the one the document names stays refused.
+    other = NodeKey.from_seed(b"\x95" * 32)
+    forged = sign_succession(other, Succession(other.node_id, successor.node_id, NOW - 60,
+                                               BY_RECOVERY))  # fmt: skip
+    stranger_doc = served_doc(other, recovery=recovery.node_id_text)
+    outcome = wire.decode_nodes_outcome((await push_records(b, c, [
+        {"kind": "node", **stranger_doc}, {"kind": "succession", "envelope": forged.envelope}])).body)
+    assert [r.code for r in outcome.refused] == ["bad-signature"]
+    assert await c.db.read(store.get_succession, other.node_id) is None
