@@ -10,11 +10,17 @@ The network. 1,000 nodes at random points of a France-sized rectangle
 4 for most), and 5% of them also with one node picked at random anywhere;
 fixed seed, the graph checked connected (components, if any, are joined by
 their closest pair). A link's one-way latency grows with its length from 5
-to 40 ms, its throughput is 10 Mbit/s; 1% of messages (a request or an
-answer) are lost, and the sender then gives up after the node's request
-timeout (node.peer_client, 30 s) and backs off (node.courier.retry_delay);
-1% of nodes are down for 1 to 3 hours while annonces are posted (never
-one whose loss would split the network: the others would wait for it).
+to 40 ms, its throughput is 10 Mbit/s; 1% of packets are lost, and TCP
+(requests and streams alike ride on it) sends each again: a segment lost
+among the last three of a message waits out the retransmission timeout
+(Linux's 200 ms floor plus a round trip, doubled at each loss of the same
+segment), one lost earlier is sent again a round trip later (fast
+retransmit); ``--message-loss`` adds a share of messages that never arrive
+(a connection gone silent), for which the sender gives up after the node's
+request timeout (node.peer_client, 30 s) and backs off
+(node.courier.retry_delay); 1% of nodes are down for 1 to 3 hours while
+annonces are posted (never one whose loss would split the network: the
+others would wait for it).
 
 The data. Every node holds the same start set of 1,000,000 live annonces:
 it is held once, shared, as one protocol.reconcile.SortedItems of
@@ -147,7 +153,11 @@ LONG_LINK_SHARE = 0.05  # ...and this share of nodes with one far node too
 AREA_KM = (1000.0, 950.0)  # about mainland France
 LATENCY_MS = (5.0, 40.0)  # one way: next door, across the country
 LINK_MBIT_S = 10.0
-LOSS = 0.01
+PACKET_LOSS = 0.01  # of TCP segments, each sent again (the message is late, not lost)
+MESSAGE_LOSS = 0.0  # of whole messages, never answered: the sender's timeout runs out
+SEGMENT_BYTES = 1448  # a TCP segment's payload on Ethernet, timestamps on
+RTO_MIN_S = 0.2  # Linux's floor for the retransmission timeout
+TAIL_SEGMENTS = 3  # a loss among a message's last segments has no duplicate ACKs behind it
 DOWN_SHARE = 0.01
 DOWN_HOURS = (1.0, 3.0)
 REQUEST_SERVICE_S = 0.002  # a request's handling at the receiver, its write included
@@ -439,6 +449,7 @@ class Traffic:
         self.around = 0  # headers or framing
         self.messages = 0
         self.lost = 0
+        self.retransmitted = 0  # segments TCP sent again (their bytes, about 1%, not counted)
         self.open = True
 
     def count(self, src: int, dst: int, path: str, body: int, around: int) -> None:
@@ -564,7 +575,8 @@ class Network:
     """Nodes, links and the rules of gossip and anti-entropy, on one virtual clock."""
 
     def __init__(self, graph: Graph, node_ids: list[bytes], mode: Mode, wires: Wire,
-                 pool: Pool, *, loss: float, seed: int, sync_interval_s: float,
+                 pool: Pool, *, loss: float, message_loss: float, seed: int,
+                 sync_interval_s: float,
                  node_answer: bytes) -> None:  # fmt: skip
         self.clock = Clock()
         self.graph = graph
@@ -572,6 +584,7 @@ class Network:
         self.wire = wires
         self.pool = pool
         self.loss = loss
+        self.message_loss = message_loss
         self.rng = random.Random(seed)
         self.sync_interval_s = sync_interval_s
         self.node_answer = node_answer
@@ -612,11 +625,11 @@ class Network:
             return
         around = self.wire.around_request(path)
         self.traffic.count(src.index, dst.index, path, len(body), around)
-        if self.rng.random() < self.loss:
+        if self.message_loss and self.rng.random() < self.message_loss:
             self.traffic.lost += 1
             self.clock.after(PEER_TOTAL_TIMEOUT_S, self._failed, src, gen, failed)
             return
-        delay = self.latency(src.index, dst.index) + _transfer_s(len(body) + around)
+        delay = self._carried_s(src.index, dst.index, len(body) + around)
         self.clock.after(delay, self._arrive, src, dst, gen, dst.generation, path, body,
                          self.clock.now, serve, done, failed)  # fmt: skip
 
@@ -629,12 +642,36 @@ class Network:
         self._heard(dst, src.index)
         around = self.wire.around_answer(path)
         self.traffic.count(dst.index, src.index, path, len(answer), around)
-        if self.rng.random() < self.loss:
+        if self.message_loss and self.rng.random() < self.message_loss:
             self.traffic.lost += 1
             self.clock.after(timeout_left, self._failed, src, gen, failed)
             return
-        delay = work + self.latency(src.index, dst.index) + _transfer_s(len(answer) + around)
+        delay = work + self._carried_s(dst.index, src.index, len(answer) + around)
         self.clock.after(delay, self._answered, src, gen, answer, done)
+
+    def _carried_s(self, a: int, b: int, size: int) -> float:
+        """How long ``size`` bytes take from a to b: latency, transfer, and what TCP's
+        retransmissions of the segments lost add (each lost with ``loss``)."""
+        latency = self.latency(a, b)
+        carried = latency + _transfer_s(size)
+        if not self.loss:
+            return carried
+        segments = max(1, -(-size // SEGMENT_BYTES))
+        log_kept = math.log1p(-self.loss)
+        at = -1
+        while True:  # the next lost segment, skipping geometrically over those that arrive
+            at += 1 + int(math.log(1.0 - self.rng.random()) / log_kept)
+            if at >= segments:
+                return carried
+            self.traffic.retransmitted += 1
+            if at < segments - TAIL_SEGMENTS:
+                carried += 2 * latency  # fast retransmit: duplicate ACKs tell within a round trip
+                continue
+            timeout = RTO_MIN_S + 2 * latency
+            carried += timeout
+            while self.rng.random() < self.loss:  # the segment sent again is lost again
+                timeout *= 2
+                carried += timeout
 
     def _answered(self, src: SimNode, gen: int, answer: bytes, done) -> None:
         if src.up and src.generation == gen:
@@ -1093,6 +1130,7 @@ def run_propagation(args, graph, keys, mode, wires, base, costs, node_answer) ->
         annonce = new_annonce(rng, keys[origin], int(EPOCH + when))
         posts.append((when, origin, pool.add(keys[origin], origin, annonce)))
     network = Network(graph, [k.node_id for k in keys], mode, wires, pool, loss=args.loss,
+                      message_loss=args.message_loss,
                       seed=args.seed, sync_interval_s=args.sync_interval,
                       node_answer=node_answer)  # fmt: skip
     network.costs = costs
@@ -1203,6 +1241,7 @@ def run_catch_up(args, graph, keys, mode, wires, base, day_pool, day_set, return
     for peer in peers:
         local.peers[peer] = [returning]
     network = Network(local, [k.node_id for k in keys], mode, wires, day_pool, loss=args.loss,
+                      message_loss=args.message_loss,
                       seed=args.seed + 1, sync_interval_s=args.sync_interval,
                       node_answer=node_answer)  # fmt: skip
     day_ids = frozenset(day_pool.envelopes)
@@ -1351,7 +1390,8 @@ def print_propagation(results: list[tuple[Mode, Propagation]], nodes: int, per_d
         around = r.traffic.around * 2 / nodes * scale / 2**20
         print(f"  {mode.name:<28} {total / 2**20:8.1f} MiB (busiest node {heaviest / 2**20:.1f} MiB); "
               f"bodies MiB: {parts}; headers/framing {around:.1f} MiB")  # fmt: skip
-        print(f"  {'':<28} {r.traffic.messages:,} messages, {r.traffic.lost:,} lost; "
+        print(f"  {'':<28} {r.traffic.messages:,} messages, {r.traffic.lost:,} lost, "
+              f"{r.traffic.retransmitted:,} segments sent again; "
               f"{r.verified:,} envelopes verified ({r.duplicates:,} duplicates); "
               f"{r.passes:,} anti-entropy passes ({r.failed_passes:,} failed)")  # fmt: skip
 
@@ -1380,7 +1420,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--annonces", type=int, default=None, help=f"live at the start, default {ANNONCES:,}")
     parser.add_argument("--new", type=int, default=None, help=f"annonces posted, default {NEW}")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--loss", type=float, default=LOSS, help="share of messages lost")
+    parser.add_argument("--loss", type=float, default=PACKET_LOSS,
+                        help="share of TCP segments lost (and sent again)")
+    parser.add_argument("--message-loss", type=float, default=MESSAGE_LOSS,
+                        help="share of messages that never arrive (the sender times out)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_NODES} nodes, {QUICK_ANNONCES:,} annonces, {QUICK_NEW} new")  # fmt: skip
     args = parser.parse_args(argv)
@@ -1414,7 +1457,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.new:,} new, seed {args.seed}")  # fmt: skip
     print(f"  graph: {describe_graph(graph)}")
     print(f"  links: {LATENCY_MS[0]:g}-{LATENCY_MS[1]:g} ms one way by distance, "
-          f"{LINK_MBIT_S:g} Mbit/s, {args.loss:.1%} of messages lost (the sender waits "
+          f"{LINK_MBIT_S:g} Mbit/s, {args.loss:.1%} of packets lost (TCP sends them again), "
+          f"{args.message_loss:.1%} of messages lost (the sender waits "
           f"{PEER_TOTAL_TIMEOUT_S:g} s, then backs off), {max(1, round(args.nodes * DOWN_SHARE))} "
           f"nodes down {DOWN_HOURS[0]:g}-{DOWN_HOURS[1]:g} h")  # fmt: skip
     print(f"  shared by every node, held once: the start set as one SortedItems "
