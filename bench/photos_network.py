@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp.test_utils import unused_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,6 +49,7 @@ from storage import directory as directory_store  # noqa: E402
 from storage import photos as photo_store  # noqa: E402
 from storage.db import migrate, open_database, sqlite_url  # noqa: E402
 from tests.node.harness import Clock, Node, eventually, peer  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 
 def phone_photo() -> bytes:
@@ -67,7 +67,7 @@ async def make_node(root: Path, index: int, name: str, clock: Clock) -> Node:
     db = open_database(sqlite_url(data / "troc.db"))
     await migrate(db)
     key = NodeKey.from_seed(bytes([0x60 + index]) * 32)
-    return Node(name, key, db, unused_port(), clock, data)
+    return Node(name, key, db, free_port(), clock, data)
 
 
 async def post(node: Node, kept: tuple[Photo, ...], n: int):

@@ -13,8 +13,9 @@ import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from aiohttp.test_utils import unused_port
 from aiosmtpd.controller import Controller
+
+from tests.ports import free_port
 
 
 @dataclass
@@ -56,7 +57,7 @@ class _Handler:
 
 class MailServer:
     def __init__(self) -> None:
-        self.port = unused_port()
+        self.port = free_port()
         self.handler = _Handler()
         self._controller: Controller | None = None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -63,18 +64,12 @@ def axe_source() -> str:
     return script.read_text(encoding="utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class NodeProcess:
     """A node started with `troc init` and `troc run` in its own data directory."""
 
     def __init__(self, data: Path, name: str, env: dict[str, str] | None = None) -> None:
         """``env``: more settings, as TROC_* variables (a mail relay, say)."""
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data = data
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TROC_NEW_MEMBER_DAYS": "0", **(env or {})}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from storage.annonces import store_revisions
 from storage.db import open_database
 from tests.conftest import POSTGRES_ADMIN_URL, run_in_own_loop
 from tests.factories import make_signed
+from tests.ports import free_port
 
 TROC = str(Path(sys.executable).with_name("troc"))
 START_TIMEOUT_S = 20.0
@@ -50,12 +50,6 @@ def one_error_line(result) -> str:
     assert lines[0].startswith("Error: "), result.output
     assert "Traceback" not in result.output
     return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def init_node(data: Path, port: int | None = None, *extra: str) -> int:

@@ -22,11 +22,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import unused_port
 from click.testing import CliRunner
 
 from cli.main import cli
 from protocol.identity import b64url_encode
+from tests.ports import free_port
 
 START_TIMEOUT_S = 20
 TROC = [str(Path(sys.executable).with_name("troc"))]
@@ -48,7 +48,7 @@ class LiveNode:
     def __init__(self, root: Path, name: str, settings: dict | None = None) -> None:
         """``settings``: more lines of troc.toml, written after `troc init`."""
         self.data = root / name
-        self.port = unused_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         result = troc(self.data, "init", "--name", name, "--url", self.url,
                       "--listen", f"127.0.0.1:{self.port}")  # fmt: skip
@@ -139,7 +139,7 @@ def test_a_url_that_is_not_a_troc_node_is_one_line(nodes, tmp_path):
 
 def test_an_unreachable_url_is_one_line(nodes):
     a, _ = nodes
-    error = one_line_error(troc(a.data, "peers", "add", f"http://127.0.0.1:{unused_port()}"))
+    error = one_line_error(troc(a.data, "peers", "add", f"http://127.0.0.1:{free_port()}"))
     assert "cannot reach" in error and "connection refused" in error
 
 

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import unused_port
 
 from protocol.annonce import annonce_ref, parse_annonce_ref
 from protocol.identity import NodeKey
@@ -26,6 +25,7 @@ from storage import residents
 from storage.db import open_database, sqlite_url
 from tests.cli.test_federation_cli import LiveNode, one_line_error, troc
 from tests.conftest import run_in_own_loop
+from tests.ports import free_port
 
 NOW = int(time.time())
 
@@ -171,7 +171,7 @@ def test_an_unreachable_origin_is_one_line_and_the_report_stays_open(network):
     a, _, _, _ = network
     gone = NodeKey.generate()
     in_db(a, lambda db: db.write(peer_store.add_peer, gone.node_id,
-                                 f"http://127.0.0.1:{unused_port()}", "Disparue", NOW))  # fmt: skip
+                                 f"http://127.0.0.1:{free_port()}", "Disparue", NOW))  # fmt: skip
     report_id = add_report(a, ref_from(gone), "Chez une disparue")
     error = one_line_error(troc(a.data, "reports", "forward", str(report_id)))
     assert "cannot reach" in error and "connection refused" in error

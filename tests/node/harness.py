@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from node import annonces
@@ -45,6 +45,7 @@ from storage.db import Database
 from storage.nodes import claim_database
 from storage.outbox import ANNONCE, MESSAGE
 from tests.factories import NOW
+from tests.ports import free_port
 
 
 @dataclass
@@ -127,7 +128,7 @@ async def make_nodes(
         data_dir = tmp_path / f"node{index}"
         data_dir.mkdir()
         database = db if index == 0 else await spare_db()
-        nodes.append(Node(name, key, database, unused_port(), clock, data_dir))
+        nodes.append(Node(name, key, database, free_port(), clock, data_dir))
     return nodes
 
 

@@ -13,7 +13,8 @@ from protocol.reconcile import Reconciler, SortedItems
 from storage import annonces as annonce_store
 from storage import peers as peer_store
 from tests.factories import NOW, make_signed
-from tests.node.harness import Clock, make_nodes, send, signed_call
+from tests.node.harness import Clock, make_nodes, send, signed_call, silent_peer
+from tests.ports import free_port
 
 PEER = NodeKey.from_seed(b"\x71" * 32)
 SECOND_PEER = NodeKey.from_seed(b"\x72" * 32)
@@ -53,19 +54,28 @@ async def test_an_id_promised_by_one_peer_is_not_asked_of_another_meanwhile(node
 async def test_a_peer_that_does_not_keep_its_promise_cannot_hold_an_id_back(node):
     """Re-announcing an id without pushing it does not renew the promise: once it lapses,
     a peer that offered it meanwhile goes first, and that one is asked of no more."""
-    unknown = b"\x07" * 32
-    body = messages.encode_announce([unknown])
-    asked = await signed_call(PEER, node, messages.ANNOUNCE_PATH, body)
-    assert messages.decode_want(asked.body) == [unknown]
-    waiting = await signed_call(SECOND_PEER, node, messages.ANNOUNCE_PATH, body)
-    assert messages.decode_want(waiting.body) == []  # it stands by
-    for _ in range(4):  # every few seconds, longer than a promise lasts in all
-        node.clock.advance(PROMISED_IDS_TTL_S / 3)
-        again = await signed_call(PEER, node, messages.ANNOUNCE_PATH, body)
-    assert messages.decode_want(again.body) == []
-    promised = node.app[promised_ids_key]
-    promised.lapsed()  # what the node's own loop does every second, if it has not yet
-    assert promised.holder(unknown) == SECOND_PEER.node_id  # fetched from it now
+    # The second peer takes the node's fetch and never answers: if the node's own loop
+    # hands it the lapsed promise before the test does, its fetch is still running at the end.
+    stalled = await silent_peer(free_port())
+    try:
+        await node.db.write(peer_store.remove_peer, SECOND_PEER.node_id)
+        await node.db.write(peer_store.add_peer, SECOND_PEER.node_id,
+                            str(stalled.make_url("")).rstrip("/"), "Pair lent", NOW)  # fmt: skip
+        unknown = b"\x07" * 32
+        body = messages.encode_announce([unknown])
+        asked = await signed_call(PEER, node, messages.ANNOUNCE_PATH, body)
+        assert messages.decode_want(asked.body) == [unknown]
+        waiting = await signed_call(SECOND_PEER, node, messages.ANNOUNCE_PATH, body)
+        assert messages.decode_want(waiting.body) == []  # it stands by
+        for _ in range(4):  # every few seconds, longer than a promise lasts in all
+            node.clock.advance(PROMISED_IDS_TTL_S / 3)
+            again = await signed_call(PEER, node, messages.ANNOUNCE_PATH, body)
+        assert messages.decode_want(again.body) == []
+        promised = node.app[promised_ids_key]
+        promised.lapsed()  # what the node's own loop does every second, if it has not yet
+        assert promised.holder(unknown) == SECOND_PEER.node_id  # fetched from it now
+    finally:
+        await stalled.close()
 
 
 async def test_push_stores_new_revisions_and_counts_the_rest(node):
