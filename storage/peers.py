@@ -110,17 +110,25 @@ def count_peers(conn: Connection) -> int:
 
 
 def block_origin(conn: Connection, origin: bytes, reason: str, now: int) -> int:
-    """Refuse an origin from now on and drop what is held of it; return how many."""
-    exists = conn.execute(
-        select(blocked_origins.c.origin).where(blocked_origins.c.origin == origin)
-    ).first()
-    if exists:
-        raise Conflict("this origin is already blocked")
-    conn.execute(blocked_origins.insert().values(origin=origin, reason=reason, blocked_at=now))
+    """The operator refuses an origin from now on: what is held of it goes; how many."""
+    newly, dropped = block(conn, origin, reason, now)
+    if not newly:
+        raise Conflict("this origin is already blocked")  # and the unit, its deletions too, undone
+    return dropped
+
+
+def block(conn: Connection, origin: bytes, reason: str, now: int) -> tuple[bool, int]:
+    """Refuse an origin from now on, unless it is already, and drop what is held of it:
+    (whether it was not blocked yet, how many annonces went)."""
+    held = select(blocked_origins.c.origin).where(blocked_origins.c.origin == origin)
+    newly = conn.execute(held).first() is None
+    if newly:
+        conn.execute(blocked_origins.insert().values(origin=origin, reason=reason,
+                                                     blocked_at=now))  # fmt: skip
     search_index.unindex_where(conn, annonces.c.origin == origin)
     dropped = conn.execute(delete(annonces).where(annonces.c.origin == origin)).rowcount or 0
     touch(conn, ANNONCES)
-    return dropped
+    return newly, dropped
 
 
 def unblock_origin(conn: Connection, origin: bytes) -> None:

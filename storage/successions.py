@@ -30,12 +30,12 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
 from storage import blocks, search_index, thanks
+from storage import peers as peer_rows
 from storage.annonces import ANNONCES
 from storage.db import touch
 from storage.peers import PEERS
 from storage.schema import (
     annonces,
-    blocked_origins,
     conversations,
     destinations,
     outbox_items,
@@ -129,12 +129,7 @@ def overturn(conn: Connection, loser: bytes, winner: bytes | None, at: int) -> b
 
 
 def _block(conn: Connection, origin: bytes, at: int) -> bool:
-    held = select(blocked_origins.c.origin).where(blocked_origins.c.origin == origin)
-    newly = conn.execute(held).first() is None
-    if newly:
-        conn.execute(blocked_origins.insert().values(
-            origin=origin, reason="lost to its node's recovery key", blocked_at=at))  # fmt: skip
-    _delete_annonces(conn, annonces.c.origin == origin)
+    newly, _dropped = peer_rows.block(conn, origin, "lost to its node's recovery key", at)
     return newly
 
 
